@@ -1,0 +1,65 @@
+// The `passslot` command: dispatches to the subcommands. Exit status 0 on success, 1 on a failure the command
+// reports (a pass with errors, an unreadable file), 2 on a usage mistake.
+import { buildCommand, buildHelp } from './commands/build.js';
+import { certsCommand, certsHelp } from './commands/certs.js';
+import { doctorCommand, doctorHelp } from './commands/doctor.js';
+import { CommandError, type Output, stdio, UsageError } from './io.js';
+
+interface Command {
+  summary: string;
+  help: string;
+  run(args: string[], io: Output): number | Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  build: { summary: 'build a signed .pkpass from a template directory', help: buildHelp, run: buildCommand },
+  doctor: { summary: 'diagnose any .pkpass: why will it not open?', help: doctorHelp, run: doctorCommand },
+  certs: {
+    summary: 'create a development pass type identity (certs dev)',
+    help: certsHelp,
+    run: certsCommand,
+  },
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return `Passslot: Apple Wallet passes, self-hosted.
+
+usage: passslot <command> [options]   (passslot help <command> for details)
+
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+  .join('\n')}
+`;
+}
+
+export async function main(argv: string[], io: Output = stdio): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    const topic = args[0] ? COMMANDS[args[0]] : undefined;
+    io.out(topic ? topic.help : usage());
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.err(`passslot: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(args, io);
+  } catch (err) {
+    if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`passslot ${name}: ${(err as Error).message}\n\n${command.help}`);
+      return 2;
+    }
+    if (err instanceof CommandError) {
+      io.err(`passslot ${name}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
