@@ -23,6 +23,8 @@ export interface PassIdentity {
   chain: Certificate[];
   privateKey: KeyObject;
   signer: ManifestSigner;
+  /** Whether an embedded intermediate issued the certificate (checked once, at load). */
+  chainIssuesCertificate: boolean;
 }
 
 export class IdentityError extends Error {}
@@ -52,6 +54,7 @@ function toPassIdentity(certificate: Certificate, privateKey: KeyObject, chain: 
     chain,
     privateKey,
     signer: createManifestSigner(certificate, privateKey, chain),
+    chainIssuesCertificate: chain.some((c) => isIssuedBy(certificate, c)),
   };
 }
 
@@ -144,7 +147,7 @@ export function identityWarnings(identity: PassIdentity, now: Date): string[] {
     out.push(
       `the pass type certificate expires in ${Math.ceil(left / DAY_MS)} days (${identity.expiresAt.toISOString()}); renew it`,
     );
-  if (!identity.chain.some((c) => isIssuedBy(identity.certificate, c)))
+  if (!identity.chainIssuesCertificate)
     out.push(
       'no embedded intermediate issued the pass type certificate; devices will not trust the signature',
     );

@@ -82,11 +82,18 @@ function compileNode(node: JsonValue, names: Set<string>): Compiled {
   return { kind: 'const', value: node };
 }
 
+/** Sets an own property, including one named `__proto__` (as JSON.parse does), never the prototype. */
+function setKey(obj: JsonObject, key: string, value: JsonValue): void {
+  if (key === '__proto__')
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
 function copy(value: JsonValue): JsonValue {
   if (Array.isArray(value)) return value.map(copy);
   if (value !== null && typeof value === 'object') {
     const out: JsonObject = {};
-    for (const k of Object.keys(value)) out[k] = copy(value[k]!);
+    for (const k of Object.keys(value)) setKey(out, k, copy(value[k]!));
     return out;
   }
   return value;
@@ -109,7 +116,7 @@ function renderNode(node: Compiled, values: Values): JsonValue {
       return node.items.map((i) => renderNode(i, values));
     case 'object': {
       const out: JsonObject = {};
-      for (const [k, v] of node.entries) out[k] = renderNode(v, values);
+      for (const [k, v] of node.entries) setKey(out, k, renderNode(v, values));
       return out;
     }
   }
