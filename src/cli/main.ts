@@ -3,6 +3,14 @@
 import { buildCommand, buildHelp } from './commands/build.js';
 import { certsCommand, certsHelp } from './commands/certs.js';
 import { doctorCommand, doctorHelp } from './commands/doctor.js';
+import {
+  accountsCommand,
+  initCommand,
+  keysCommand,
+  migrateCommand,
+  serveCommand,
+  serviceHelp,
+} from './commands/service.js';
 import { CommandError, type Output, stdio, UsageError } from './io.js';
 
 interface Command {
@@ -12,6 +20,15 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  serve: { summary: 'run the service (what npm start does)', help: serviceHelp, run: serveCommand },
+  init: {
+    summary: 'first-start set-up without serving; --json for scripts',
+    help: serviceHelp,
+    run: initCommand,
+  },
+  migrate: { summary: 'bring the database schema up to date', help: serviceHelp, run: migrateCommand },
+  accounts: { summary: 'create an account (accounts create NAME)', help: serviceHelp, run: accountsCommand },
+  keys: { summary: 'create, list, rotate and revoke app keys', help: serviceHelp, run: keysCommand },
   build: { summary: 'build a signed .pkpass from a template directory', help: buildHelp, run: buildCommand },
   doctor: { summary: 'diagnose any .pkpass: why will it not open?', help: doctorHelp, run: doctorCommand },
   certs: {

@@ -27,6 +27,7 @@ export {
   imageFileName,
   parseImageName,
   readImageHeader,
+  type Scale,
 } from './images.js';
 export {
   type BuildInput,

@@ -60,6 +60,8 @@ export interface BuildInput {
   images?: Record<string, Uint8Array>;
   /** Signing time (default now). */
   now?: Date;
+  /** A last change to the rendered pass.json before it is checked and signed (e.g. a notification field). */
+  transform?: (passJson: JsonObject) => JsonObject;
 }
 
 export interface BuiltPass {
@@ -132,12 +134,13 @@ export function createPassFactory(options: FactoryOptions): PassFactory {
     build(input = {}) {
       const now = input.now ?? new Date();
       const values = input.values ?? {};
-      const passJson = template.render(values);
+      let passJson = template.render(values);
       if (passJson.passTypeIdentifier === undefined)
         passJson.passTypeIdentifier = identity.passTypeIdentifier;
       if (passJson.teamIdentifier === undefined) passJson.teamIdentifier = identity.teamIdentifier;
       if (passJson.formatVersion === undefined) passJson.formatVersion = 1;
       Object.assign(passJson, input.overrides);
+      if (input.transform) passJson = input.transform(passJson);
 
       const problems: Problem[] = [...assetProblems];
       let images = rootImages;

@@ -1,0 +1,79 @@
+// Finding an account's resources by their public names, with the app key's restrictions applied. Another account's
+// resources are "not found", never "forbidden", so their existence does not leak.
+import { forbidden, notFound } from '../errors.js';
+import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
+import type { ActionContext } from './registry.js';
+
+export function checkPassTypeAllowed(ctx: ActionContext, passTypeIdentifier: string): void {
+  const allowed = ctx.grant.passTypeIds;
+  if (allowed && !allowed.includes(passTypeIdentifier))
+    throw forbidden(
+      `this app key is restricted to the pass types ${allowed.join(', ')}; ${passTypeIdentifier} is not one of them`,
+    );
+}
+
+export function checkTemplateAllowed(ctx: ActionContext, templateId: number): void {
+  const allowed = ctx.grant.templateIds;
+  if (allowed && !allowed.includes(templateId))
+    throw forbidden(
+      `this app key is restricted to the templates ${allowed.join(', ')}; template ${templateId} is not one of them`,
+    );
+}
+
+export async function findPassType(ctx: ActionContext, passTypeIdentifier: string): Promise<PassTypeRow> {
+  const row = await ctx.app.db
+    .selectFrom('passTypes')
+    .selectAll()
+    .where('accountId', '=', ctx.grant.accountId)
+    .where('passTypeIdentifier', '=', passTypeIdentifier)
+    .executeTakeFirst();
+  if (!row) throw notFound(`pass type ${passTypeIdentifier}`);
+  checkPassTypeAllowed(ctx, row.passTypeIdentifier);
+  return row;
+}
+
+export async function passTypeById(ctx: ActionContext, id: number): Promise<PassTypeRow> {
+  return ctx.app.db
+    .selectFrom('passTypes')
+    .selectAll()
+    .where('id', '=', id)
+    .where('accountId', '=', ctx.grant.accountId)
+    .executeTakeFirstOrThrow();
+}
+
+export async function findTemplate(
+  ctx: ActionContext,
+  ref: { id: number } | { name: string },
+): Promise<TemplateRow> {
+  let q = ctx.app.db.selectFrom('templates').selectAll().where('accountId', '=', ctx.grant.accountId);
+  q = 'id' in ref ? q.where('id', '=', ref.id) : q.where('name', '=', ref.name);
+  const row = await q.executeTakeFirst();
+  if (!row) throw notFound('id' in ref ? `template ${ref.id}` : `template named "${ref.name}"`);
+  checkTemplateAllowed(ctx, row.id);
+  return row;
+}
+
+export interface FoundPass {
+  pass: PassRow;
+  passType: PassTypeRow;
+}
+
+/** A live (not deleted) pass of the account by pass type identifier and serial number. */
+export async function findPass(
+  ctx: ActionContext,
+  passTypeIdentifier: string,
+  serialNumber: string,
+): Promise<FoundPass> {
+  const passType = await findPassType(ctx, passTypeIdentifier);
+  const pass = await ctx.app.db
+    .selectFrom('passes')
+    .selectAll()
+    .where('passTypeId', '=', passType.id)
+    .where('serialNumber', '=', serialNumber)
+    .where('deletedAt', 'is', null)
+    .executeTakeFirst();
+  if (!pass || pass.accountId !== ctx.grant.accountId)
+    throw notFound(`pass ${passTypeIdentifier}/${serialNumber}`);
+  checkTemplateAllowed(ctx, pass.templateId);
+  return { pass, passType };
+}

@@ -1,0 +1,15 @@
+// The registry: every action Passslot has. Edges (REST, CLI, later MCP) look actions up here.
+import { adminActions } from './admin.js';
+import { imageActions } from './images.js';
+import { passActions } from './passes.js';
+import type { Action } from './registry.js';
+import { templateActions } from './templates.js';
+
+export const actions: readonly Action[] = [
+  ...passActions,
+  ...templateActions,
+  ...imageActions,
+  ...adminActions,
+] as unknown as Action[];
+
+export const actionsByName: ReadonlyMap<string, Action> = new Map(actions.map((a) => [a.name, a]));

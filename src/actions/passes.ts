@@ -1,0 +1,632 @@
+// The pass actions: issuing, reading, changing, notifying, revoking and deleting passes.
+import { randomUUID } from 'node:crypto';
+import { type Static, Type } from '@sinclair/typebox';
+import { AppError, badRequest, invalid } from '../errors.js';
+import { appendEvent } from '../store/events.js';
+import { enqueueJob } from '../store/jobs.js';
+import type { PassRow } from '../store/schema.js';
+import { checkPassTypeAllowed, findPass, findPassType, findTemplate, passTypeById } from './access.js';
+import {
+  buildOr422,
+  currentPkpass,
+  decodeImages,
+  imageFiles,
+  listItem,
+  passEventData,
+  passUrl,
+  storeRender,
+  token,
+  writePassVersion,
+} from './pass-ops.js';
+import { type ActionContext, defineAction } from './registry.js';
+import {
+  Empty,
+  ImageInput,
+  ListFilters,
+  Owner,
+  PassCreated,
+  PassPage,
+  PassRef,
+  PassStatus,
+  Values,
+} from './schemas.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Issuing
+
+export const createPass = defineAction({
+  name: 'create_pass',
+  title: 'Create a pass',
+  description:
+    'Issues a new Wallet pass from a template: give templateId (or templateName) and the values of its placeholders. ' +
+    'Optionally record the holder (email, userId, externalId) and per-pass images. Returns the serial number and the ' +
+    'link to send to the holder. Fails with the missing placeholder names, or with what Wallet would reject.',
+  scope: 'passes:write',
+  mutates: true,
+  input: Type.Object({
+    templateId: Type.Optional(Type.Integer({ minimum: 1 })),
+    templateName: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    values: Values,
+    ...Owner,
+    images: Type.Optional(Type.Array(ImageInput, { maxItems: 30 })),
+  }),
+  output: PassCreated,
+  async handler(ctx, input) {
+    if (input.templateId === undefined && input.templateName === undefined)
+      throw invalid([{ field: 'templateId', reasons: ['give templateId or templateName'] }]);
+    const template = await findTemplate(
+      ctx,
+      input.templateId !== undefined ? { id: input.templateId } : { name: input.templateName! },
+    );
+    const passType = await passTypeById(ctx, template.passTypeId);
+    checkPassTypeAllowed(ctx, passType.passTypeIdentifier);
+    await checkRestrictions(ctx, template.id, template.restrictions);
+    const images = await decodeImages(input.images);
+    const now = ctx.app.clock.now();
+    const draft: PassRow = {
+      id: 0,
+      accountId: ctx.grant.accountId,
+      passTypeId: passType.id,
+      templateId: template.id,
+      serialNumber: randomUUID(),
+      authToken: token(32),
+      publicId: token(12),
+      linkToken: token(16),
+      values: JSON.stringify(input.values),
+      status: 'valid',
+      price: null,
+      ownerEmail: input.email ?? null,
+      ownerUserId: input.userId ?? null,
+      ownerExternalId: input.externalId ?? null,
+      notification: null,
+      voided: 0,
+      version: 1,
+      createdAt: now.toISOString(),
+      updatedAt: now.toISOString(),
+      deletedAt: null,
+    };
+    const built = await buildOr422(ctx, draft, template, passType, imageFiles(images));
+    await ctx.app.db.transaction().execute(async (trx) => {
+      const { id: _omit, ...row } = draft;
+      const inserted = await trx.insertInto('passes').values(row).returning('id').executeTakeFirstOrThrow();
+      draft.id = inserted.id;
+      for (const img of images)
+        await trx
+          .insertInto('images')
+          .values({
+            accountId: draft.accountId,
+            ownerKind: 'pass',
+            ownerId: draft.id,
+            type: img.type,
+            scale: img.scale,
+            width: img.width,
+            height: img.height,
+            data: img.data,
+            createdAt: draft.createdAt,
+          })
+          .execute();
+      await storeRender(trx, draft.id, 1, built, now);
+      await appendEvent(
+        trx,
+        {
+          accountId: draft.accountId,
+          type: 'pass.created',
+          passId: draft.id,
+          data: passEventData(ctx, draft, passType, { templateName: template.name }),
+        },
+        now,
+      );
+    });
+    return {
+      serialNumber: draft.serialNumber,
+      passTypeIdentifier: passType.passTypeIdentifier,
+      url: passUrl(ctx, draft),
+    };
+  },
+});
+
+async function checkRestrictions(
+  ctx: ActionContext,
+  templateId: number,
+  restrictionsJson: string,
+): Promise<void> {
+  const r = JSON.parse(restrictionsJson) as { quantityRestriction?: number; dateRestriction?: string };
+  if (r.dateRestriction && Date.parse(r.dateRestriction) < ctx.app.clock.now().getTime())
+    throw new AppError(403, `the template stopped issuing passes on ${r.dateRestriction} (dateRestriction)`);
+  if (r.quantityRestriction !== undefined) {
+    const { n } = await ctx.app.db
+      .selectFrom('passes')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('templateId', '=', templateId)
+      .executeTakeFirstOrThrow();
+    if (Number(n) >= r.quantityRestriction)
+      throw new AppError(
+        403,
+        `the template has issued its ${r.quantityRestriction} passes (quantityRestriction)`,
+      );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Lists
+
+interface Cursor {
+  id: number;
+}
+const encodeCursor = (c: Cursor): string => Buffer.from(JSON.stringify(c)).toString('base64url');
+function decodeCursor(text: string): Cursor {
+  try {
+    const c = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Cursor;
+    if (Number.isInteger(c.id)) return c;
+  } catch {}
+  throw invalid([{ field: 'cursor', reasons: ['is not a cursor this API returned'] }]);
+}
+
+type Filters = Static<ReturnType<typeof Type.Object<typeof ListFilters>>> & { passTypeIdentifier?: string };
+
+async function listPasses(ctx: ActionContext, f: Filters): Promise<Static<typeof PassPage>> {
+  const limit = f.limit ?? 100;
+  let q = ctx.app.db
+    .selectFrom('passes')
+    .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
+    .selectAll('passes')
+    .select('passTypes.passTypeIdentifier as ptid')
+    .where('passes.accountId', '=', ctx.grant.accountId)
+    .where('passes.deletedAt', 'is', null);
+  if (f.passTypeIdentifier) q = q.where('passTypes.passTypeIdentifier', '=', f.passTypeIdentifier);
+  if (f.email) q = q.where('passes.ownerEmail', '=', f.email);
+  if (f.userId) q = q.where('passes.ownerUserId', '=', f.userId);
+  if (f.externalId) q = q.where('passes.ownerExternalId', '=', f.externalId);
+  if (f.status) q = q.where('passes.status', '=', f.status);
+  if (f.templateId) q = q.where('passes.templateId', '=', f.templateId);
+  if (f.updatedSince) q = q.where('passes.updatedAt', '>=', new Date(f.updatedSince).toISOString());
+  if (ctx.grant.templateIds)
+    q = q.where('passes.templateId', 'in', ctx.grant.templateIds.length ? ctx.grant.templateIds : [-1]);
+  if (ctx.grant.passTypeIds)
+    q = q.where(
+      'passTypes.passTypeIdentifier',
+      'in',
+      ctx.grant.passTypeIds.length ? ctx.grant.passTypeIds : [''],
+    );
+  if (f.cursor) q = q.where('passes.id', '>', decodeCursor(f.cursor).id);
+  const rows = await q
+    .orderBy('passes.id')
+    .limit(limit + 1)
+    .execute();
+  const page = rows.slice(0, limit);
+  return {
+    passes: page.map((r) => listItem(ctx, r, r.ptid)),
+    nextCursor: rows.length > limit ? encodeCursor({ id: page[page.length - 1]!.id }) : null,
+  };
+}
+
+export const getPasses = defineAction({
+  name: 'get_passes',
+  title: 'List passes',
+  description:
+    'Lists the passes of the account, oldest first, a page at a time (limit up to 1000, then pass nextCursor as cursor). ' +
+    'Filters: status, templateId, updatedSince, and the holder (email, userId, externalId).',
+  scope: 'passes:read',
+  mutates: false,
+  input: Type.Object(ListFilters),
+  output: PassPage,
+  handler: (ctx, input) => listPasses(ctx, input),
+});
+
+export const getPassesByPassType = defineAction({
+  name: 'get_passes_by_pass_type',
+  title: 'List the passes of one pass type',
+  description:
+    'Lists the passes issued under one pass type id (e.g. pass.com.example.member), with the same filters and paging as get_passes.',
+  scope: 'passes:read',
+  mutates: false,
+  input: Type.Object({ passTypeIdentifier: PassRef.passTypeIdentifier, ...ListFilters }),
+  output: PassPage,
+  async handler(ctx, input) {
+    await findPassType(ctx, input.passTypeIdentifier);
+    return listPasses(ctx, input);
+  },
+});
+
+export const searchPassesByUser = defineAction({
+  name: 'search_passes_by_user',
+  title: 'Find the passes of a person',
+  description:
+    'Finds the passes held by one person, by their email, your userId for them, or their externalId (e.g. a CRM id). ' +
+    'Give at least one of the three. Use this to answer "which passes does this customer have?".',
+  scope: 'passes:read',
+  mutates: false,
+  input: Type.Object(ListFilters),
+  output: PassPage,
+  async handler(ctx, input) {
+    if (!input.email && !input.userId && !input.externalId)
+      throw invalid([{ field: 'email', reasons: ['give email, userId or externalId'] }]);
+    return listPasses(ctx, input);
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading one pass
+
+const Ref = Type.Object(PassRef);
+
+export const getPassDetails = defineAction({
+  name: 'get_pass_details',
+  title: 'Get everything about a pass',
+  description:
+    'Returns one pass in full: its placeholder values, status, price, holder, template, version, link and timestamps. ' +
+    'Use it before changing a pass, or to answer questions about one.',
+  scope: 'passes:read',
+  mutates: false,
+  input: Ref,
+  output: Type.Object({
+    serialNumber: Type.String(),
+    passTypeIdentifier: Type.String(),
+    values: Values,
+    status: Type.String(),
+    price: Type.Union([Type.Number(), Type.Null()]),
+    owner: Type.Object({
+      email: Type.Union([Type.String(), Type.Null()]),
+      userId: Type.Union([Type.String(), Type.Null()]),
+      externalId: Type.Union([Type.String(), Type.Null()]),
+    }),
+    template: Type.Object({ id: Type.Integer(), name: Type.String() }),
+    notification: Type.Union([Type.String(), Type.Null()]),
+    voided: Type.Boolean(),
+    version: Type.Integer(),
+    url: Type.String(),
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+  }),
+  async handler(ctx, input) {
+    const { pass, passType } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    const template = await ctx.app.db
+      .selectFrom('templates')
+      .select(['id', 'name'])
+      .where('id', '=', pass.templateId)
+      .executeTakeFirstOrThrow();
+    return {
+      serialNumber: pass.serialNumber,
+      passTypeIdentifier: passType.passTypeIdentifier,
+      values: JSON.parse(pass.values),
+      status: pass.status,
+      price: pass.price,
+      owner: { email: pass.ownerEmail, userId: pass.ownerUserId, externalId: pass.ownerExternalId },
+      template,
+      notification: pass.notification,
+      voided: pass.voided === 1,
+      version: pass.version,
+      url: passUrl(ctx, pass),
+      createdAt: pass.createdAt,
+      updatedAt: pass.updatedAt,
+    };
+  },
+});
+
+export const getPassValues = defineAction({
+  name: 'get_pass_values',
+  title: 'Get the values of a pass',
+  description: 'Returns the placeholder values of one pass as a flat object.',
+  scope: 'passes:read',
+  mutates: false,
+  input: Ref,
+  output: Values,
+  async handler(ctx, input) {
+    const { pass } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    return JSON.parse(pass.values);
+  },
+});
+
+export const getPassJson = defineAction({
+  name: 'get_pass_json',
+  title: 'Get the pass.json of a pass',
+  description: 'Returns the pass.json of the current version of a pass, as Wallet receives it.',
+  scope: 'passes:read',
+  mutates: false,
+  input: Ref,
+  output: Type.Record(Type.String(), Type.Unknown()),
+  async handler(ctx, input) {
+    const { pass, passType } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    await currentPkpass(ctx, pass, passType);
+    const row = await ctx.app.db
+      .selectFrom('passRenders')
+      .select('passJson')
+      .where('passId', '=', pass.id)
+      .executeTakeFirstOrThrow();
+    return JSON.parse(row.passJson);
+  },
+});
+
+export const getPassUrl = defineAction({
+  name: 'get_pass_url',
+  title: 'Get the link of a pass',
+  description:
+    'Returns the link that installs the pass: phones get the .pkpass, browsers a page with a download button.',
+  scope: 'passes:read',
+  mutates: false,
+  input: Ref,
+  output: Type.Object({ url: Type.String() }),
+  async handler(ctx, input) {
+    const { pass } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    return { url: passUrl(ctx, pass) };
+  },
+});
+
+export const getPassStatus = defineAction({
+  name: 'get_pass_status',
+  title: 'Get the status of a pass',
+  description: 'Returns the status of a pass: valid, invalid, redeemed, unpaid, locked or incomplete.',
+  scope: 'passes:read',
+  mutates: false,
+  input: Ref,
+  output: Type.Object({ status: Type.String() }),
+  async handler(ctx, input) {
+    const { pass } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    return { status: pass.status };
+  },
+});
+
+export const getPassPrice = defineAction({
+  name: 'get_pass_price',
+  title: 'Get the price of a pass',
+  description: 'Returns the price set on a pass, or null.',
+  scope: 'passes:read',
+  mutates: false,
+  input: Ref,
+  output: Type.Object({ price: Type.Union([Type.Number(), Type.Null()]) }),
+  async handler(ctx, input) {
+    const { pass } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    return { price: pass.price };
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Changing a pass
+
+export const updatePass = defineAction({
+  name: 'update_pass',
+  title: 'Change the values of a pass',
+  description:
+    'Changes placeholder values of a pass (the others keep theirs). The pass is re-rendered and every device that ' +
+    'installed it is told to update. Returns all the values after the change.',
+  scope: 'passes:write',
+  mutates: true,
+  input: Type.Object({ ...PassRef, values: Values }),
+  output: Values,
+  async handler(ctx, input) {
+    const found = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    const values = { ...JSON.parse(found.pass.values), ...input.values };
+    await writePassVersion(
+      ctx,
+      found,
+      { values: JSON.stringify(values) },
+      { type: 'pass.updated', extra: { changed: Object.keys(input.values) } },
+    );
+    return values;
+  },
+});
+
+export const setPassStatus = defineAction({
+  name: 'set_pass_status',
+  title: 'Set the status of a pass',
+  description:
+    'Sets the status (valid, invalid, redeemed, unpaid, locked, incomplete). As in PassSlot this changes only the ' +
+    'status: the pass on the phone is not updated. To make a pass unusable on the phone, use revoke_pass.',
+  scope: 'passes:write',
+  mutates: true,
+  input: Type.Object({ ...PassRef, status: PassStatus }),
+  output: Type.Object({ status: PassStatus }),
+  async handler(ctx, input) {
+    const { pass, passType } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    await changeStatusOnly(ctx, pass, passType, { status: input.status });
+    return { status: input.status };
+  },
+});
+
+async function changeStatusOnly(
+  ctx: ActionContext,
+  pass: PassRow,
+  passType: Awaited<ReturnType<typeof findPass>>['passType'],
+  change: { status: string; price?: number | null },
+): Promise<void> {
+  const now = ctx.app.clock.now();
+  await ctx.app.db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('passes')
+      .set({ ...change, updatedAt: now.toISOString() })
+      .where('id', '=', pass.id)
+      .execute();
+    if (change.status !== pass.status)
+      await appendEvent(
+        trx,
+        {
+          accountId: pass.accountId,
+          type: 'pass.status_changed',
+          passId: pass.id,
+          data: passEventData(ctx, { ...pass, status: change.status }, passType, {
+            oldStatus: pass.status,
+            newStatus: change.status,
+          }),
+        },
+        now,
+      );
+  });
+}
+
+export const setPassPrice = defineAction({
+  name: 'set_pass_price',
+  title: 'Set the price of a pass',
+  description: 'Sets a price on a pass; as in PassSlot the pass status becomes unpaid.',
+  scope: 'passes:write',
+  mutates: true,
+  input: Type.Object({ ...PassRef, price: Type.Number({ minimum: 0, maximum: 1e9 }) }),
+  output: Type.Object({ price: Type.Number() }),
+  async handler(ctx, input) {
+    const { pass, passType } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    await changeStatusOnly(ctx, pass, passType, { status: 'unpaid', price: input.price });
+    return { price: input.price };
+  },
+});
+
+export const deletePassPrice = defineAction({
+  name: 'delete_pass_price',
+  title: 'Remove the price of a pass',
+  description: 'Removes the price of a pass; an unpaid pass becomes valid again.',
+  scope: 'passes:write',
+  mutates: true,
+  input: Ref,
+  output: Empty,
+  async handler(ctx, input) {
+    const { pass, passType } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    await changeStatusOnly(ctx, pass, passType, {
+      status: pass.status === 'unpaid' ? 'valid' : pass.status,
+      price: null,
+    });
+    return {};
+  },
+});
+
+export const revokePass = defineAction({
+  name: 'revoke_pass',
+  title: 'Revoke a pass',
+  description:
+    'Makes a pass unusable: status invalid and the pass is voided on every phone that installed it (a push is sent). ' +
+    'Give a reason for the record. The pass stays listed; use delete_pass to remove it.',
+  scope: 'passes:write',
+  mutates: true,
+  input: Type.Object({ ...PassRef, reason: Type.Optional(Type.String({ maxLength: 500 })) }),
+  output: Type.Object({ status: Type.String(), voided: Type.Boolean() }),
+  async handler(ctx, input) {
+    const found = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    await writePassVersion(
+      ctx,
+      found,
+      { status: 'invalid', voided: 1 },
+      { type: 'pass.revoked', extra: { reason: input.reason ?? null, oldStatus: found.pass.status } },
+    );
+    return { status: 'invalid', voided: true };
+  },
+});
+
+export const sendPassNotification = defineAction({
+  name: 'send_pass_notification',
+  title: 'Send a message to the lock screen of a pass holder',
+  description:
+    "Shows a message on the lock screen of every phone holding the pass. The message goes into the pass's " +
+    'notification field (a back field whose changeMessage is %@, added if the template has none) and a push is sent.',
+  scope: 'passes:write',
+  mutates: true,
+  input: Type.Object({ ...PassRef, message: Type.String({ minLength: 1, maxLength: 500 }) }),
+  output: Type.Object({ message: Type.String() }),
+  async handler(ctx, input) {
+    const found = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    await writePassVersion(
+      ctx,
+      found,
+      { notification: input.message },
+      { type: 'pass.notified', extra: { message: input.message } },
+    );
+    return { message: input.message };
+  },
+});
+
+export const syncPassState = defineAction({
+  name: 'sync_pass_state',
+  title: 'Re-render a pass and push it to phones',
+  description:
+    'Re-renders a pass from its template and values and tells every phone that holds it to fetch it, even when ' +
+    'nothing changed (PassSlot push). Use after changing template images or when a phone shows an old version.',
+  scope: 'passes:write',
+  mutates: true,
+  input: Ref,
+  output: Empty,
+  async handler(ctx, input) {
+    const found = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    await writePassVersion(ctx, found, {}, { type: 'pass.updated', extra: { reason: 'sync' } });
+    return {};
+  },
+});
+
+export const deletePass = defineAction({
+  name: 'delete_pass',
+  title: 'Delete a pass',
+  description:
+    'Deletes a pass: it disappears from the API and phones that installed it receive it voided, so it stops working. ' +
+    'This cannot be undone.',
+  scope: 'passes:write',
+  mutates: true,
+  input: Ref,
+  output: Empty,
+  async handler(ctx, input) {
+    const found = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    await writePassVersion(
+      ctx,
+      found,
+      { deletedAt: ctx.app.clock.now().toISOString(), voided: 1 },
+      { type: 'pass.deleted' },
+    );
+    return {};
+  },
+});
+
+export const emailPass = defineAction({
+  name: 'email_pass',
+  title: 'Email a pass',
+  description:
+    "Emails the pass to an address (default: the holder's email), with the .pkpass attached and its link. Sending is " +
+    'queued and retried until the mail server accepts it.',
+  scope: 'passes:write',
+  mutates: true,
+  input: Type.Object({ ...PassRef, email: Type.Optional(Type.String({ format: 'email', maxLength: 320 })) }),
+  output: Type.Object({ email: Type.String(), jobId: Type.Integer() }),
+  async handler(ctx, input) {
+    const { pass } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    const email = input.email ?? pass.ownerEmail;
+    if (!email) throw invalid([{ field: 'email', reasons: ['is required: the pass has no holder email'] }]);
+    const jobId = await enqueueJob(
+      ctx.app.db,
+      { accountId: pass.accountId, kind: 'email', payload: { passId: pass.id, email } },
+      ctx.app.clock.now(),
+    );
+    ctx.app.wake('email');
+    return { email, jobId };
+  },
+});
+
+/** The bytes of a pass's current .pkpass (for downloads; not an action since its output is binary). */
+export async function passFile(
+  ctx: ActionContext,
+  passTypeIdentifier: string,
+  serialNumber: string,
+): Promise<Uint8Array> {
+  const { pass, passType } = await findPass(ctx, passTypeIdentifier, serialNumber);
+  return currentPkpass(ctx, pass, passType);
+}
+
+export function requireBody(value: unknown): Record<string, unknown> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw badRequest('the body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+export const passActions = [
+  createPass,
+  getPasses,
+  getPassesByPassType,
+  searchPassesByUser,
+  getPassDetails,
+  getPassValues,
+  getPassJson,
+  getPassUrl,
+  getPassStatus,
+  getPassPrice,
+  updatePass,
+  setPassStatus,
+  setPassPrice,
+  deletePassPrice,
+  revokePass,
+  sendPassNotification,
+  syncPassState,
+  deletePass,
+  emailPass,
+];

@@ -1,0 +1,145 @@
+// Turning stored passes into .pkpass files: identities and template factories are prepared once and cached in memory;
+// each pass version's .pkpass is rendered when first needed and cached in the database (pass_renders).
+import {
+  type BuiltPass,
+  createPassFactory,
+  type ImageKind,
+  imageFileName,
+  type JsonObject,
+  loadIdentityFromPem,
+  type PassFactory,
+  type PassIdentity,
+  type Scale,
+} from '../engine/index.js';
+import type { Db } from '../store/db.js';
+import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
+import type { Secrets } from '../store/secrets.js';
+
+export interface RenderContext {
+  db: Db;
+  secrets: Secrets;
+  publicUrl: string;
+  now: Date;
+}
+
+/** The key of the back field that carries notification messages when the template has none. */
+export const NOTIFICATION_FIELD_KEY = 'passslot_notification';
+
+const LIMIT = 500;
+
+/** A small insertion-ordered cache that drops its oldest entry beyond LIMIT. */
+class Lru<V> {
+  private readonly map = new Map<string, V>();
+  get(key: string): V | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, v);
+    }
+    return v;
+  }
+  set(key: string, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    if (this.map.size > LIMIT) this.map.delete(this.map.keys().next().value as string);
+  }
+}
+
+export async function loadImages(
+  db: Db,
+  ownerKind: 'template' | 'pass',
+  ownerId: number,
+): Promise<Record<string, Uint8Array>> {
+  const rows = await db
+    .selectFrom('images')
+    .select(['type', 'scale', 'data'])
+    .where('ownerKind', '=', ownerKind)
+    .where('ownerId', '=', ownerId)
+    .execute();
+  const out: Record<string, Uint8Array> = {};
+  for (const r of rows) out[imageFileName(r.type as ImageKind, r.scale as Scale)] = r.data;
+  return out;
+}
+
+export class Renderer {
+  private readonly identities = new Lru<PassIdentity>();
+  private readonly factories = new Lru<PassFactory>();
+
+  identity(passType: PassTypeRow, secrets: Secrets): PassIdentity {
+    const cacheKey = `${passType.id}:${passType.updatedAt}`;
+    let identity = this.identities.get(cacheKey);
+    if (!identity) {
+      identity = loadIdentityFromPem(
+        { certificate: passType.certificatePem, privateKey: secrets.decrypt(passType.privateKeyEnc) },
+        { wwdr: passType.wwdrPem ?? undefined },
+      );
+      this.identities.set(cacheKey, identity);
+    }
+    return identity;
+  }
+
+  async factory(ctx: RenderContext, template: TemplateRow, passType: PassTypeRow): Promise<PassFactory> {
+    const cacheKey = `${template.id}:${template.version}:${passType.id}:${passType.updatedAt}`;
+    let factory = this.factories.get(cacheKey);
+    if (!factory) {
+      factory = createPassFactory({
+        identity: this.identity(passType, ctx.secrets),
+        template: JSON.parse(template.body) as JsonObject,
+        assets: { images: await loadImages(ctx.db, 'template', template.id) },
+        allowHttpWebService: ctx.publicUrl.startsWith('http://'),
+      });
+      this.factories.set(cacheKey, factory);
+    }
+    return factory;
+  }
+
+  /** Builds a pass's .pkpass from its rows (no cache). Throws the engine's errors for bad values. */
+  async build(
+    ctx: RenderContext,
+    pass: Pick<
+      PassRow,
+      'id' | 'serialNumber' | 'authToken' | 'values' | 'voided' | 'deletedAt' | 'notification'
+    >,
+    template: TemplateRow,
+    passType: PassTypeRow,
+    passImages?: Record<string, Uint8Array>,
+  ): Promise<BuiltPass> {
+    const factory = await this.factory(ctx, template, passType);
+    const overrides: JsonObject = {
+      serialNumber: pass.serialNumber,
+      webServiceURL: `${ctx.publicUrl}/wallet`,
+      authenticationToken: pass.authToken,
+    };
+    if (pass.voided || pass.deletedAt) overrides.voided = true;
+    return factory.build({
+      values: JSON.parse(pass.values) as Record<string, unknown>,
+      overrides,
+      images: passImages ?? (pass.id > 0 ? await loadImages(ctx.db, 'pass', pass.id) : undefined),
+      now: ctx.now,
+      transform:
+        pass.notification === null ? undefined : (json) => withNotification(json, pass.notification!),
+    });
+  }
+}
+
+function pickStyle(passJson: JsonObject): JsonObject {
+  for (const style of ['boardingPass', 'coupon', 'eventTicket', 'generic', 'storeCard', 'posterGeneric'])
+    if (passJson[style] !== undefined) return { [style]: passJson[style]! };
+  return {};
+}
+
+/**
+ * Puts a message in the pass's notification field: the back field whose changeMessage is exactly "%@", or a back
+ * field Passslot adds. Wallet shows "%@" with the new value on the lock screen when the pass updates.
+ */
+export function withNotification(passJson: JsonObject, message: string): JsonObject {
+  const style = Object.keys(pickStyle(passJson))[0];
+  if (!style) return passJson;
+  const fields = { ...(passJson[style] as JsonObject) };
+  const back = Array.isArray(fields.backFields) ? [...(fields.backFields as JsonObject[])] : [];
+  const index = back.findIndex((f) => f.changeMessage === '%@');
+  if (index >= 0) back[index] = { ...back[index]!, value: message };
+  else back.push({ key: NOTIFICATION_FIELD_KEY, label: 'Message', value: message, changeMessage: '%@' });
+  fields.backFields = back;
+  return { ...passJson, [style]: fields };
+}

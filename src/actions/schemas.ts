@@ -1,0 +1,109 @@
+// Schemas shared by several actions. Each is a JSON Schema (TypeBox) and, through Static<>, the TypeScript type.
+import { type Static, Type } from '@sinclair/typebox';
+
+export const PlaceholderValue = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], {
+  description: 'a placeholder value: string, number, boolean or null',
+});
+export const Values = Type.Record(Type.String(), PlaceholderValue, {
+  description: 'placeholder values by name, e.g. {"firstName": "Ada", "points": 120}',
+});
+export type Values = Static<typeof Values>;
+
+export const PASS_STATUSES = ['valid', 'invalid', 'redeemed', 'unpaid', 'locked', 'incomplete'] as const;
+export const PassStatus = Type.Union(
+  PASS_STATUSES.map((s) => Type.Literal(s)),
+  { description: 'the pass status, as PassSlot: valid, invalid, redeemed, unpaid, locked or incomplete' },
+);
+export type PassStatus = Static<typeof PassStatus>;
+
+export const IMAGE_TYPES = [
+  'icon',
+  'logo',
+  'strip',
+  'thumbnail',
+  'background',
+  'footer',
+  'artwork',
+  'primaryLogo',
+  'secondaryLogo',
+] as const;
+export const ImageType = Type.Union(IMAGE_TYPES.map((t) => Type.Literal(t)));
+export type ImageType = Static<typeof ImageType>;
+export const RESOLUTIONS = { normal: 1, high: 2, ultra: 3 } as const;
+export const Resolution = Type.Union([Type.Literal('normal'), Type.Literal('high'), Type.Literal('ultra')], {
+  description: 'normal (@1x), high (@2x) or ultra (@3x)',
+});
+export type Resolution = Static<typeof Resolution>;
+export const resolutionOf = (scale: number): Resolution =>
+  scale === 3 ? 'ultra' : scale === 2 ? 'high' : 'normal';
+
+export const ImageInput = Type.Object({
+  type: ImageType,
+  resolution: Resolution,
+  data: Type.String({ description: 'the image bytes (PNG, JPEG or GIF), base64' }),
+});
+export type ImageInput = Static<typeof ImageInput>;
+
+export const Owner = {
+  email: Type.Optional(
+    Type.String({ format: 'email', maxLength: 320, description: "the pass holder's email" }),
+  ),
+  userId: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 200, description: 'your user id for the holder' }),
+  ),
+  externalId: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 200, description: 'an id in another system (CRM)' }),
+  ),
+};
+
+export const PassRef = {
+  passTypeIdentifier: Type.String({
+    minLength: 1,
+    maxLength: 255,
+    description: 'the pass type id, e.g. pass.com.example.member',
+  }),
+  serialNumber: Type.String({ minLength: 1, maxLength: 255, description: 'the serial number of the pass' }),
+};
+
+export const PassCreated = Type.Object({
+  serialNumber: Type.String(),
+  passTypeIdentifier: Type.String(),
+  url: Type.String({ description: 'the link that serves the pass to phones' }),
+});
+
+export const PassListItem = Type.Object({
+  serialNumber: Type.String(),
+  passType: Type.String({ description: 'the pass type id (PassSlot name)' }),
+  passTypeIdentifier: Type.String(),
+  templateId: Type.Integer(),
+  status: Type.String(),
+  email: Type.Union([Type.String(), Type.Null()]),
+  userId: Type.Union([Type.String(), Type.Null()]),
+  externalId: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+  url: Type.String(),
+});
+export type PassListItem = Static<typeof PassListItem>;
+
+export const PassPage = Type.Object({
+  passes: Type.Array(PassListItem),
+  nextCursor: Type.Union([Type.String(), Type.Null()], {
+    description: 'give it as cursor for the next page; null at the end',
+  }),
+});
+
+export const ListFilters = {
+  email: Type.Optional(Type.String({ maxLength: 320 })),
+  userId: Type.Optional(Type.String({ maxLength: 200 })),
+  externalId: Type.Optional(Type.String({ maxLength: 200 })),
+  status: Type.Optional(PassStatus),
+  templateId: Type.Optional(Type.Integer({ minimum: 1 })),
+  updatedSince: Type.Optional(
+    Type.String({ format: 'date-time', description: 'only passes changed at or after this time' }),
+  ),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  cursor: Type.Optional(Type.String({ maxLength: 100 })),
+};
+
+export const Empty = Type.Object({});

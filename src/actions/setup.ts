@@ -1,0 +1,193 @@
+// Accounts and the first start: a new account gets a development pass type (a local CA stands in for Apple's WWDR),
+// a demo member-card template and an app key with every scope.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { App } from '../app.js';
+import { compileTemplate, createDevPki, type JsonObject } from '../engine/index.js';
+import { encodePng } from '../engine/png.js';
+import { conflict } from '../errors.js';
+import { createKey, type Scope } from '../store/keys.js';
+import { token } from './pass-ops.js';
+
+export interface AccountSetup {
+  appKey: string;
+  accountId: number;
+  passTypeIdentifier: string;
+  templateId: number;
+  /** The development CA that signed the account's pass type certificate (verify passes with it). */
+  devCaPath: string;
+}
+
+export const DEMO_TEMPLATE_NAME = 'Member Card';
+
+export function demoTemplate(organizationName: string): JsonObject {
+  return {
+    formatVersion: 1,
+    organizationName,
+    description: 'Membership card',
+    logoText: organizationName,
+    foregroundColor: 'rgb(255, 255, 255)',
+    backgroundColor: 'rgb(32, 96, 200)',
+    labelColor: 'rgb(200, 220, 255)',
+    storeCard: {
+      headerFields: [
+        { key: 'points', label: 'POINTS', value: '${points}', changeMessage: 'You now have %@ points' },
+      ],
+      primaryFields: [{ key: 'member', label: 'MEMBER', value: '${firstName} ${lastName}' }],
+      secondaryFields: [{ key: 'since', label: 'MEMBER SINCE', value: '${memberSince}' }],
+      backFields: [
+        { key: 'terms', label: 'TERMS', value: 'Show this card at the counter to collect points.' },
+      ],
+    },
+    barcodes: [
+      {
+        format: 'PKBarcodeFormatQR',
+        message: 'member-${memberId}',
+        messageEncoding: 'iso-8859-1',
+        altText: '${memberId}',
+      },
+    ],
+  };
+}
+
+const slug = (name: string): string =>
+  name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '') || 'account';
+
+function demoImages(): [string, number, Buffer][] {
+  const blue = (): readonly [number, number, number, number] => [32, 96, 200, 255];
+  return [
+    ['icon', 1, encodePng(29, 29, blue)],
+    ['icon', 2, encodePng(58, 58, blue)],
+    ['icon', 3, encodePng(87, 87, blue)],
+    ['logo', 1, encodePng(50, 50, blue)],
+    ['logo', 2, encodePng(100, 100, blue)],
+  ];
+}
+
+/** Creates an account with a development identity, the demo template and an all-scopes app key. */
+export async function createAccount(app: App, name: string): Promise<AccountSetup> {
+  const existing = await app.db
+    .selectFrom('accounts')
+    .select('id')
+    .where('name', '=', name)
+    .executeTakeFirst();
+  if (existing) throw conflict(`an account named "${name}" exists`);
+  const accountSlug = slug(name);
+  const pki = createDevPki({
+    passTypeIdentifier: `pass.dev.passslot.${accountSlug}.${token(3)
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, 'x')}`,
+    teamIdentifier: 'DEVTEAM123',
+    organizationName: name,
+  });
+  const devDir = join(app.config.dataDir, 'dev-certs', accountSlug);
+  mkdirSync(devDir, { recursive: true });
+  const devCaPath = join(devDir, 'dev-ca.pem');
+  writeFileSync(devCaPath, pki.caCertificatePem);
+  const now = app.clock.now().toISOString();
+  const body = demoTemplate(name);
+  const ids = await app.db.transaction().execute(async (trx) => {
+    const account = await trx
+      .insertInto('accounts')
+      .values({ name, rateLimit: null, createdAt: now })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const passType = await trx
+      .insertInto('passTypes')
+      .values({
+        accountId: account.id,
+        passTypeIdentifier: pki.passTypeIdentifier,
+        teamIdentifier: pki.teamIdentifier,
+        organizationName: name,
+        certificatePem: pki.certificatePem,
+        privateKeyEnc: app.secrets.encrypt(pki.privateKeyPem),
+        wwdrPem: pki.caCertificatePem,
+        expiresAt: new Date(Date.now() + 365 * 86_400_000).toISOString(),
+        unhealthyReason: null,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const template = await trx
+      .insertInto('templates')
+      .values({
+        accountId: account.id,
+        passTypeId: passType.id,
+        name: DEMO_TEMPLATE_NAME,
+        body: JSON.stringify(body),
+        placeholders: JSON.stringify(compileTemplate(body).placeholders),
+        restrictions: '{}',
+        linkToken: token(16),
+        version: 1,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    for (const [type, scale, data] of demoImages())
+      await trx
+        .insertInto('images')
+        .values({
+          accountId: account.id,
+          ownerKind: 'template',
+          ownerId: template.id,
+          type,
+          scale,
+          width: data.readUInt32BE(16),
+          height: data.readUInt32BE(20),
+          data,
+          createdAt: now,
+        })
+        .execute();
+    return { accountId: account.id, templateId: template.id };
+  });
+  // the certificate's real expiry, as read back by the engine
+  const row = await app.db
+    .selectFrom('passTypes')
+    .selectAll()
+    .where('passTypeIdentifier', '=', pki.passTypeIdentifier)
+    .executeTakeFirstOrThrow();
+  const identity = app.renderer.identity(row, app.secrets);
+  await app.db
+    .updateTable('passTypes')
+    .set({ expiresAt: identity.expiresAt.toISOString() })
+    .where('id', '=', row.id)
+    .execute();
+  const { key } = await createKey(app.db, { accountId: ids.accountId, name: 'initial key', scopes: ['*'] });
+  return {
+    appKey: key,
+    accountId: ids.accountId,
+    passTypeIdentifier: pki.passTypeIdentifier,
+    templateId: ids.templateId,
+    devCaPath,
+  };
+}
+
+export async function accountByName(app: App, name: string): Promise<number | undefined> {
+  return (await app.db.selectFrom('accounts').select('id').where('name', '=', name).executeTakeFirst())?.id;
+}
+
+/** On an empty database: the demo account. Returns undefined when set up already. */
+export async function firstStart(app: App): Promise<AccountSetup | undefined> {
+  const any = await app.db.selectFrom('accounts').select('id').limit(1).executeTakeFirst();
+  if (any) return undefined;
+  return createAccount(app, 'demo');
+}
+
+export async function createAccountKey(app: App, accountName: string, scopes: Scope[]): Promise<string> {
+  const accountId = await accountByName(app, accountName);
+  if (accountId === undefined) throw conflict(`no account named "${accountName}"`);
+  return (await createKey(app.db, { accountId, name: 'cli key', scopes })).key;
+}
+
+export function curlExample(publicUrl: string, setup: AccountSetup): string {
+  return [
+    `curl -s -u ${setup.appKey}: -H 'Content-Type: application/json' \\`,
+    `  -d '{"firstName":"Ada","lastName":"Lovelace","memberSince":"2024","points":120,"memberId":"M-0001"}' \\`,
+    `  ${publicUrl}/v1/templates/${setup.templateId}/pass`,
+  ].join('\n');
+}

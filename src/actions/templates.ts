@@ -1,0 +1,351 @@
+// Template actions: PassSlot's templates (a pass.json body with ${placeholders}), their restrictions and links.
+import { type Static, Type } from '@sinclair/typebox';
+import { compileTemplate, type JsonObject, type JsonValue, validatePassJson } from '../engine/index.js';
+import { conflict, fieldErrors, invalid } from '../errors.js';
+import { enqueueJob } from '../store/jobs.js';
+import type { TemplateRow } from '../store/schema.js';
+import { findPassType, findTemplate, passTypeById } from './access.js';
+import { token } from './pass-ops.js';
+import { type ActionContext, defineAction } from './registry.js';
+import { Empty } from './schemas.js';
+
+export const TemplateOut = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  formatVersion: Type.Integer(),
+  passType: Type.String({ description: 'the pass type id the template issues passes under' }),
+  description: Type.Record(Type.String(), Type.Unknown(), {
+    description: 'the pass.json body with ${placeholders}',
+  }),
+  placeholder: Type.Array(Type.String(), { description: 'the placeholder names, in order of appearance' }),
+});
+type TemplateOut = Static<typeof TemplateOut>;
+
+const TemplateIn = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 200 }),
+  passType: Type.String({ minLength: 1, maxLength: 255, description: 'one of your pass type ids' }),
+  description: Type.Record(Type.String(), Type.Unknown(), {
+    description: 'pass.json body; ${name} placeholders in any string',
+  }),
+});
+
+const Restrictions = Type.Object(
+  {
+    quantityRestriction: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+    redemptionRestriction: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+    passwordProtection: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])),
+    dateRestriction: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
+    sharingRestriction: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+
+async function templateOut(ctx: ActionContext, row: TemplateRow): Promise<TemplateOut> {
+  const passType = await passTypeById(ctx, row.passTypeId);
+  const description = JSON.parse(row.body) as Record<string, unknown>;
+  return {
+    id: row.id,
+    name: row.name,
+    formatVersion: typeof description.formatVersion === 'number' ? description.formatVersion : 1,
+    passType: passType.passTypeIdentifier,
+    description,
+    placeholder: JSON.parse(row.placeholders) as string[],
+  };
+}
+
+function at(body: JsonValue, path: string): JsonValue | undefined {
+  let node: JsonValue | undefined = body;
+  for (const part of path.match(/[^.[\]]+/g) ?? []) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = Array.isArray(node) ? node[Number(part)] : node[part];
+  }
+  return node;
+}
+
+/**
+ * Checks a template body against Apple's rules as far as it can before values exist: it is rendered with sample
+ * values, and problems where the template holds a placeholder are left for issue time.
+ */
+export function checkTemplateBody(
+  body: JsonObject,
+  ids: { passTypeIdentifier: string; teamIdentifier: string },
+): void {
+  const template = compileTemplate(body);
+  const sample = Object.fromEntries(template.placeholders.map((p) => [p, 'sample']));
+  const rendered = {
+    formatVersion: 1,
+    ...template.render(sample),
+    serialNumber: 'template-check',
+    passTypeIdentifier: body.passTypeIdentifier ?? ids.passTypeIdentifier,
+    teamIdentifier: body.teamIdentifier ?? ids.teamIdentifier,
+  };
+  const errors = validatePassJson(rendered, { allowHttpWebService: true }).filter((p) => {
+    if (p.severity !== 'error') return false;
+    const node = at(body, p.path);
+    return node === undefined ? true : !JSON.stringify(node).includes('${');
+  });
+  if (body.passTypeIdentifier !== undefined && body.passTypeIdentifier !== ids.passTypeIdentifier)
+    errors.push({
+      path: 'passTypeIdentifier',
+      message: `must be ${ids.passTypeIdentifier}, the template's pass type (or left out)`,
+      severity: 'error',
+    });
+  if (errors.length)
+    throw invalid(
+      fieldErrors(
+        errors.map((p) => ({ field: p.path ? `description.${p.path}` : 'description', reason: p.message })),
+      ),
+      'The template would make passes Wallet rejects',
+    );
+}
+
+export const listPassTemplates = defineAction({
+  name: 'list_pass_templates',
+  title: 'List pass templates',
+  description:
+    'Lists the pass templates of the account with their placeholders. Call it first to find the templateId and the ' +
+    'values create_pass needs.',
+  scope: 'templates:read',
+  mutates: false,
+  input: Empty,
+  output: Type.Array(TemplateOut),
+  async handler(ctx) {
+    let q = ctx.app.db.selectFrom('templates').selectAll().where('accountId', '=', ctx.grant.accountId);
+    if (ctx.grant.templateIds)
+      q = q.where('id', 'in', ctx.grant.templateIds.length ? ctx.grant.templateIds : [-1]);
+    const rows = await q.orderBy('id').execute();
+    const out: TemplateOut[] = [];
+    for (const r of rows) {
+      const t = await templateOut(ctx, r);
+      if (!ctx.grant.passTypeIds || ctx.grant.passTypeIds.includes(t.passType)) out.push(t);
+    }
+    return out;
+  },
+});
+
+export const getTemplate = defineAction({
+  name: 'get_template',
+  title: 'Get a pass template',
+  description: 'Returns one template: its pass.json body (description), pass type and placeholders.',
+  scope: 'templates:read',
+  mutates: false,
+  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  output: TemplateOut,
+  handler: async (ctx, input) => templateOut(ctx, await findTemplate(ctx, { id: input.id })),
+});
+
+export const createTemplate = defineAction({
+  name: 'create_template',
+  title: 'Create a pass template',
+  description:
+    'Creates a template: a name, one of your pass types, and a pass.json body (description) with ${placeholders} ' +
+    'in any string. The body is checked against Apple rules where it has no placeholders.',
+  scope: 'templates:write',
+  mutates: true,
+  input: TemplateIn,
+  output: TemplateOut,
+  async handler(ctx, input) {
+    const passType = await findPassType(ctx, input.passType);
+    const body = input.description as JsonObject;
+    checkTemplateBody(body, passType);
+    const now = ctx.app.clock.now().toISOString();
+    const exists = await ctx.app.db
+      .selectFrom('templates')
+      .select('id')
+      .where('accountId', '=', ctx.grant.accountId)
+      .where('name', '=', input.name)
+      .executeTakeFirst();
+    if (exists)
+      throw invalid([
+        { field: 'name', reasons: [`a template named "${input.name}" exists (id ${exists.id})`] },
+      ]);
+    const row = await ctx.app.db
+      .insertInto('templates')
+      .values({
+        accountId: ctx.grant.accountId,
+        passTypeId: passType.id,
+        name: input.name,
+        body: JSON.stringify(body),
+        placeholders: JSON.stringify(compileTemplate(body).placeholders),
+        restrictions: '{}',
+        linkToken: token(16),
+        version: 1,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return templateOut(ctx, row);
+  },
+});
+
+export const updateTemplate = defineAction({
+  name: 'update_template',
+  title: 'Change a pass template',
+  description:
+    'Changes the name, pass.json body or pass type of a template. Every pass of the template is re-rendered and ' +
+    'pushed to the phones that hold it, in the background.',
+  scope: 'templates:write',
+  mutates: true,
+  input: Type.Object({
+    id: Type.Integer({ minimum: 1 }),
+    name: Type.Optional(TemplateIn.properties.name),
+    passType: Type.Optional(TemplateIn.properties.passType),
+    description: Type.Optional(TemplateIn.properties.description),
+  }),
+  output: Type.Object({ id: Type.Integer(), name: Type.String(), passType: Type.String() }),
+  async handler(ctx, input) {
+    const row = await findTemplate(ctx, { id: input.id });
+    const passType = input.passType
+      ? await findPassType(ctx, input.passType)
+      : await passTypeById(ctx, row.passTypeId);
+    if (passType.id !== row.passTypeId) {
+      const used = await ctx.app.db
+        .selectFrom('passes')
+        .select('id')
+        .where('templateId', '=', row.id)
+        .executeTakeFirst();
+      if (used)
+        throw invalid([
+          { field: 'passType', reasons: ['cannot change: the template has passes under its pass type'] },
+        ]);
+    }
+    const body = (input.description as JsonObject | undefined) ?? (JSON.parse(row.body) as JsonObject);
+    checkTemplateBody(body, passType);
+    if (input.name && input.name !== row.name) {
+      const clash = await ctx.app.db
+        .selectFrom('templates')
+        .select('id')
+        .where('accountId', '=', ctx.grant.accountId)
+        .where('name', '=', input.name)
+        .executeTakeFirst();
+      if (clash)
+        throw invalid([
+          { field: 'name', reasons: [`a template named "${input.name}" exists (id ${clash.id})`] },
+        ]);
+    }
+    const now = ctx.app.clock.now();
+    await ctx.app.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('templates')
+        .set({
+          name: input.name ?? row.name,
+          passTypeId: passType.id,
+          body: JSON.stringify(body),
+          placeholders: JSON.stringify(compileTemplate(body).placeholders),
+          version: row.version + 1,
+          updatedAt: now.toISOString(),
+        })
+        .where('id', '=', row.id)
+        .execute();
+      await enqueueJob(
+        trx,
+        {
+          accountId: row.accountId,
+          kind: 'template_passes',
+          payload: { templateId: row.id, version: row.version + 1 },
+        },
+        now,
+      );
+    });
+    ctx.app.wake('template_passes');
+    return { id: row.id, name: input.name ?? row.name, passType: passType.passTypeIdentifier };
+  },
+});
+
+export const deleteTemplate = defineAction({
+  name: 'delete_template',
+  title: 'Delete a pass template',
+  description: 'Deletes a template that has no passes left (delete or keep its passes first).',
+  scope: 'templates:write',
+  mutates: true,
+  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  output: Empty,
+  async handler(ctx, input) {
+    const row = await findTemplate(ctx, { id: input.id });
+    const { n } = await ctx.app.db
+      .selectFrom('passes')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('templateId', '=', row.id)
+      .executeTakeFirstOrThrow();
+    if (Number(n) > 0)
+      throw conflict(`template ${row.id} has ${n} passes; it cannot be deleted while they exist`);
+    await ctx.app.db.transaction().execute(async (trx) => {
+      await trx
+        .deleteFrom('images')
+        .where('ownerKind', '=', 'template')
+        .where('ownerId', '=', row.id)
+        .execute();
+      await trx.deleteFrom('templates').where('id', '=', row.id).execute();
+    });
+    return {};
+  },
+});
+
+export const getTemplateUrl = defineAction({
+  name: 'get_template_url',
+  title: 'Get the link of a template',
+  description: 'Returns the distribution link of a template, where people can get a pass of it.',
+  scope: 'templates:read',
+  mutates: false,
+  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  output: Type.Object({ url: Type.String() }),
+  async handler(ctx, input) {
+    const row = await findTemplate(ctx, { id: input.id });
+    return { url: `${ctx.app.config.publicUrl}/t/${row.linkToken}` };
+  },
+});
+
+const clean = (r: Static<typeof Restrictions>): Static<typeof Restrictions> =>
+  Object.fromEntries(Object.entries(r).filter(([, v]) => v !== null && v !== undefined));
+
+export const getTemplateRestrictions = defineAction({
+  name: 'get_template_restrictions',
+  title: 'Get the restrictions of a template',
+  description:
+    'Returns the distribution restrictions of a template (quantity, redemption, password, end date, sharing).',
+  scope: 'templates:read',
+  mutates: false,
+  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  output: Restrictions,
+  async handler(ctx, input) {
+    return JSON.parse((await findTemplate(ctx, { id: input.id })).restrictions);
+  },
+});
+
+export const setTemplateRestrictions = defineAction({
+  name: 'set_template_restrictions',
+  title: 'Set the restrictions of a template',
+  description:
+    'Replaces the restrictions of a template. Leave a restriction out (or null) to disable it. quantityRestriction ' +
+    'caps the passes issued; dateRestriction ends issuing at that time.',
+  scope: 'templates:write',
+  mutates: true,
+  input: Type.Object(
+    { id: Type.Integer({ minimum: 1 }), ...Restrictions.properties },
+    { additionalProperties: false },
+  ),
+  output: Restrictions,
+  async handler(ctx, input) {
+    const { id, ...restrictions } = input;
+    const row = await findTemplate(ctx, { id });
+    const value = clean(restrictions);
+    await ctx.app.db
+      .updateTable('templates')
+      .set({ restrictions: JSON.stringify(value), updatedAt: ctx.app.clock.now().toISOString() })
+      .where('id', '=', row.id)
+      .execute();
+    return value;
+  },
+});
+
+export const templateActions = [
+  listPassTemplates,
+  getTemplate,
+  createTemplate,
+  updateTemplate,
+  deleteTemplate,
+  getTemplateUrl,
+  getTemplateRestrictions,
+  setTemplateRestrictions,
+];

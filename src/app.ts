@@ -1,0 +1,67 @@
+// The App: what every part of the service receives instead of globals. Built once at start-up (and by each test with
+// its own data directory): config, database, secrets, clock, logger, the pass renderer.
+import { type Logger, pino } from 'pino';
+import { Renderer } from './actions/render.js';
+import type { Config } from './config.js';
+import { type Db, type Dialect, migrate, openStore, type Store } from './store/db.js';
+import { createSecrets, loadMasterKey, type Secrets } from './store/secrets.js';
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export interface App {
+  config: Config;
+  store: Store;
+  db: Db;
+  dialect: Dialect;
+  secrets: Secrets;
+  clock: Clock;
+  log: Logger;
+  renderer: Renderer;
+  /** Wakes the background workers when durable work was just queued (they also poll). */
+  wake(kind: string): void;
+  onWake(listener: (kind: string) => void): void;
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  clock?: Clock;
+  log?: Logger;
+}
+
+const REDACT = ['req.headers.authorization', '*.password', '*.privateKey', '*.p12', '*.secret', '*.key'];
+
+export function createLogger(level: string): Logger {
+  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' } });
+}
+
+/** Opens the database (running migrations) and the secrets. */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const store = openStore(config);
+  await migrate(store);
+  const { key } = loadMasterKey(config.masterKey, config.dataDir);
+  const secrets = createSecrets(key);
+  const listeners: ((kind: string) => void)[] = [];
+  const app: App = {
+    config,
+    store,
+    db: store.db,
+    dialect: store.dialect,
+    secrets,
+    clock: options.clock ?? systemClock,
+    log,
+    renderer: new Renderer(),
+    wake: (kind) => {
+      for (const l of listeners) l(kind);
+    },
+    onWake: (listener) => {
+      listeners.push(listener);
+    },
+    close: () => store.close(),
+  };
+  return app;
+}

@@ -1,0 +1,212 @@
+// passslot serve | init | migrate | accounts create | keys create|list|rotate|revoke
+import { parseArgs } from 'node:util';
+import {
+  type AccountSetup,
+  accountByName,
+  createAccount,
+  curlExample,
+  firstStart,
+} from '../../actions/setup.js';
+import { type App, createApp } from '../../app.js';
+import { ConfigError, loadConfig } from '../../config.js';
+import { AppError } from '../../errors.js';
+import { buildServer } from '../../http/server.js';
+import { migrate } from '../../store/db.js';
+import { createKey, listKeys, revokeKey, rotateKey, SCOPES, type Scope } from '../../store/keys.js';
+import { startWorkers } from '../../workers.js';
+import { CommandError, type Output, UsageError } from '../io.js';
+
+export const serviceHelp = `passslot serve            run the service (npm start): PassSlot's v1 API, pass links, workers
+passslot init [--json]    first-start set-up without serving: master key, development identity, demo account
+passslot migrate          bring the database schema up to date
+passslot accounts create NAME [--json]
+passslot keys create --account NAME [--scope S ...] [--json]
+passslot keys list --account NAME
+passslot keys rotate --account NAME ID
+passslot keys revoke --account NAME ID
+
+Configuration comes from the environment (see the README): PORT, HOST, PASSSLOT_DATA_DIR, DATABASE_URL,
+PASSSLOT_PUBLIC_URL, PASSSLOT_MASTER_KEY, PASSSLOT_SMTP_URL, PASSSLOT_SMTP_FROM, REDIS_URL, PASSSLOT_RATE_LIMIT,
+PASSSLOT_LOG_LEVEL, PASSSLOT_WORKERS.
+`;
+
+async function openApp(): Promise<App> {
+  try {
+    return await createApp(loadConfig());
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CommandError(err.message);
+    throw err;
+  }
+}
+
+const setupJson = (s: AccountSetup) =>
+  JSON.stringify({
+    appKey: s.appKey,
+    accountId: s.accountId,
+    passTypeIdentifier: s.passTypeIdentifier,
+    templateId: s.templateId,
+    devCaPath: s.devCaPath,
+  });
+
+function banner(app: App, setup: AccountSetup): string {
+  return `
+First start: created the "demo" account with a development pass type (${setup.passTypeIdentifier})
+and the "Member Card" template (id ${setup.templateId}). Your app key, shown only this once:
+
+  ${setup.appKey}
+
+Create a pass:
+
+${curlExample(app.config.publicUrl, setup)}
+
+Development passes verify against ${setup.devCaPath} but do not install on an iPhone;
+add your Apple pass type certificate with POST /v1/passtypes for that. API docs: ${app.config.publicUrl}/docs
+`;
+}
+
+export async function serveCommand(_args: string[], io: Output): Promise<number> {
+  const app = await openApp();
+  const setup = await firstStart(app);
+  const server = await buildServer(app);
+  await server.listen({ port: app.config.port, host: app.config.host });
+  const workers = app.config.runWorkers ? startWorkers(app) : undefined;
+  io.out(
+    `Passslot listening on http://${app.config.host}:${app.config.port} (public URL ${app.config.publicUrl})`,
+  );
+  if (setup) io.out(banner(app, setup));
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await server.close(); // stops accepting, finishes the requests in flight
+  await workers?.stop();
+  await app.close();
+  return 0;
+}
+
+export async function initCommand(args: string[], io: Output): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+  const app = await openApp();
+  try {
+    const setup = await firstStart(app);
+    if (!setup)
+      throw new CommandError(
+        'already set up: this database has accounts (use `passslot accounts create NAME`)',
+      );
+    io.out(values.json ? setupJson(setup) : banner(app, setup));
+    return 0;
+  } finally {
+    await app.close();
+  }
+}
+
+export async function migrateCommand(_args: string[], io: Output): Promise<number> {
+  const app = await openApp();
+  try {
+    const applied = await migrate(app.store);
+    io.out(applied.length ? `applied ${applied.join(', ')}` : 'the database is up to date');
+    return 0;
+  } finally {
+    await app.close();
+  }
+}
+
+export async function accountsCommand(args: string[], io: Output): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'create') throw new UsageError('usage: passslot accounts create NAME [--json]');
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { json: { type: 'boolean' } },
+  });
+  const name = positionals[0];
+  if (!name || positionals.length > 1) throw new UsageError('give exactly one account NAME');
+  const app = await openApp();
+  try {
+    const setup = await createAccount(app, name);
+    io.out(
+      values.json
+        ? setupJson(setup)
+        : `account "${name}" (id ${setup.accountId}); app key, shown once: ${setup.appKey}`,
+    );
+    return 0;
+  } catch (err) {
+    if (err instanceof AppError) throw new CommandError(err.message);
+    throw err;
+  } finally {
+    await app.close();
+  }
+}
+
+export async function keysCommand(args: string[], io: Output): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      account: { type: 'string' },
+      scope: { type: 'string', multiple: true },
+      template: { type: 'string', multiple: true },
+      'pass-type': { type: 'string', multiple: true },
+      name: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  if (!values.account) throw new UsageError('--account NAME is required');
+  const scopes = (values.scope ?? ['*']) as Scope[];
+  const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+  if (unknown.length)
+    throw new UsageError(`unknown scope ${unknown.join(', ')}; scopes are ${SCOPES.join(', ')}`);
+  const app = await openApp();
+  try {
+    const accountId = await accountByName(app, values.account);
+    if (accountId === undefined) throw new CommandError(`no account named "${values.account}"`);
+    const id = Number(positionals[0]);
+    switch (sub) {
+      case 'create': {
+        const templateIds = values.template?.map(Number);
+        if (templateIds?.some((t) => !Number.isInteger(t)))
+          throw new UsageError('--template takes template ids');
+        const { key, info } = await createKey(app.db, {
+          accountId,
+          name: values.name ?? 'cli key',
+          scopes,
+          templateIds,
+          passTypeIds: values['pass-type'],
+        });
+        io.out(
+          values.json ? JSON.stringify({ appKey: key, ...info }) : `app key ${info.id}, shown once: ${key}`,
+        );
+        return 0;
+      }
+      case 'list':
+        io.out(JSON.stringify(await listKeys(app.db, accountId), null, 2));
+        return 0;
+      case 'rotate': {
+        const out = Number.isInteger(id) ? await rotateKey(app.db, accountId, id) : undefined;
+        if (!out) throw new CommandError(`no active key ${positionals[0]} in account "${values.account}"`);
+        io.out(
+          values.json
+            ? JSON.stringify({ appKey: out.key, ...out.info })
+            : `app key ${id} rotated, shown once: ${out.key}`,
+        );
+        return 0;
+      }
+      case 'revoke': {
+        if (!Number.isInteger(id) || !(await revokeKey(app.db, accountId, id)))
+          throw new CommandError(`no active key ${positionals[0]} in account "${values.account}"`);
+        io.out(`app key ${id} revoked`);
+        return 0;
+      }
+      default:
+        throw new UsageError('usage: passslot keys create|list|rotate|revoke --account NAME');
+    }
+  } finally {
+    await app.close();
+  }
+}

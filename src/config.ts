@@ -1,0 +1,85 @@
+// Every environment variable Passslot reads, parsed and validated once. Nothing else reads process.env.
+import { resolve } from 'node:path';
+
+export interface Config {
+  /** PORT, default 3000. */
+  port: number;
+  /** HOST, default 127.0.0.1. */
+  host: string;
+  /** PASSSLOT_DATA_DIR, default ./data: the SQLite database, the master key file, the development identity. */
+  dataDir: string;
+  /** DATABASE_URL: postgres://... to use PostgreSQL instead of the embedded SQLite. */
+  databaseUrl?: string;
+  /** PASSSLOT_PUBLIC_URL, default http://localhost:PORT: base of pass links and of every pass's webServiceURL. */
+  publicUrl: string;
+  /** PASSSLOT_MASTER_KEY: 32 bytes as base64 or hex; else a key file in the data directory (mode 0600). */
+  masterKey?: Buffer;
+  /** PASSSLOT_SMTP_URL: smtp://user:pass@host:port (smtps:// for implicit TLS). Unset: emails wait in the queue. */
+  smtpUrl?: string;
+  /** PASSSLOT_SMTP_FROM, default "Passslot <passes@localhost>". */
+  smtpFrom: string;
+  /** REDIS_URL: share rate limits between processes. */
+  redisUrl?: string;
+  /** PASSSLOT_RATE_LIMIT: requests per minute per app key, default 600. */
+  rateLimitPerMinute: number;
+  /** PASSSLOT_LOG_LEVEL, default info (silent in tests). */
+  logLevel: string;
+  /** PASSSLOT_WORKERS: run the background workers (email, jobs) in this process, default true. */
+  runWorkers: boolean;
+}
+
+export class ConfigError extends Error {}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  return n;
+}
+
+function url(env: NodeJS.ProcessEnv, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL: "${raw}"`);
+  }
+  if (!protocols.includes(parsed.protocol))
+    throw new ConfigError(
+      `${name} must start with ${protocols.map((p) => `${p}//`).join(' or ')}, got "${raw}"`,
+    );
+  return raw;
+}
+
+function masterKey(raw: string | undefined): Buffer | undefined {
+  if (!raw) return undefined;
+  const key = /^[0-9a-f]{64}$/i.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
+  if (key.length !== 32)
+    throw new ConfigError('PASSSLOT_MASTER_KEY must be 32 bytes, as 64 hex digits or base64');
+  return key;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = int(env, 'PORT', 3000, 0, 65535);
+  const publicUrl = (
+    url(env, 'PASSSLOT_PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`
+  ).replace(/\/+$/, '');
+  return {
+    port,
+    host: env.HOST || '127.0.0.1',
+    dataDir: resolve(env.PASSSLOT_DATA_DIR || './data'),
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    publicUrl,
+    masterKey: masterKey(env.PASSSLOT_MASTER_KEY),
+    smtpUrl: url(env, 'PASSSLOT_SMTP_URL', ['smtp:', 'smtps:']),
+    smtpFrom: env.PASSSLOT_SMTP_FROM || 'Passslot <passes@localhost>',
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    rateLimitPerMinute: int(env, 'PASSSLOT_RATE_LIMIT', 600, 1, 1_000_000),
+    logLevel: env.PASSSLOT_LOG_LEVEL || 'info',
+    runWorkers: env.PASSSLOT_WORKERS !== 'false',
+  };
+}

@@ -1,0 +1,71 @@
+// Email delivery: a pass sent over SMTP (nodemailer; STARTTLS when the server offers it) with the .pkpass attached
+// and its link in the text and HTML bodies. Runs as a durable job: while SMTP is down it is retried, never lost.
+import nodemailer, { type Transporter } from 'nodemailer';
+import { currentPkpass, passUrl } from '../actions/pass-ops.js';
+import type { ActionContext } from '../actions/registry.js';
+import type { App } from '../app.js';
+import { PKPASS_MIME } from '../engine/index.js';
+import type { JobRow } from '../store/schema.js';
+
+export class PermanentJobError extends Error {}
+
+export interface EmailJob {
+  passId: number;
+  email: string;
+}
+
+const escapeHtml = (s: string): string =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+export function createMailer(app: App): { send(job: JobRow): Promise<void>; close(): void } {
+  let transport: Transporter | undefined;
+  return {
+    async send(job) {
+      if (!app.config.smtpUrl) throw new Error('PASSSLOT_SMTP_URL is not set; the email waits until it is');
+      transport ??= nodemailer.createTransport(app.config.smtpUrl);
+      const { passId, email } = JSON.parse(job.payload) as EmailJob;
+      const pass = await app.db.selectFrom('passes').selectAll().where('id', '=', passId).executeTakeFirst();
+      if (!pass || pass.deletedAt)
+        throw new PermanentJobError('the pass was deleted before the email was sent');
+      const passType = await app.db
+        .selectFrom('passTypes')
+        .selectAll()
+        .where('id', '=', pass.passTypeId)
+        .executeTakeFirstOrThrow();
+      const template = await app.db
+        .selectFrom('templates')
+        .select('name')
+        .where('id', '=', pass.templateId)
+        .executeTakeFirstOrThrow();
+      const ctx: ActionContext = {
+        app,
+        grant: {
+          keyId: 0,
+          accountId: pass.accountId,
+          scopes: ['*'],
+          templateIds: null,
+          passTypeIds: null,
+          rateLimit: null,
+        },
+        requestId: `job-${job.id}`,
+      };
+      const pkpass = await currentPkpass(ctx, pass, passType);
+      const url = passUrl(ctx, pass);
+      await transport.sendMail({
+        from: app.config.smtpFrom,
+        to: email,
+        subject: `Your pass: ${template.name}`,
+        text: `Your ${template.name} is ready.\n\nAdd it to Apple Wallet: ${url}\n\nThe pass is also attached to this email.\n`,
+        html:
+          `<p>Your ${escapeHtml(template.name)} is ready.</p>` +
+          `<p><a href="${escapeHtml(url)}">Add it to Apple Wallet</a></p><p>The pass is also attached to this email.</p>`,
+        attachments: [
+          { filename: `${pass.serialNumber}.pkpass`, content: Buffer.from(pkpass), contentType: PKPASS_MIME },
+        ],
+      });
+    },
+    close() {
+      transport?.close();
+    },
+  };
+}

@@ -1,0 +1,59 @@
+// App key authentication, as PassSlot's clients send it: HTTP Basic with the key as user and an empty password, the
+// raw key in Authorization, or Bearer <key>.
+import { createHash } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import type { App } from '../app.js';
+import { AppError } from '../errors.js';
+import { type KeyGrant, verifyKey } from '../store/keys.js';
+
+/** The key a request presents, or undefined. */
+export function presentedKey(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const [scheme, ...rest] = header.trim().split(/\s+/);
+  const value = rest.join(' ');
+  if (scheme?.toLowerCase() === 'basic' && value) {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon >= 0 ? decoded.slice(0, colon) : decoded;
+  }
+  if (scheme?.toLowerCase() === 'bearer' && value) return value;
+  return rest.length === 0 ? scheme : undefined;
+}
+
+const CACHE_MS = 2000;
+
+/** Verifies keys with a short in-process cache (revocations through this process clear it at once). */
+export class Authenticator {
+  private readonly cache = new Map<string, { grant: KeyGrant; until: number }>();
+  constructor(private readonly app: App) {}
+
+  async authenticate(request: FastifyRequest): Promise<KeyGrant> {
+    const key = presentedKey(request.headers.authorization);
+    if (!key)
+      throw new AppError(
+        401,
+        'Authentication required: send your app key as HTTP Basic user (curl -u KEY:), or in Authorization',
+        [],
+        {
+          'WWW-Authenticate': 'Basic realm="passslot"',
+        },
+      );
+    const now = Date.now();
+    // cached by the key's hash, so no lookup compares the secret itself
+    const cacheKey = createHash('sha256').update(key).digest('base64');
+    const hit = this.cache.get(cacheKey);
+    if (hit && hit.until > now) return hit.grant;
+    const grant = await verifyKey(this.app.db, key);
+    if (!grant) {
+      this.cache.delete(cacheKey);
+      throw new AppError(401, 'Invalid app key', [], { 'WWW-Authenticate': 'Basic realm="passslot"' });
+    }
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(cacheKey, { grant, until: now + CACHE_MS });
+    return grant;
+  }
+
+  forget(): void {
+    this.cache.clear();
+  }
+}

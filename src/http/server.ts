@@ -1,0 +1,283 @@
+// The Fastify application: body parsing as tolerant as PassSlot's clients need, one error shape, app key auth, rate
+// limits, idempotency keys, the audit log, OpenAPI, and the routes.
+import { createHash, randomUUID } from 'node:crypto';
+import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import type { App } from '../app.js';
+import { AppError, badRequest } from '../errors.js';
+import type { KeyGrant } from '../store/keys.js';
+import { Authenticator } from './auth.js';
+import { publicRoutes } from './routes/public.js';
+import { v1Routes } from './routes/v1.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    grant: KeyGrant | null;
+    idempotency: { key: string; hash: string } | null;
+  }
+  interface FastifyContextConfig {
+    /** The action a route runs, for the audit log. */
+    action?: string;
+  }
+}
+
+const MAX_BODY = 12 * 1024 * 1024;
+const SECRET_FIELDS = /^(password|privateKey|p12|key|secret|token|certificate|wwdrCertificate)$/i;
+
+function redact(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redact);
+  if (value && typeof value === 'object')
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, SECRET_FIELDS.test(k) ? '[redacted]' : redact(v)]),
+    );
+  return value;
+}
+
+function parseJsonText(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`Malformed JSON body: ${(err as Error).message}`);
+  }
+}
+
+export async function buildServer(app: App): Promise<FastifyInstance> {
+  const fastify = Fastify({
+    loggerInstance: app.log as FastifyBaseLogger,
+    bodyLimit: MAX_BODY,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    routerOptions: { maxParamLength: 500 },
+  });
+  const auth = new Authenticator(app);
+  fastify.decorate('authenticator', auth);
+  fastify.decorateRequest('grant', null);
+  fastify.decorateRequest('idempotency', null);
+
+  // Validation happens in the actions (one schema, one error shape); routes declare schemas for OpenAPI only.
+  fastify.setValidatorCompiler(() => () => true);
+  fastify.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  // PassSlot clients send JSON with any content type, empty bodies with a JSON content type, and `null`.
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonText(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  fastify.removeContentTypeParser('text/plain');
+  fastify.addContentTypeParser(
+    ['application/x-www-form-urlencoded', 'text/plain', '*'],
+    { parseAs: 'string' },
+    (req, body, done) => {
+      const text = body as string;
+      try {
+        if (
+          req.headers['content-type']?.startsWith('application/x-www-form-urlencoded') &&
+          !/^\s*[[{"n]/.test(text)
+        )
+          done(null, Object.fromEntries(new URLSearchParams(text)));
+        else done(null, parseJsonText(text));
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    },
+  );
+  await fastify.register(multipart, { limits: { fileSize: 5 * 1024 * 1024, files: 30, fields: 20 } });
+
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    reply.header('X-Request-Id', request.id);
+    return payload;
+  });
+
+  fastify.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+    if (error instanceof AppError) {
+      reply.headers(error.headers);
+      return reply
+        .status(error.status)
+        .type('application/json; charset=utf-8')
+        .send(
+          error.errors.length ? { message: error.message, errors: error.errors } : { message: error.message },
+        );
+    }
+    const status = (error as FastifyError).statusCode;
+    if (status && status >= 400 && status < 500) {
+      const message =
+        error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+          ? `The body is larger than the ${MAX_BODY} byte limit`
+          : error.code === 'FST_REQ_FILE_TOO_LARGE'
+            ? 'An uploaded file is larger than the 5 MB limit'
+            : error.message;
+      return reply.status(status).type('application/json; charset=utf-8').send({ message });
+    }
+    request.log.error({ err: error, requestId: request.id }, 'request failed');
+    return reply
+      .status(500)
+      .type('application/json; charset=utf-8')
+      .send({ message: 'Internal server error', requestId: request.id });
+  });
+  fastify.setNotFoundHandler((request, reply) =>
+    reply
+      .status(404)
+      .type('application/json; charset=utf-8')
+      .send({ message: `No route ${request.method} ${request.url.split('?')[0]}` }),
+  );
+
+  await fastify.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Passslot API',
+        version: '1',
+        description:
+          "PassSlot's v1 REST API, self-hosted, with additions (pass types, owners and search, details, revoke, notify, " +
+          'keys, audit). Authenticate with your app key as HTTP Basic user and an empty password (curl -u KEY:), as the raw ' +
+          'Authorization header, or as Bearer. Errors are {"message", "errors": [{"field", "reasons"}]}.',
+      },
+      servers: [{ url: app.config.publicUrl }],
+      components: {
+        securitySchemes: {
+          appKey: { type: 'http', scheme: 'basic' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+      security: [{ appKey: [] }, { bearer: [] }],
+    },
+  });
+  await fastify.register(swaggerUi, { routePrefix: '/docs' });
+
+  fastify.get('/healthz', { schema: { hide: true } }, async () => {
+    await app.db.selectFrom('accounts').select('id').limit(1).execute();
+    return { status: 'ok' };
+  });
+
+  await fastify.register(async (api) => {
+    api.addHook('onRequest', async (request) => {
+      if (request.url.startsWith('/v1/openapi.json')) return;
+      request.grant = await auth.authenticate(request);
+    });
+    await api.register(rateLimit, {
+      global: true,
+      hook: 'onRequest',
+      enableDraftSpec: true,
+      timeWindow: 60_000,
+      max: async (request) => request.grant?.rateLimit ?? app.config.rateLimitPerMinute,
+      keyGenerator: (request) => (request.grant ? `key:${request.grant.keyId}` : `ip:${request.ip}`),
+      redis: app.config.redisUrl
+        ? new Redis(app.config.redisUrl, {
+            maxRetriesPerRequest: 1,
+            enableOfflineQueue: false,
+            lazyConnect: false,
+          })
+        : undefined,
+      nameSpace: 'passslot-rl-',
+      skipOnError: true,
+      errorResponseBuilder: (_request, context) =>
+        new AppError(429, `Rate limit exceeded: ${context.max} requests a minute; retry in ${context.after}`),
+    });
+
+    // Idempotency-Key on POST: the same key and body within 24 h replays the first answer.
+    api.addHook('preHandler', async (request, reply) => {
+      const key = request.headers['idempotency-key'];
+      if (request.method !== 'POST' || typeof key !== 'string' || !request.grant) return;
+      if (key.length === 0 || key.length > 255)
+        throw badRequest('Idempotency-Key must be 1 to 255 characters');
+      const material = request.isMultipart()
+        ? `${request.headers['content-type']}:${request.headers['content-length']}`
+        : JSON.stringify(request.body ?? null);
+      const hash = createHash('sha256').update(`${request.url}\n${material}`).digest('hex');
+      const since = new Date(app.clock.now().getTime() - 86_400_000).toISOString();
+      const row = await app.db
+        .selectFrom('idempotencyKeys')
+        .selectAll()
+        .where('accountId', '=', request.grant.accountId)
+        .where('key', '=', key)
+        .where('createdAt', '>', since)
+        .executeTakeFirst();
+      if (row) {
+        if (row.requestHash !== hash)
+          throw new AppError(
+            422,
+            'This Idempotency-Key was used with a different request; use a new key for a new request',
+          );
+        return reply
+          .status(row.statusCode)
+          .type(row.contentType)
+          .header('Idempotent-Replayed', 'true')
+          .send(Buffer.from(row.body));
+      }
+      request.idempotency = { key, hash };
+    });
+    api.addHook('onSend', async (request, reply, payload) => {
+      const idem = request.idempotency;
+      if (!idem || !request.grant || reply.statusCode >= 500 || reply.getHeader('Idempotent-Replayed'))
+        return payload;
+      const body =
+        typeof payload === 'string'
+          ? Buffer.from(payload)
+          : Buffer.isBuffer(payload)
+            ? payload
+            : Buffer.alloc(0);
+      await app.db
+        .insertInto('idempotencyKeys')
+        .values({
+          accountId: request.grant.accountId,
+          key: idem.key,
+          requestHash: idem.hash,
+          statusCode: reply.statusCode,
+          contentType: String(reply.getHeader('content-type') ?? 'application/json'),
+          body,
+          createdAt: app.clock.now().toISOString(),
+        })
+        .onConflict((oc) =>
+          oc
+            .columns(['accountId', 'key'])
+            .doUpdateSet({
+              requestHash: idem.hash,
+              statusCode: reply.statusCode,
+              body,
+              createdAt: app.clock.now().toISOString(),
+            }),
+        )
+        .execute();
+      return payload;
+    });
+
+    // The audit log: every mutating call, with its outcome.
+    api.addHook('onResponse', async (request, reply) => {
+      if (request.method === 'GET' || request.method === 'HEAD' || !request.grant) return;
+      const params = request.params as Record<string, string> | undefined;
+      await app.db
+        .insertInto('auditLog')
+        .values({
+          accountId: request.grant.accountId,
+          keyId: request.grant.keyId,
+          action:
+            request.routeOptions.config.action ??
+            `${request.method} ${request.routeOptions.url ?? request.url}`,
+          target: params && Object.keys(params).length ? Object.values(params).join('/') : null,
+          outcome: reply.statusCode,
+          durationMs: Math.round(reply.elapsedTime * 100) / 100,
+          requestId: request.id,
+          input: request.isMultipart()
+            ? JSON.stringify({ multipart: true })
+            : request.body === undefined
+              ? null
+              : JSON.stringify(redact(request.body)),
+          createdAt: app.clock.now().toISOString(),
+        })
+        .execute();
+    });
+
+    await v1Routes(api, app, auth);
+  });
+  await publicRoutes(fastify, app);
+  return fastify;
+}

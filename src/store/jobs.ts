@@ -1,0 +1,113 @@
+// Durable work (emails, pushes, template re-renders): rows claimed with a lease, so two processes never run the same
+// job and a dead process's job is picked up again when its lease runs out. PostgreSQL claims with
+// FOR UPDATE SKIP LOCKED; SQLite has one writer, so its claim is a single UPDATE.
+import { sql } from 'kysely';
+import type { Db, Dialect } from './db.js';
+import type { JobRow } from './schema.js';
+
+export interface EnqueueInput {
+  accountId: number;
+  kind: string;
+  payload: unknown;
+  runAt?: Date;
+}
+
+export async function enqueueJob(db: Db, input: EnqueueInput, now: Date): Promise<number> {
+  const row = await db
+    .insertInto('jobs')
+    .values({
+      accountId: input.accountId,
+      kind: input.kind,
+      payload: JSON.stringify(input.payload),
+      status: 'pending',
+      attempts: 0,
+      runAt: (input.runAt ?? now).toISOString(),
+      createdAt: now.toISOString(),
+      updatedAt: now.toISOString(),
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+/** Claims up to `limit` due jobs of the given kinds for `workerId`, leased for `leaseMs`. */
+export async function claimJobs(
+  db: Db,
+  dialect: Dialect,
+  kinds: string[],
+  workerId: string,
+  now: Date,
+  leaseMs: number,
+  limit: number,
+): Promise<JobRow[]> {
+  const nowIso = now.toISOString();
+  const due = db
+    .selectFrom('jobs')
+    .select('id')
+    .where('kind', 'in', kinds)
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('status', '=', 'pending'), eb('runAt', '<=', nowIso)]),
+        eb.and([eb('status', '=', 'running'), eb('lockedUntil', '<', nowIso)]),
+      ]),
+    )
+    .orderBy('runAt')
+    .orderBy('id')
+    .limit(limit);
+  const ids = dialect === 'postgres' ? due.modifyEnd(sql`for update skip locked`) : due;
+  return db
+    .updateTable('jobs')
+    .set((eb) => ({
+      status: 'running',
+      lockedBy: workerId,
+      lockedUntil: new Date(now.getTime() + leaseMs).toISOString(),
+      attempts: eb('attempts', '+', 1),
+      updatedAt: nowIso,
+    }))
+    .where('id', 'in', ids)
+    .returningAll()
+    .execute();
+}
+
+export async function completeJob(db: Db, id: number, workerId: string, now: Date): Promise<void> {
+  await db
+    .updateTable('jobs')
+    .set({ status: 'done', lockedUntil: null, lastError: null, updatedAt: now.toISOString() })
+    .where('id', '=', id)
+    .where('lockedBy', '=', workerId)
+    .execute();
+}
+
+/** Records a failure: retried at `retryAt`, or failed for good when it is undefined. */
+export async function failJob(
+  db: Db,
+  id: number,
+  workerId: string,
+  error: string,
+  now: Date,
+  retryAt?: Date,
+): Promise<void> {
+  await db
+    .updateTable('jobs')
+    .set({
+      status: retryAt ? 'pending' : 'failed',
+      runAt: (retryAt ?? now).toISOString(),
+      lockedUntil: null,
+      lastError: error.slice(0, 2000),
+      updatedAt: now.toISOString(),
+    })
+    .where('id', '=', id)
+    .where('lockedBy', '=', workerId)
+    .execute();
+}
+
+/** Exponential backoff with full jitter: base * 2^(attempt-1), capped, times a random factor in [0.5, 1]. */
+export function backoffMs(
+  attempt: number,
+  baseMs = 1000,
+  capMs = 3_600_000,
+  random: () => number = Math.random,
+): number {
+  const exp = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(exp * (0.5 + random() / 2));
+}

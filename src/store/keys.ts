@@ -1,0 +1,162 @@
+// App keys: random, shown once, stored as a SHA-256 hash, found by their public part and compared in constant time.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Db } from './db.js';
+import { isoNow } from './db.js';
+import type { AppKeyRow } from './schema.js';
+
+export const SCOPES = [
+  'passes:read',
+  'passes:write',
+  'templates:read',
+  'templates:write',
+  'passtypes:read',
+  'passtypes:write',
+  'scanners:read',
+  'scanners:write',
+  'audit:read',
+  '*',
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface KeyGrant {
+  keyId: number;
+  accountId: number;
+  scopes: Scope[];
+  /** When set, the key may only touch these templates / pass types. */
+  templateIds: number[] | null;
+  passTypeIds: string[] | null;
+  /** Requests per minute allowed to the account (null: the server default). */
+  rateLimit: number | null;
+}
+
+export interface KeyInfo {
+  id: number;
+  name: string;
+  prefix: string;
+  scopes: Scope[];
+  templateIds: number[] | null;
+  passTypeIds: string[] | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+const KEY_FORMAT = /^psk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+const hash = (key: string): Buffer => createHash('sha256').update(key).digest();
+
+function newKey(): { key: string; publicId: string; secretHash: string } {
+  const publicId = randomBytes(8).toString('hex');
+  const key = `psk_${publicId}_${randomBytes(32).toString('base64url')}`;
+  return { key, publicId, secretHash: hash(key).toString('hex') };
+}
+
+const parseJson = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
+
+export function keyInfo(row: AppKeyRow): KeyInfo {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: `psk_${row.publicId}`,
+    scopes: JSON.parse(row.scopes) as Scope[],
+    templateIds: parseJson<number[]>(row.templateIds),
+    passTypeIds: parseJson<string[]>(row.passTypeIds),
+    createdAt: row.createdAt,
+    lastUsedAt: row.lastUsedAt,
+    revokedAt: row.revokedAt,
+  };
+}
+
+export interface NewKeyInput {
+  accountId: number;
+  name: string;
+  scopes: Scope[];
+  templateIds?: number[] | null;
+  passTypeIds?: string[] | null;
+}
+
+export async function createKey(db: Db, input: NewKeyInput): Promise<{ key: string; info: KeyInfo }> {
+  const { key, publicId, secretHash } = newKey();
+  const row = await db
+    .insertInto('appKeys')
+    .values({
+      accountId: input.accountId,
+      publicId,
+      secretHash,
+      name: input.name,
+      scopes: JSON.stringify(input.scopes),
+      templateIds: input.templateIds ? JSON.stringify(input.templateIds) : null,
+      passTypeIds: input.passTypeIds ? JSON.stringify(input.passTypeIds) : null,
+      createdAt: isoNow(),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return { key, info: keyInfo(row) };
+}
+
+/** Replaces a key's secret; the old key stops working at once. */
+export async function rotateKey(
+  db: Db,
+  accountId: number,
+  id: number,
+): Promise<{ key: string; info: KeyInfo } | undefined> {
+  const { key, publicId, secretHash } = newKey();
+  const row = await db
+    .updateTable('appKeys')
+    .set({ publicId, secretHash })
+    .where('id', '=', id)
+    .where('accountId', '=', accountId)
+    .where('revokedAt', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+  return row ? { key, info: keyInfo(row) } : undefined;
+}
+
+export async function revokeKey(db: Db, accountId: number, id: number): Promise<boolean> {
+  const result = await db
+    .updateTable('appKeys')
+    .set({ revokedAt: isoNow() })
+    .where('id', '=', id)
+    .where('accountId', '=', accountId)
+    .where('revokedAt', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+export async function listKeys(db: Db, accountId: number): Promise<KeyInfo[]> {
+  const rows = await db
+    .selectFrom('appKeys')
+    .selectAll()
+    .where('accountId', '=', accountId)
+    .orderBy('id')
+    .execute();
+  return rows.map(keyInfo);
+}
+
+/** Finds the grant of a presented key, or undefined. The hash comparison is constant-time. */
+export async function verifyKey(db: Db, presented: string): Promise<KeyGrant | undefined> {
+  const m = KEY_FORMAT.exec(presented);
+  if (!m) return undefined;
+  const row = await db
+    .selectFrom('appKeys')
+    .innerJoin('accounts', 'accounts.id', 'appKeys.accountId')
+    .selectAll('appKeys')
+    .select('accounts.rateLimit')
+    .where('appKeys.publicId', '=', m[1]!)
+    .where('appKeys.revokedAt', 'is', null)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const expected = Buffer.from(row.secretHash, 'hex');
+  if (!timingSafeEqual(hash(presented), expected)) return undefined;
+  const info = keyInfo(row);
+  return {
+    keyId: row.id,
+    accountId: row.accountId,
+    scopes: info.scopes,
+    templateIds: info.templateIds,
+    passTypeIds: info.passTypeIds,
+    rateLimit: row.rateLimit,
+  };
+}
+
+export const hasScope = (grant: KeyGrant, scope: Scope): boolean =>
+  grant.scopes.includes('*') || grant.scopes.includes(scope);

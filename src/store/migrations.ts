@@ -1,0 +1,211 @@
+// Schema migrations, in order. Each works on SQLite and PostgreSQL; the few differences (auto-increment keys, binary
+// columns) are named by the dialect argument.
+import { type ColumnDefinitionBuilder, type Kysely, sql } from 'kysely';
+import type { Dialect } from './db.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: migrations run against the database as it was, not today's types
+type AnyDb = Kysely<any>;
+type MigrationFn = (db: AnyDb, dialect: Dialect) => Promise<void>;
+
+const id = (dialect: Dialect) => (dialect === 'postgres' ? sql`serial` : sql`integer`);
+const blob = (dialect: Dialect) => (dialect === 'postgres' ? sql`bytea` : sql`blob`);
+
+export const migrations: Record<string, MigrationFn> = {
+  '0001_initial': async (db, dialect) => {
+    const pk = (c: ColumnDefinitionBuilder) =>
+      dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement();
+
+    await db.schema
+      .createTable('accounts')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('rate_limit', 'integer')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+
+    await db.schema
+      .createTable('app_keys')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('public_id', 'text', (c) => c.notNull().unique())
+      .addColumn('secret_hash', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('scopes', 'text', (c) => c.notNull())
+      .addColumn('template_ids', 'text')
+      .addColumn('pass_type_ids', 'text')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('last_used_at', 'text')
+      .addColumn('revoked_at', 'text')
+      .execute();
+
+    await db.schema
+      .createTable('pass_types')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('pass_type_identifier', 'text', (c) => c.notNull().unique())
+      .addColumn('team_identifier', 'text', (c) => c.notNull())
+      .addColumn('organization_name', 'text', (c) => c.notNull())
+      .addColumn('certificate_pem', 'text', (c) => c.notNull())
+      .addColumn('private_key_enc', 'text', (c) => c.notNull())
+      .addColumn('wwdr_pem', 'text')
+      .addColumn('expires_at', 'text', (c) => c.notNull())
+      .addColumn('unhealthy_reason', 'text')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+
+    await db.schema
+      .createTable('templates')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('pass_type_id', 'integer', (c) => c.notNull().references('pass_types.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('body', 'text', (c) => c.notNull())
+      .addColumn('placeholders', 'text', (c) => c.notNull())
+      .addColumn('restrictions', 'text', (c) => c.notNull())
+      .addColumn('link_token', 'text', (c) => c.notNull().unique())
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addUniqueConstraint('templates_account_name', ['account_id', 'name'])
+      .execute();
+
+    await db.schema
+      .createTable('images')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('owner_kind', 'text', (c) => c.notNull())
+      .addColumn('owner_id', 'integer', (c) => c.notNull())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('scale', 'integer', (c) => c.notNull())
+      .addColumn('width', 'integer', (c) => c.notNull())
+      .addColumn('height', 'integer', (c) => c.notNull())
+      .addColumn('data', blob(dialect), (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addUniqueConstraint('images_owner_slot', ['owner_kind', 'owner_id', 'type', 'scale'])
+      .execute();
+
+    await db.schema
+      .createTable('passes')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('pass_type_id', 'integer', (c) => c.notNull().references('pass_types.id'))
+      .addColumn('template_id', 'integer', (c) => c.notNull().references('templates.id'))
+      .addColumn('serial_number', 'text', (c) => c.notNull())
+      .addColumn('auth_token', 'text', (c) => c.notNull())
+      .addColumn('public_id', 'text', (c) => c.notNull().unique())
+      .addColumn('link_token', 'text', (c) => c.notNull())
+      .addColumn('values', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('price', 'real')
+      .addColumn('owner_email', 'text')
+      .addColumn('owner_user_id', 'text')
+      .addColumn('owner_external_id', 'text')
+      .addColumn('notification', 'text')
+      .addColumn('voided', 'integer', (c) => c.notNull())
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addColumn('deleted_at', 'text')
+      .addUniqueConstraint('passes_type_serial', ['pass_type_id', 'serial_number'])
+      .execute();
+    await db.schema
+      .createIndex('passes_account_updated')
+      .on('passes')
+      .columns(['account_id', 'updated_at', 'id'])
+      .execute();
+    await db.schema
+      .createIndex('passes_owner_email')
+      .on('passes')
+      .columns(['account_id', 'owner_email'])
+      .execute();
+    await db.schema
+      .createIndex('passes_owner_user')
+      .on('passes')
+      .columns(['account_id', 'owner_user_id'])
+      .execute();
+    await db.schema
+      .createIndex('passes_owner_external')
+      .on('passes')
+      .columns(['account_id', 'owner_external_id'])
+      .execute();
+    await db.schema.createIndex('passes_template').on('passes').columns(['template_id']).execute();
+
+    await db.schema
+      .createTable('pass_renders')
+      .addColumn('pass_id', 'integer', (c) => c.primaryKey().references('passes.id').onDelete('cascade'))
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('pkpass', blob(dialect), (c) => c.notNull())
+      .addColumn('pass_json', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+
+    await db.schema
+      .createTable('events')
+      .addColumn('seq', id(dialect), pk)
+      .addColumn('id', 'text', (c) => c.notNull().unique())
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('pass_id', 'integer')
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('events_account_seq').on('events').columns(['account_id', 'seq']).execute();
+
+    await db.schema
+      .createTable('jobs')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('payload', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull())
+      .addColumn('run_at', 'text', (c) => c.notNull())
+      .addColumn('locked_until', 'text')
+      .addColumn('locked_by', 'text')
+      .addColumn('last_error', 'text')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('jobs_due').on('jobs').columns(['status', 'run_at']).execute();
+
+    await db.schema
+      .createTable('idempotency_keys')
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('request_hash', 'text', (c) => c.notNull())
+      .addColumn('status_code', 'integer', (c) => c.notNull())
+      .addColumn('content_type', 'text', (c) => c.notNull())
+      .addColumn('body', blob(dialect), (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('idempotency_keys_pk', ['account_id', 'key'])
+      .execute();
+
+    await db.schema
+      .createTable('audit_log')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('key_id', 'integer')
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('target', 'text')
+      .addColumn('outcome', 'integer', (c) => c.notNull())
+      .addColumn('duration_ms', 'real', (c) => c.notNull())
+      .addColumn('request_id', 'text', (c) => c.notNull())
+      .addColumn('input', 'text')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('audit_account_id').on('audit_log').columns(['account_id', 'id']).execute();
+
+    await db.schema
+      .createTable('scanners')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('full_access', 'integer', (c) => c.notNull())
+      .addColumn('allowed_templates', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+  },
+};

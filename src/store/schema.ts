@@ -1,0 +1,186 @@
+// The database's tables as TypeScript sees them (camelCase; snake_case in SQL through Kysely's CamelCasePlugin).
+// Times are ISO 8601 UTC strings with milliseconds, which sort as text on both SQLite and PostgreSQL.
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+export interface AccountsTable {
+  id: Generated<number>;
+  name: string;
+  rateLimit: number | null;
+  createdAt: string;
+}
+
+export interface AppKeysTable {
+  id: Generated<number>;
+  accountId: number;
+  /** The public part of the key, by which it is found. */
+  publicId: string;
+  /** SHA-256 of the whole key, hex. */
+  secretHash: string;
+  name: string;
+  scopes: string;
+  templateIds: string | null;
+  passTypeIds: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface PassTypesTable {
+  id: Generated<number>;
+  accountId: number;
+  passTypeIdentifier: string;
+  teamIdentifier: string;
+  organizationName: string;
+  certificatePem: string;
+  /** The private key (PEM), encrypted with the master key. */
+  privateKeyEnc: string;
+  wwdrPem: string | null;
+  expiresAt: string;
+  unhealthyReason: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface TemplatesTable {
+  id: Generated<number>;
+  accountId: number;
+  passTypeId: number;
+  name: string;
+  /** pass.json body with placeholders (JSON). */
+  body: string;
+  placeholders: string;
+  restrictions: string;
+  linkToken: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ImagesTable {
+  id: Generated<number>;
+  accountId: number;
+  ownerKind: 'template' | 'pass';
+  ownerId: number;
+  /** icon, logo, strip, ... */
+  type: string;
+  /** 1, 2 or 3 (PassSlot's normal, high, ultra). */
+  scale: number;
+  width: number;
+  height: number;
+  data: Uint8Array;
+  createdAt: string;
+}
+
+export interface PassesTable {
+  id: Generated<number>;
+  accountId: number;
+  passTypeId: number;
+  templateId: number;
+  serialNumber: string;
+  authToken: string;
+  publicId: string;
+  linkToken: string;
+  values: string;
+  status: string;
+  price: number | null;
+  ownerEmail: string | null;
+  ownerUserId: string | null;
+  ownerExternalId: string | null;
+  notification: string | null;
+  voided: number;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  deletedAt: string | null;
+}
+
+export interface PassRendersTable {
+  passId: number;
+  version: number;
+  pkpass: Uint8Array;
+  passJson: string;
+  createdAt: string;
+}
+
+export interface EventsTable {
+  seq: Generated<number>;
+  id: string;
+  accountId: number;
+  type: string;
+  passId: number | null;
+  data: string;
+  createdAt: string;
+}
+
+export interface JobsTable {
+  id: Generated<number>;
+  accountId: number;
+  kind: string;
+  payload: string;
+  status: 'pending' | 'running' | 'done' | 'failed';
+  attempts: number;
+  runAt: string;
+  lockedUntil: string | null;
+  lockedBy: string | null;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface IdempotencyKeysTable {
+  accountId: number;
+  key: string;
+  requestHash: string;
+  statusCode: number;
+  contentType: string;
+  body: Uint8Array;
+  createdAt: string;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  accountId: number;
+  keyId: number | null;
+  action: string;
+  target: string | null;
+  outcome: number;
+  durationMs: number;
+  requestId: string;
+  input: string | null;
+  createdAt: string;
+}
+
+export interface ScannersTable {
+  id: Generated<number>;
+  accountId: number;
+  name: string;
+  type: string;
+  fullAccess: number;
+  allowedTemplates: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  appKeys: AppKeysTable;
+  passTypes: PassTypesTable;
+  templates: TemplatesTable;
+  images: ImagesTable;
+  passes: PassesTable;
+  passRenders: PassRendersTable;
+  events: EventsTable;
+  jobs: JobsTable;
+  idempotencyKeys: IdempotencyKeysTable;
+  auditLog: AuditLogTable;
+  scanners: ScannersTable;
+}
+
+export type Account = Selectable<AccountsTable>;
+export type AppKeyRow = Selectable<AppKeysTable>;
+export type PassTypeRow = Selectable<PassTypesTable>;
+export type TemplateRow = Selectable<TemplatesTable>;
+export type PassRow = Selectable<PassesTable>;
+export type ImageRow = Selectable<ImagesTable>;
+export type JobRow = Selectable<JobsTable>;
+export type NewJob = Insertable<JobsTable>;

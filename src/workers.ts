@@ -1,0 +1,116 @@
+// The background workers: claim durable jobs with a lease, run them, and record success or a retry with exponential
+// backoff and jitter. Woken at once when a job is queued, and polling otherwise, so nothing waits on memory alone.
+import { randomUUID } from 'node:crypto';
+import type { App } from './app.js';
+import { createMailer, PermanentJobError } from './delivery/email.js';
+import { backoffMs, claimJobs, completeJob, failJob } from './store/jobs.js';
+import type { JobRow } from './store/schema.js';
+
+export type JobHandler = (job: JobRow) => Promise<void>;
+
+export interface Workers {
+  /** Runs until every due job is done (tests); returns how many jobs ran. */
+  drain(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+const MAX_ATTEMPTS = 25; // with a one-hour cap this spans about a day
+const LEASE_MS = 60_000;
+const POLL_MS = 1000;
+
+export function startWorkers(
+  app: App,
+  options: { poll?: boolean; handlers?: Record<string, JobHandler> } = {},
+): Workers {
+  const mailer = createMailer(app);
+  const handlers: Record<string, JobHandler> = { email: (job) => mailer.send(job), ...options.handlers };
+  const kinds = Object.keys(handlers);
+  const workerId = `${process.pid}-${randomUUID().slice(0, 8)}`;
+  let stopped = false;
+  let running: Promise<number> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  async function runOnce(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const jobs = await claimJobs(app.db, app.dialect, kinds, workerId, app.clock.now(), LEASE_MS, 10);
+      if (jobs.length === 0) return total;
+      for (const job of jobs) {
+        try {
+          await handlers[job.kind]!(job);
+          await completeJob(app.db, job.id, workerId, app.clock.now());
+        } catch (err) {
+          const message = (err as Error).message ?? String(err);
+          const final = err instanceof PermanentJobError || job.attempts >= MAX_ATTEMPTS;
+          const now = app.clock.now();
+          await failJob(
+            app.db,
+            job.id,
+            workerId,
+            message,
+            now,
+            final ? undefined : new Date(now.getTime() + backoffMs(job.attempts)),
+          );
+          app.log.warn(
+            { job: job.id, kind: job.kind, attempt: job.attempts, final, err: message },
+            'job failed',
+          );
+        }
+        total++;
+      }
+      if (stopped) return total;
+    }
+  }
+
+  function kick(): Promise<number> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = runOnce()
+      .catch((err) => {
+        app.log.error({ err }, 'worker loop failed');
+        return 0;
+      })
+      .finally(() => {
+        running = undefined;
+        if (again && !stopped) {
+          again = false;
+          void kick();
+        }
+      });
+    return running;
+  }
+
+  app.onWake((kind) => {
+    if (!stopped && kinds.includes(kind)) void kick();
+  });
+  if (options.poll !== false) {
+    const tick = () => {
+      if (stopped) return;
+      void kick().finally(() => {
+        if (!stopped) timer = setTimeout(tick, POLL_MS);
+      });
+    };
+    timer = setTimeout(tick, 0);
+  }
+
+  return {
+    async drain() {
+      let n = 0;
+      for (;;) {
+        if (running) n += await running;
+        const ran = await kick();
+        n += ran;
+        if (ran === 0 && !running) return n;
+      }
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      if (running) await running;
+      mailer.close();
+    },
+  };
+}
