@@ -1,9 +1,32 @@
 import { defineConfig } from 'vitest/config';
 
+// The API suite runs twice: on the embedded SQLite and on the local PostgreSQL (a fresh database per server).
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
-    hookTimeout: 30_000,
+    hookTimeout: 60_000,
+    projects: [
+      {
+        test: { name: 'unit', include: ['test/*.test.ts', 'test/engine/**/*.test.ts'], testTimeout: 30_000 },
+      },
+      {
+        test: {
+          name: 'api-sqlite',
+          include: ['test/api/**/*.test.ts'],
+          env: { PASSSLOT_TEST_DB: 'sqlite' },
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'api-postgres',
+          include: ['test/api/**/*.test.ts'],
+          env: { PASSSLOT_TEST_DB: 'postgres' },
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
   },
 });

@@ -1,0 +1,141 @@
+// Black-box harness: the real server (buildServer + listen) on an ephemeral port, with a temporary data directory and,
+// when PASSSLOT_TEST_DB=postgres, a fresh PostgreSQL database per server. Driven with fetch.
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { type AccountSetup, createAccount } from '../../src/actions/setup.js';
+import { type App, createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { buildServer } from '../../src/http/server.js';
+import { startWorkers, type Workers } from '../../src/workers.js';
+import { tmpDir } from '../helpers.js';
+
+export const TEST_DB = process.env.PASSSLOT_TEST_DB === 'postgres' ? 'postgres' : 'sqlite';
+const PG_ADMIN_URL = process.env.PASSSLOT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A fresh PostgreSQL database; returns its URL and a function that drops it. */
+export async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `passslot_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface TestServer {
+  url: string;
+  app: App;
+  server: FastifyInstance;
+  workers: Workers;
+  dataDir: string;
+  /** The first account ("alpha"), made like `passslot accounts create`. */
+  alpha: AccountSetup;
+  /** Makes another account with its own key, pass type and demo template. */
+  account(name: string): Promise<AccountSetup>;
+  /** fetch against the server with an app key (HTTP Basic). */
+  api(key: string, path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  env?: Record<string, string>;
+  /** Start the background workers polling (default false: tests call workers.drain()). */
+  poll?: boolean;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
+  const port = await freePort();
+  const dataDir = tmpDir('passslot-api-');
+  const pgDb = TEST_DB === 'postgres' ? await freshPostgres() : undefined;
+  const config = loadConfig({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PASSSLOT_DATA_DIR: dataDir,
+    PASSSLOT_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    PASSSLOT_LOG_LEVEL: 'silent',
+    ...(pgDb ? { DATABASE_URL: pgDb.url } : {}),
+    ...options.env,
+  });
+  const app = await createApp(config);
+  const server = await buildServer(app);
+  await server.listen({ port, host: '127.0.0.1' });
+  const workers = startWorkers(app, { poll: options.poll ?? false });
+  const alpha = await createAccount(app, 'alpha');
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    app,
+    server,
+    workers,
+    dataDir,
+    alpha,
+    account: (name) => createAccount(app, name),
+    api(key, path, init = {}) {
+      const { json, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (!headers.has('authorization'))
+        headers.set('authorization', `Basic ${Buffer.from(`${key}:`).toString('base64')}`);
+      if (json !== undefined) headers.set('content-type', 'application/json');
+      return fetch(`${url}${path}`, {
+        ...rest,
+        headers,
+        body: json !== undefined ? JSON.stringify(json) : rest.body,
+      });
+    },
+    async close() {
+      await server.close();
+      await workers.stop();
+      await app.close();
+      await pgDb?.drop();
+    },
+  };
+}
+
+/** The demo template's values. */
+export const memberValues = (overrides: Record<string, unknown> = {}) => ({
+  firstName: 'Ada',
+  lastName: 'Lovelace',
+  memberSince: '2024',
+  points: 120,
+  memberId: 'M-0001',
+  ...overrides,
+});
+
+/** Creates a pass from the account's demo template and returns its identifiers. */
+export async function createMemberPass(
+  s: TestServer,
+  who: AccountSetup,
+  values: Record<string, unknown> = memberValues(),
+  query = '',
+): Promise<{ serialNumber: string; passTypeIdentifier: string; url: string; path: string }> {
+  const res = await s.api(who.appKey, `/v1/templates/${who.templateId}/pass${query}`, {
+    method: 'POST',
+    json: values,
+  });
+  if (res.status !== 201) throw new Error(`create failed: ${res.status} ${await res.text()}`);
+  const out = (await res.json()) as { serialNumber: string; passTypeIdentifier: string; url: string };
+  return { ...out, path: `/v1/passes/${out.passTypeIdentifier}/${out.serialNumber}` };
+}
