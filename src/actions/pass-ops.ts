@@ -139,14 +139,12 @@ export async function storeRender(
     .insertInto('passRenders')
     .values(values)
     .onConflict((oc) =>
-      oc
-        .column('passId')
-        .doUpdateSet({
-          version,
-          pkpass: values.pkpass,
-          passJson: values.passJson,
-          createdAt: values.createdAt,
-        }),
+      oc.column('passId').doUpdateSet({
+        version,
+        pkpass: values.pkpass,
+        passJson: values.passJson,
+        createdAt: values.createdAt,
+      }),
     )
     .execute();
 }

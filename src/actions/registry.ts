@@ -1,7 +1,7 @@
 // Every operation of Passslot is an action: a name, a description written for whoever must pick the right one (a
 // person reading the API docs or an agent choosing an MCP tool), the scope it needs, JSON schemas for its input and
 // output, and one handler. The REST routes, OpenAPI, the audit log and (later) the MCP tools derive from this registry.
-import type { Static, TSchema } from '@sinclair/typebox';
+import { FormatRegistry, type Static, type TSchema } from '@sinclair/typebox';
 import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
 import type { App } from '../app.js';
 import { AppError, fieldErrors, forbidden, invalid } from '../errors.js';
@@ -24,6 +24,20 @@ export interface Action<I extends TSchema = TSchema, O extends TSchema = TSchema
   output: O;
   handler(ctx: ActionContext, input: Static<I>): Promise<Static<O>>;
 }
+
+// The string formats the schemas use.
+if (!FormatRegistry.Has('email'))
+  FormatRegistry.Set(
+    'email',
+    (v) => /^[^\s@"<>,;:]+@[^\s@"<>,;:]+\.[^\s@"<>,;:]+$/.test(v) && v.length <= 320,
+  );
+if (!FormatRegistry.Has('date-time'))
+  FormatRegistry.Set(
+    'date-time',
+    (v) =>
+      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(v) &&
+      !Number.isNaN(Date.parse(v)),
+  );
 
 const checkers = new WeakMap<TSchema, TypeCheck<TSchema>>();
 

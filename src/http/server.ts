@@ -237,14 +237,12 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
           createdAt: app.clock.now().toISOString(),
         })
         .onConflict((oc) =>
-          oc
-            .columns(['accountId', 'key'])
-            .doUpdateSet({
-              requestHash: idem.hash,
-              statusCode: reply.statusCode,
-              body,
-              createdAt: app.clock.now().toISOString(),
-            }),
+          oc.columns(['accountId', 'key']).doUpdateSet({
+            requestHash: idem.hash,
+            statusCode: reply.statusCode,
+            body,
+            createdAt: app.clock.now().toISOString(),
+          }),
         )
         .execute();
       return payload;

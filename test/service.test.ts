@@ -1,0 +1,116 @@
+// The service as a newcomer runs it: `passslot serve` (what npm start runs) spawned on a fresh data directory, the
+// printed curl run as printed, the pass it makes verified; init, accounts and keys commands; graceful SIGTERM.
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from './api/harness.js';
+import { tmpDir, verifyPkpass } from './helpers.js';
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'passslot.js');
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function cli(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function serve(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    env: { ...process.env, PASSSLOT_LOG_LEVEL: 'warn', ...env },
+  });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 20_000;
+  while (!out.includes('Passslot listening')) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`serve did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, output: () => out, exited };
+}
+
+describe('passslot serve', () => {
+  it('on first start prints a key and a curl that makes a pass which verifies; later starts print none; SIGTERM exits cleanly', async () => {
+    const port = await freePort();
+    const env = { PASSSLOT_DATA_DIR: tmpDir('passslot-serve-'), PORT: String(port) };
+    const first = await serve(env);
+    const text = first.output();
+    expect(text).toMatch(/Your app key, shown only this once:\s+psk_/);
+    const curl = /(curl -s -u [\s\S]+?\/pass)\n/.exec(text)![1]!;
+    const created = JSON.parse(execFileSync('sh', ['-c', curl], { encoding: 'utf8' }));
+    expect(created).toMatchObject({
+      serialNumber: expect.any(String),
+      passTypeIdentifier: expect.stringMatching(/^pass\.dev\.passslot\.demo/),
+    });
+    const caPath = /verify against (\S+)/.exec(text)![1]!;
+    const pkpass = await fetch(created.url.replace('localhost', '127.0.0.1'), {
+      headers: { 'user-agent': 'iPhone Wallet' },
+    });
+    expect(pkpass.headers.get('content-type')).toBe('application/vnd.apple.pkpass');
+    verifyPkpass(Buffer.from(await pkpass.arrayBuffer()), caPath);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+
+    const second = await serve(env);
+    expect(second.output()).not.toContain('psk_');
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+});
+
+describe('passslot init, accounts and keys', () => {
+  it('init --json sets up once; accounts create and keys create make working, scoped keys', async () => {
+    const env = { PASSSLOT_DATA_DIR: tmpDir('passslot-init-'), PASSSLOT_LOG_LEVEL: 'silent' };
+    const init = cli(env, 'init', '--json');
+    expect(init.code, init.stderr).toBe(0);
+    const setup = JSON.parse(init.stdout);
+    expect(setup).toEqual({
+      appKey: expect.stringMatching(/^psk_/),
+      accountId: 1,
+      passTypeIdentifier: expect.stringMatching(/^pass\./),
+      templateId: 1,
+      devCaPath: expect.any(String),
+    });
+    const again = cli(env, 'init', '--json');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('already set up');
+    const beta = cli(env, 'accounts', 'create', 'beta', '--json');
+    expect(beta.code, beta.stderr).toBe(0);
+    expect(JSON.parse(beta.stdout)).toMatchObject({ accountId: 2, templateId: 2 });
+    const readOnly = cli(env, 'keys', 'create', '--account', 'beta', '--scope', 'passes:read', '--json');
+    expect(readOnly.code, readOnly.stderr).toBe(0);
+    const key = JSON.parse(readOnly.stdout);
+    expect(key.scopes).toEqual(['passes:read']);
+    expect(cli(env, 'keys', 'create', '--account', 'beta', '--scope', 'bogus').code).toBe(2);
+    expect(cli(env, 'keys', 'create', '--account', 'nobody').code).toBe(1);
+
+    const port = await freePort();
+    const server = await serve({ ...env, PORT: String(port) });
+    const auth = { authorization: `Bearer ${key.appKey}` };
+    expect((await fetch(`http://127.0.0.1:${port}/v1/passes`, { headers: auth })).status).toBe(200);
+    const write = await fetch(`http://127.0.0.1:${port}/v1/templates/2/pass`, {
+      method: 'POST',
+      headers: auth,
+      body: '{}',
+    });
+    expect(write.status).toBe(403);
+    expect((await write.json()).message).toContain('passes:write');
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(cli(env, 'keys', 'revoke', '--account', 'beta', String(key.id)).code).toBe(0);
+    const list = JSON.parse(cli(env, 'keys', 'list', '--account', 'beta').stdout);
+    expect(list.find((k: { id: number }) => k.id === key.id).revokedAt).not.toBeNull();
+    expect(cli(env, 'migrate').stdout).toContain('up to date');
+  });
+});
