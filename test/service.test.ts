@@ -66,7 +66,7 @@ describe('passslot serve', () => {
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-  });
+  }, 60_000);
 });
 
 describe('passslot init, accounts and keys', () => {
@@ -85,7 +85,7 @@ describe('passslot init, accounts and keys', () => {
     const again = cli(env, 'init', '--json');
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('already set up');
-    const beta = cli(env, 'accounts', 'create', 'beta', '--json');
+    const beta = cli(env, 'accounts', 'create', 'beta', '--rate-limit', '3', '--json');
     expect(beta.code, beta.stderr).toBe(0);
     expect(JSON.parse(beta.stdout)).toMatchObject({ accountId: 2, templateId: 2 });
     const readOnly = cli(env, 'keys', 'create', '--account', 'beta', '--scope', 'passes:read', '--json');
@@ -106,11 +106,19 @@ describe('passslot init, accounts and keys', () => {
     });
     expect(write.status).toBe(403);
     expect((await write.json()).message).toContain('passes:write');
+    // the account's own tier: 3 requests a minute
+    const third = await fetch(`http://127.0.0.1:${port}/v1/passes`, { headers: auth });
+    expect(third.headers.get('ratelimit-limit')).toBe('3');
+    const fourth = await fetch(`http://127.0.0.1:${port}/v1/passes`, { headers: auth });
+    expect(fourth.status).toBe(429);
+    expect(fourth.headers.get('retry-after')).toBeTruthy();
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
     expect(cli(env, 'keys', 'revoke', '--account', 'beta', String(key.id)).code).toBe(0);
     const list = JSON.parse(cli(env, 'keys', 'list', '--account', 'beta').stdout);
     expect(list.find((k: { id: number }) => k.id === key.id).revokedAt).not.toBeNull();
     expect(cli(env, 'migrate').stdout).toContain('up to date');
-  });
+    expect(cli(env, 'accounts', 'rate-limit', 'beta', '0').stdout).toContain('600 requests a minute');
+    expect(cli(env, 'accounts', 'rate-limit', 'nobody', '5').code).toBe(1);
+  }, 120_000);
 });

@@ -19,7 +19,8 @@ import { CommandError, type Output, UsageError } from '../io.js';
 export const serviceHelp = `passslot serve            run the service (npm start): PassSlot's v1 API, pass links, workers
 passslot init [--json]    first-start set-up without serving: master key, development identity, demo account
 passslot migrate          bring the database schema up to date
-passslot accounts create NAME [--json]
+passslot accounts create NAME [--rate-limit N] [--json]
+passslot accounts rate-limit NAME N   requests per minute for the account's keys (0: the server default)
 passslot keys create --account NAME [--scope S ...] [--json]
 passslot keys list --account NAME
 passslot keys rotate --account NAME ID
@@ -116,19 +117,53 @@ export async function migrateCommand(_args: string[], io: Output): Promise<numbe
   }
 }
 
+function rateLimitArg(text: string | undefined): number | null | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError('the rate limit is a whole number of requests per minute (0: the server default)');
+  return n === 0 ? null : n;
+}
+
 export async function accountsCommand(args: string[], io: Output): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== 'create') throw new UsageError('usage: passslot accounts create NAME [--json]');
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { json: { type: 'boolean' } },
+    options: { json: { type: 'boolean' }, 'rate-limit': { type: 'string' } },
   });
+  if (sub === 'rate-limit') {
+    const [name, limitText] = positionals;
+    const limit = rateLimitArg(limitText);
+    if (!name || limit === undefined) throw new UsageError('usage: passslot accounts rate-limit NAME N');
+    const app = await openApp();
+    try {
+      const result = await app.db
+        .updateTable('accounts')
+        .set({ rateLimit: limit })
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) throw new CommandError(`no account named "${name}"`);
+      io.out(`account "${name}": ${limit ?? app.config.rateLimitPerMinute} requests a minute per app key`);
+      return 0;
+    } finally {
+      await app.close();
+    }
+  }
+  if (sub !== 'create')
+    throw new UsageError('usage: passslot accounts create NAME [--rate-limit N] [--json]');
   const name = positionals[0];
   if (!name || positionals.length > 1) throw new UsageError('give exactly one account NAME');
+  const limit = rateLimitArg(values['rate-limit']);
   const app = await openApp();
   try {
     const setup = await createAccount(app, name);
+    if (limit !== undefined)
+      await app.db
+        .updateTable('accounts')
+        .set({ rateLimit: limit })
+        .where('id', '=', setup.accountId)
+        .execute();
     io.out(
       values.json
         ? setupJson(setup)
