@@ -105,7 +105,7 @@ describe('passslot init, accounts and keys', () => {
       body: '{}',
     });
     expect(write.status).toBe(403);
-    expect((await write.json()).message).toContain('passes:write');
+    expect(((await write.json()) as { message: string }).message).toContain('passes:write');
     // the account's own tier: 3 requests a minute
     const third = await fetch(`http://127.0.0.1:${port}/v1/passes`, { headers: auth });
     expect(third.headers.get('ratelimit-limit')).toBe('3');

@@ -179,16 +179,52 @@ export interface PassChange {
   deletedAt?: string | null;
 }
 
+class VersionConflict extends Error {}
+
 /**
  * Writes a change to a pass that changes its pass.json: the new version is rendered (422 when Wallet would reject
  * it, nothing saved), then stored with its event and a push job in one transaction. The push goes out after commit.
+ * When another request changed the pass meanwhile, the change is computed again on the fresh row and retried.
  */
 export async function writePassVersion(
   ctx: ActionContext,
   found: { pass: PassRow; passType: PassTypeRow },
-  change: PassChange,
+  change: PassChange | ((pass: PassRow) => PassChange),
   event: { type: string; extra?: Record<string, unknown> },
   options: { images?: Record<string, Uint8Array>; push?: boolean } = {},
+): Promise<{ pass: PassRow; event: EventEnvelope }> {
+  let pass = found.pass;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = await writeOnce(
+        ctx,
+        { pass, passType: found.passType },
+        typeof change === 'function' ? change(pass) : change,
+        event,
+        options,
+      );
+      if (options.push !== false) ctx.app.wake('push');
+      return result;
+    } catch (err) {
+      if (!(err instanceof VersionConflict)) throw err;
+      if (attempt >= 5) throw new AppError(409, 'the pass is being changed by other requests; try again');
+      const fresh = await ctx.app.db
+        .selectFrom('passes')
+        .selectAll()
+        .where('id', '=', pass.id)
+        .executeTakeFirst();
+      if (!fresh || fresh.deletedAt) throw new AppError(404, 'the pass was deleted while this request ran');
+      pass = fresh;
+    }
+  }
+}
+
+async function writeOnce(
+  ctx: ActionContext,
+  found: { pass: PassRow; passType: PassTypeRow },
+  change: PassChange,
+  event: { type: string; extra?: Record<string, unknown> },
+  options: { images?: Record<string, Uint8Array>; push?: boolean },
 ): Promise<{ pass: PassRow; event: EventEnvelope }> {
   const { app } = ctx;
   const now = app.clock.now();
@@ -208,8 +244,7 @@ export async function writePassVersion(
       .where('id', '=', found.pass.id)
       .where('version', '=', found.pass.version)
       .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) === 0)
-      throw new AppError(409, 'the pass changed while this request ran; try again');
+    if (Number(updated.numUpdatedRows) === 0) throw new VersionConflict();
     await storeRender(trx, next.id, next.version, built, now);
     const ev = await appendEvent(
       trx,
@@ -233,7 +268,6 @@ export async function writePassVersion(
       );
     return ev;
   });
-  if (options.push !== false) app.wake('push');
   return { pass: next, event: envelope };
 }
 

@@ -395,14 +395,13 @@ export const updatePass = defineAction({
   output: Values,
   async handler(ctx, input) {
     const found = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
-    const values = { ...JSON.parse(found.pass.values), ...input.values };
-    await writePassVersion(
+    const { pass } = await writePassVersion(
       ctx,
       found,
-      { values: JSON.stringify(values) },
+      (current) => ({ values: JSON.stringify({ ...JSON.parse(current.values), ...input.values }) }),
       { type: 'pass.updated', extra: { changed: Object.keys(input.values) } },
     );
-    return values;
+    return JSON.parse(pass.values);
   },
 });
 

@@ -45,6 +45,16 @@ export async function freshPostgres(): Promise<{ url: string; drop(): Promise<vo
   };
 }
 
+/** fetch's Response with json() typed loosely, as tests read many shapes. */
+export type TestResponse = Omit<Response, 'json' | 'clone'> & {
+  // biome-ignore lint/suspicious/noExplicitAny: tests assert on the shape
+  json(): Promise<any>;
+  clone(): TestResponse;
+};
+
+/** fetch with the loosely typed response. */
+export const request = fetch as (input: string | URL, init?: RequestInit) => Promise<TestResponse>;
+
 export interface TestServer {
   url: string;
   app: App;
@@ -56,7 +66,7 @@ export interface TestServer {
   /** Makes another account with its own key, pass type and demo template. */
   account(name: string): Promise<AccountSetup>;
   /** fetch against the server with an app key (HTTP Basic). */
-  api(key: string, path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+  api(key: string, path: string, init?: RequestInit & { json?: unknown }): Promise<TestResponse>;
   close(): Promise<void>;
 }
 

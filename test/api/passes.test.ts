@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePng } from '../../src/engine/png.js';
 import { verifyPkpass } from '../helpers.js';
-import { createMemberPass, memberValues, startServer, TEST_DB, type TestServer } from './harness.js';
+import { createMemberPass, memberValues, request, startServer, TEST_DB, type TestServer } from './harness.js';
 
 let s: TestServer;
 let key: string;
@@ -317,17 +317,17 @@ describe(`passes on ${TEST_DB}`, () => {
 
   it('serves the pass link: .pkpass to Wallet user agents, a page to browsers, pass.downloaded events', async () => {
     const p = await createMemberPass(s, s.alpha);
-    const phone = await fetch(p.url, {
+    const phone = await request(p.url, {
       headers: { 'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Mobile/15E148' },
     });
     expect(phone.headers.get('content-type')).toBe('application/vnd.apple.pkpass');
     verifyPkpass(Buffer.from(await phone.arrayBuffer()), s.alpha.devCaPath);
-    const browser = await fetch(p.url, {
+    const browser = await request(p.url, {
       headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0' },
     });
     expect(browser.headers.get('content-type')).toContain('text/html');
     expect(await browser.text()).toContain('download=1');
-    expect((await fetch(p.url.replace(/t=[^&]+/, 't=wrong'))).status).toBe(404);
+    expect((await request(p.url.replace(/t=[^&]+/, 't=wrong'))).status).toBe(404);
     expect(
       (await events('pass.downloaded')).some((e) => JSON.parse(e.data).serialNumber === p.serialNumber),
     ).toBe(true);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePng } from '../../src/engine/png.js';
 import { devIdentity, verifyPkpass } from '../helpers.js';
-import { createMemberPass, memberValues, startServer, TEST_DB, type TestServer } from './harness.js';
+import { createMemberPass, memberValues, request, startServer, TEST_DB, type TestServer } from './harness.js';
 
 let s: TestServer;
 let key: string;
@@ -195,7 +195,7 @@ describe(`templates on ${TEST_DB}`, () => {
     ).toBe(422);
     const url = await (await s.api(key, `/v1/templates/${t.id}/url`)).json();
     expect(url.url).toMatch(/\/t\/[\w-]{16,}$/);
-    expect((await fetch(url.url)).status).toBe(200);
+    expect((await request(url.url)).status).toBe(200);
   });
 });
 
@@ -358,20 +358,20 @@ describe(`scanners on ${TEST_DB}`, () => {
 
 describe(`OpenAPI on ${TEST_DB}`, () => {
   it('publishes an OpenAPI 3.1 document generated from the routes, and a docs page', async () => {
-    const doc = await (await fetch(`${s.url}/v1/openapi.json`)).json();
+    const doc = await (await request(`${s.url}/v1/openapi.json`)).json();
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.paths['/v1/templates/{id}/pass'].post.summary).toBe('Create a pass');
     expect(doc.paths['/v1/passes/{passTypeIdentifier}/{serialNumber}/revoke'].post.description).toContain(
       'revoke_pass',
     );
     expect(Object.keys(doc.paths).length).toBeGreaterThan(30);
-    const docs = await fetch(`${s.url}/docs`, { redirect: 'follow' });
+    const docs = await request(`${s.url}/docs`, { redirect: 'follow' });
     expect(docs.status).toBe(200);
     expect(await docs.text()).toContain('swagger');
   });
 
   it('answers health checks', async () => {
-    expect(await (await fetch(`${s.url}/healthz`)).json()).toEqual({ status: 'ok' });
+    expect(await (await request(`${s.url}/healthz`)).json()).toEqual({ status: 'ok' });
   });
 
   it('does not leak the internals of an unexpected error', async () => {
