@@ -7,7 +7,7 @@ import {
   type PassIdentity,
   toPem,
 } from '../engine/index.js';
-import { conflict, invalid, notFound } from '../errors.js';
+import { conflict, forbidden, invalid, notFound } from '../errors.js';
 import { createKey, listKeys, revokeKey, rotateKey, SCOPES } from '../store/keys.js';
 import type { PassTypeRow } from '../store/schema.js';
 import { findPassType } from './access.js';
@@ -335,6 +335,41 @@ const NewKeyOut = Type.Object({
 });
 const ScopeSchema = Type.Union(SCOPES.map((s) => Type.Literal(s)));
 
+/** App keys are managed only by unrestricted keys: a restricted key could otherwise mint or take over wider access. */
+function requireUnrestricted(ctx: ActionContext): void {
+  if (ctx.grant.templateIds || ctx.grant.passTypeIds)
+    throw forbidden('a key restricted to templates or pass types cannot manage app keys');
+}
+
+async function checkKeyRestrictions(
+  ctx: ActionContext,
+  templateIds?: number[] | null,
+  passTypeIds?: string[] | null,
+): Promise<void> {
+  if (templateIds?.length) {
+    const found = await ctx.app.db
+      .selectFrom('templates')
+      .select('id')
+      .where('accountId', '=', ctx.grant.accountId)
+      .where('id', 'in', templateIds)
+      .execute();
+    const missing = templateIds.filter((t) => !found.some((f) => f.id === t));
+    if (missing.length)
+      throw invalid([{ field: 'templateIds', reasons: [`unknown templates: ${missing.join(', ')}`] }]);
+  }
+  if (passTypeIds?.length) {
+    const found = await ctx.app.db
+      .selectFrom('passTypes')
+      .select('passTypeIdentifier')
+      .where('accountId', '=', ctx.grant.accountId)
+      .where('passTypeIdentifier', 'in', passTypeIds)
+      .execute();
+    const missing = passTypeIds.filter((t) => !found.some((f) => f.passTypeIdentifier === t));
+    if (missing.length)
+      throw invalid([{ field: 'passTypeIds', reasons: [`unknown pass types: ${missing.join(', ')}`] }]);
+  }
+}
+
 export const listAppKeys = defineAction({
   name: 'list_app_keys',
   title: 'List app keys',
@@ -343,7 +378,10 @@ export const listAppKeys = defineAction({
   mutates: false,
   input: Empty,
   output: Type.Array(KeyOut),
-  handler: (ctx) => listKeys(ctx.app.db, ctx.grant.accountId),
+  handler: (ctx) => {
+    requireUnrestricted(ctx);
+    return listKeys(ctx.app.db, ctx.grant.accountId);
+  },
 });
 
 export const createAppKey = defineAction({
@@ -361,6 +399,8 @@ export const createAppKey = defineAction({
   }),
   output: NewKeyOut,
   async handler(ctx, input) {
+    requireUnrestricted(ctx);
+    await checkKeyRestrictions(ctx, input.templateIds, input.passTypeIds);
     const { key, info } = await createKey(ctx.app.db, { accountId: ctx.grant.accountId, ...input });
     return { key, ...info };
   },
@@ -375,6 +415,7 @@ export const rotateAppKey = defineAction({
   input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
   output: NewKeyOut,
   async handler(ctx, input) {
+    requireUnrestricted(ctx);
     const out = await rotateKey(ctx.app.db, ctx.grant.accountId, input.id);
     if (!out) throw notFound(`app key ${input.id}`);
     return { key: out.key, ...out.info };
@@ -390,6 +431,7 @@ export const revokeAppKey = defineAction({
   input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
   output: Empty,
   async handler(ctx, input) {
+    requireUnrestricted(ctx);
     if (!(await revokeKey(ctx.app.db, ctx.grant.accountId, input.id))) throw notFound(`app key ${input.id}`);
     return {};
   },

@@ -26,7 +26,9 @@ declare module 'fastify' {
 }
 
 const MAX_BODY = 12 * 1024 * 1024;
-const SECRET_FIELDS = /^(password|privateKey|p12|key|secret|token|certificate|wwdrCertificate)$/i;
+// Request fields never written to the audit log. (Not `key`: pass.json fields have keys, and no route takes a secret key.)
+const SECRET_FIELDS =
+  /^(password|passwordProtection|privateKey|p12|secret|token|certificate|wwdrCertificate)$/i;
 
 function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact);
@@ -158,6 +160,15 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     return { status: 'ok' };
   });
 
+  const redis = app.config.redisUrl
+    ? new Redis(app.config.redisUrl, {
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        lazyConnect: false,
+      })
+    : undefined;
+  if (redis) fastify.addHook('onClose', async () => void (await redis.quit()));
+
   await fastify.register(async (api) => {
     api.addHook('onRequest', async (request) => {
       if (request.url.startsWith('/v1/openapi.json')) return;
@@ -170,13 +181,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
       timeWindow: 60_000,
       max: async (request) => request.grant?.rateLimit ?? app.config.rateLimitPerMinute,
       keyGenerator: (request) => (request.grant ? `key:${request.grant.keyId}` : `ip:${request.ip}`),
-      redis: app.config.redisUrl
-        ? new Redis(app.config.redisUrl, {
-            maxRetriesPerRequest: 1,
-            enableOfflineQueue: false,
-            lazyConnect: false,
-          })
-        : undefined,
+      redis,
       nameSpace: 'passslot-rl-',
       skipOnError: true,
       errorResponseBuilder: (_request, context) =>

@@ -97,7 +97,7 @@ export const migrations: Record<string, MigrationFn> = {
       .addColumn('link_token', 'text', (c) => c.notNull())
       .addColumn('values', 'text', (c) => c.notNull())
       .addColumn('status', 'text', (c) => c.notNull())
-      .addColumn('price', 'real')
+      .addColumn('price', 'double precision')
       .addColumn('owner_email', 'text')
       .addColumn('owner_user_id', 'text')
       .addColumn('owner_external_id', 'text')

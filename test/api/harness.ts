@@ -47,7 +47,6 @@ export async function freshPostgres(): Promise<{ url: string; drop(): Promise<vo
 
 /** fetch's Response with json() typed loosely, as tests read many shapes. */
 export type TestResponse = Omit<Response, 'json' | 'clone'> & {
-  // biome-ignore lint/suspicious/noExplicitAny: tests assert on the shape
   json(): Promise<any>;
   clone(): TestResponse;
 };

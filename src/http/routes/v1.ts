@@ -8,7 +8,7 @@ import { type Action, type ActionContext, runAction } from '../../actions/regist
 import { IMAGE_TYPES, type ImageInput, RESOLUTIONS, type Resolution } from '../../actions/schemas.js';
 import type { App } from '../../app.js';
 import { PKPASS_MIME } from '../../engine/index.js';
-import { badRequest, invalid } from '../../errors.js';
+import { AppError, badRequest, invalid } from '../../errors.js';
 import type { Authenticator } from '../auth.js';
 
 type Query = Record<string, string | undefined>;
@@ -29,6 +29,8 @@ interface RouteSpec {
   tag: string;
   body?: TSchema;
   query?: TSchema;
+  /** The route reads multipart/form-data (others refuse it rather than ignore it). */
+  multipart?: boolean;
 }
 
 const params = (req: FastifyRequest): Params => req.params as Params;
@@ -69,6 +71,16 @@ function jsonText(text: string, field: string): unknown {
   }
 }
 
+/** The parts of a multipart body; a malformed body is a 400, not a 500. */
+async function* partsOf(req: FastifyRequest) {
+  try {
+    for await (const part of req.parts()) yield part;
+  } catch (err) {
+    if (err instanceof AppError || (err as { statusCode?: number }).statusCode) throw err;
+    throw badRequest(`Malformed multipart body: ${(err as Error).message}`);
+  }
+}
+
 /** The create-pass input from JSON (the body is the values) or multipart (a `values` part and image parts). */
 async function createPassInput(
   req: FastifyRequest,
@@ -78,7 +90,7 @@ async function createPassInput(
   let values: unknown = {};
   const images: ImageInput[] = [];
   if (req.isMultipart()) {
-    for await (const part of req.parts()) {
+    for await (const part of partsOf(req)) {
       if (part.type === 'file') {
         const buf = await part.toBuffer();
         if (part.fieldname === 'values') values = jsonText(buf.toString('utf8'), 'values');
@@ -93,7 +105,9 @@ async function createPassInput(
             ]);
           images.push({ ...slot, data: buf.toString('base64') });
         }
-      } else if (part.fieldname === 'values') values = jsonText(String(part.value), 'values');
+      } else if (part.fieldname === 'values')
+        // @fastify/multipart parses a field sent with Content-Type application/json (the Ruby SDK) itself
+        values = typeof part.value === 'string' ? jsonText(part.value, 'values') : part.value;
     }
   } else values = req.body ?? {};
   return {
@@ -108,7 +122,7 @@ async function createPassInput(
 
 async function uploadedImage(req: FastifyRequest): Promise<string> {
   if (!req.isMultipart()) throw badRequest('send the image as multipart/form-data in a part named "image"');
-  for await (const part of req.parts())
+  for await (const part of partsOf(req))
     if (part.type === 'file' && part.fieldname === 'image') return (await part.toBuffer()).toString('base64');
   throw invalid([
     { field: 'image', reasons: ['is required: a multipart part named "image" with a PNG, JPEG or GIF file'] },
@@ -162,6 +176,8 @@ export async function v1Routes(api: FastifyInstance, app: App, auth: Authenticat
           : { response: { [spec.reply === 'created' ? 201 : 200]: action.output } }),
       },
       handler: async (req, reply) => {
+        if (!spec.multipart && req.isMultipart())
+          throw new AppError(415, `${spec.method} ${spec.url} takes a JSON body, not multipart/form-data`);
         const out = await runAction(action, ctxOf(req), await spec.input(req));
         if (spec.action.endsWith('_app_key')) auth.forget();
         if (spec.reply === 'empty') return sendEmpty(reply);
@@ -179,6 +195,7 @@ export async function v1Routes(api: FastifyInstance, app: App, auth: Authenticat
     method: 'POST',
     url: '/v1/templates/:id/pass',
     action: 'create_pass',
+    multipart: true,
     tag: 'passes',
     reply: 'created',
     body: actionsByName.get('create_pass')!.input.properties.values,
@@ -188,6 +205,7 @@ export async function v1Routes(api: FastifyInstance, app: App, auth: Authenticat
     method: 'POST',
     url: '/v1/templates/names/:name/pass',
     action: 'create_pass',
+    multipart: true,
     tag: 'passes',
     reply: 'created',
     input: (req) => createPassInput(req, { templateName: params(req).name! }),
@@ -355,6 +373,7 @@ export async function v1Routes(api: FastifyInstance, app: App, auth: Authenticat
       method: 'POST',
       url: `${base}/images/:type/:resolution`,
       action: 'set_image',
+      multipart: true,
       tag,
       input: async (req) => ({ ...slot(req), data: await uploadedImage(req) }),
     });
