@@ -8,7 +8,7 @@ import { checkImage, checkImageSet, parseImageName } from './images.js';
 import { hasErrors, PassProblemsError, type Problem } from './problems.js';
 import { PASS_STYLES, validatePassJson } from './rules.js';
 import { encodeStrings, LPROJ_DIR } from './strings.js';
-import { compileTemplate, type JsonObject, type Template } from './template.js';
+import { compileTemplate, type JsonObject, type JsonValue, type Template } from './template.js';
 import { writeStoredZip, type ZipInput } from './zip.js';
 
 export const PKPASS_MIME = 'application/vnd.apple.pkpass';
@@ -80,6 +80,32 @@ export interface PassFactory {
   build(input?: BuildInput): BuiltPass;
 }
 
+/** Keys Apple defines as text: a number or boolean that a placeholder put there becomes its text. */
+const TEXT_KEYS = new Set([
+  'label',
+  'message',
+  'altText',
+  'description',
+  'organizationName',
+  'logoText',
+  'eventLogoText',
+  'relevantText',
+  'serialNumber',
+  'changeMessage',
+  'groupingIdentifier',
+]);
+const FREE_FORM = new Set(['userInfo', 'semantics']);
+
+function textKeysAsText(node: JsonValue): void {
+  if (Array.isArray(node)) for (const item of node) textKeysAsText(item);
+  else if (node !== null && typeof node === 'object')
+    for (const [k, v] of Object.entries(node)) {
+      if (FREE_FORM.has(k)) continue;
+      if (TEXT_KEYS.has(k) && (typeof v === 'number' || typeof v === 'boolean')) node[k] = String(v);
+      else textKeysAsText(v);
+    }
+}
+
 function styleOf(pass: JsonObject): string | undefined {
   return PASS_STYLES.find((s) => pass[s] !== undefined);
 }
@@ -141,6 +167,7 @@ export function createPassFactory(options: FactoryOptions): PassFactory {
       if (passJson.formatVersion === undefined) passJson.formatVersion = 1;
       Object.assign(passJson, input.overrides);
       if (input.transform) passJson = input.transform(passJson);
+      textKeysAsText(passJson);
 
       const problems: Problem[] = [...assetProblems];
       let images = rootImages;

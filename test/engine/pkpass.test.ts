@@ -184,6 +184,22 @@ describe('.pkpass packages', () => {
     expect((err as Error).message).toContain('eventTicket.primaryFields[0].changeMessage');
   });
 
+  it('makes text of numbers placed where Apple wants text (labels, barcode messages), and keeps field values typed', () => {
+    const template = sampleTemplate(dev.identity);
+    (template.barcodes as any)[0].altText = '${ticket}';
+    (template.eventTicket as any).primaryFields[0].label = '${seat}';
+    const built = buildPass({
+      identity: dev.identity,
+      template,
+      assets: { images: sampleImages() },
+      values: { ...values, ticket: 1234 },
+    });
+    const { passJson } = verifyPkpass(built.pkpass, dev.caPath);
+    expect((passJson.barcodes as any)[0]).toMatchObject({ message: '1234', altText: '1234' });
+    expect((passJson.eventTicket as any).primaryFields[0].label).toBe('12');
+    expect((passJson.eventTicket as any).secondaryFields[0].value).toBe(12);
+  });
+
   it('names every missing value', () => {
     expect(() =>
       buildPass({
