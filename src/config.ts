@@ -78,7 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     smtpUrl: url(env, 'PASSSLOT_SMTP_URL', ['smtp:', 'smtps:']),
     smtpFrom: env.PASSSLOT_SMTP_FROM || 'Passslot <passes@localhost>',
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
-    rateLimitPerMinute: int(env, 'PASSSLOT_RATE_LIMIT', 600, 1, 1_000_000),
+    rateLimitPerMinute: int(env, 'PASSSLOT_RATE_LIMIT', 600, 1, 1_000_000_000),
     logLevel: env.PASSSLOT_LOG_LEVEL || 'info',
     runWorkers: env.PASSSLOT_WORKERS !== 'false',
   };

@@ -182,6 +182,31 @@ export interface PassChange {
 class VersionConflict extends Error {}
 
 /**
+ * The Last-Modified of a new version: now in whole seconds, and at least one second after the previous version's, so
+ * that a device comparing If-Modified-Since at one-second granularity never mistakes a new version for the old.
+ */
+export function lastModifiedAfter(previous: string | null, now: Date): string {
+  const floor = Math.floor(now.getTime() / 1000) * 1000;
+  const after = previous ? Date.parse(previous) + 1000 : 0;
+  return new Date(Math.max(floor, after)).toISOString();
+}
+
+/**
+ * The next update tag of a pass type, taken inside the transaction that changes the pass. Bumping the pass type's
+ * counter row locks it until commit (PostgreSQL; SQLite has one writer), so tags are handed out in commit order: a
+ * device that saw tag N can never miss a change committed later with a smaller tag.
+ */
+export async function nextUpdateTag(db: Db, passTypeId: number): Promise<number> {
+  const row = await db
+    .updateTable('passTypes')
+    .set((eb) => ({ updateTag: eb('updateTag', '+', 1) }))
+    .where('id', '=', passTypeId)
+    .returning('updateTag')
+    .executeTakeFirstOrThrow();
+  return row.updateTag;
+}
+
+/**
  * Writes a change to a pass that changes its pass.json: the new version is rendered (422 when Wallet would reject
  * it, nothing saved), then stored with its event and a push job in one transaction. The push goes out after commit.
  * When another request changed the pass meanwhile, the change is computed again on the fresh row and retried.
@@ -234,13 +259,21 @@ async function writeOnce(
     ...change,
     version: found.pass.version + 1,
     updatedAt: now.toISOString(),
+    modifiedAt: lastModifiedAfter(found.pass.modifiedAt, now),
   };
   const images = options.images ?? (await loadImages(app.db, 'pass', found.pass.id));
   const built = await buildOr422(ctx, next, template, found.passType, images);
   const envelope = await app.db.transaction().execute(async (trx) => {
+    next.updateTag = await nextUpdateTag(trx, found.passType.id);
     const updated = await trx
       .updateTable('passes')
-      .set({ ...change, version: next.version, updatedAt: next.updatedAt })
+      .set({
+        ...change,
+        version: next.version,
+        updatedAt: next.updatedAt,
+        updateTag: next.updateTag,
+        modifiedAt: next.modifiedAt,
+      })
       .where('id', '=', found.pass.id)
       .where('version', '=', found.pass.version)
       .executeTakeFirst();

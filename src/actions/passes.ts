@@ -11,7 +11,9 @@ import {
   currentPkpass,
   decodeImages,
   imageFiles,
+  lastModifiedAfter,
   listItem,
+  nextUpdateTag,
   passEventData,
   passUrl,
   storeRender,
@@ -84,9 +86,13 @@ export const createPass = defineAction({
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
       deletedAt: null,
+      updateTag: 0,
+      modifiedAt: lastModifiedAfter(null, now),
+      personalization: null,
     };
     const built = await buildOr422(ctx, draft, template, passType, imageFiles(images));
     await ctx.app.db.transaction().execute(async (trx) => {
+      draft.updateTag = await nextUpdateTag(trx, passType.id);
       const { id: _omit, ...row } = draft;
       const inserted = await trx.insertInto('passes').values(row).returning('id').executeTakeFirstOrThrow();
       draft.id = inserted.id;

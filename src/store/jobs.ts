@@ -10,6 +10,7 @@ export interface EnqueueInput {
   kind: string;
   payload: unknown;
   runAt?: Date;
+  groupKey?: string;
 }
 
 export async function enqueueJob(db: Db, input: EnqueueInput, now: Date): Promise<number> {
@@ -22,6 +23,7 @@ export async function enqueueJob(db: Db, input: EnqueueInput, now: Date): Promis
       status: 'pending',
       attempts: 0,
       runAt: (input.runAt ?? now).toISOString(),
+      groupKey: input.groupKey ?? null,
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
     })

@@ -208,4 +208,71 @@ export const migrations: Record<string, MigrationFn> = {
       .addColumn('updated_at', 'text', (c) => c.notNull())
       .execute();
   },
+
+  '0002_wallet': async (db, dialect) => {
+    const pk = (c: ColumnDefinitionBuilder) =>
+      dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement();
+    await db.schema
+      .createTable('devices')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('device_library_identifier', 'text', (c) => c.notNull().unique())
+      .addColumn('push_token', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('registrations')
+      .addColumn('device_id', 'integer', (c) => c.notNull().references('devices.id').onDelete('cascade'))
+      .addColumn('pass_id', 'integer', (c) => c.notNull().references('passes.id').onDelete('cascade'))
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('registrations_pk', ['device_id', 'pass_id'])
+      .execute();
+    await db.schema.createIndex('registrations_pass').on('registrations').columns(['pass_id']).execute();
+    await db.schema
+      .createTable('wallet_logs')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('pass_id', 'integer')
+      .addColumn('message', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('wallet_logs_pass').on('wallet_logs').columns(['pass_id', 'id']).execute();
+    await db.schema
+      .createTable('push_log')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('pass_id', 'integer', (c) => c.notNull())
+      .addColumn('device_library_identifier', 'text', (c) => c.notNull())
+      .addColumn('push_token', 'text', (c) => c.notNull())
+      .addColumn('status', 'integer', (c) => c.notNull())
+      .addColumn('reason', 'text')
+      .addColumn('apns_id', 'text')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('push_log_pass').on('push_log').columns(['pass_id', 'id']).execute();
+    // Update tags: one counter per pass type, bumped in the transaction that changes a pass, so tags follow commit order.
+    await db.schema
+      .alterTable('passes')
+      .addColumn('update_tag', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+    await db.schema
+      .createIndex('passes_type_tag')
+      .on('passes')
+      .columns(['pass_type_id', 'update_tag'])
+      .execute();
+    await db.schema
+      .alterTable('pass_types')
+      .addColumn('update_tag', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+    // Token-based APNs authentication, per account: a .p8 key (encrypted), its key id and team id.
+    await db.schema.alterTable('accounts').addColumn('apns_key_enc', 'text').execute();
+    await db.schema.alterTable('accounts').addColumn('apns_key_id', 'text').execute();
+    await db.schema.alterTable('accounts').addColumn('apns_team_id', 'text').execute();
+    // Job progress and reports (bulk updates), and a key that groups jobs about one thing (pushes of one pass).
+    await db.schema.alterTable('jobs').addColumn('result', 'text').execute();
+    await db.schema.alterTable('jobs').addColumn('group_key', 'text').execute();
+    await db.schema.createIndex('jobs_group').on('jobs').columns(['group_key', 'status']).execute();
+    // Last-Modified of the pass's current version, at one-second granularity, strictly increasing per pass.
+    await db.schema.alterTable('passes').addColumn('modified_at', 'text').execute();
+    // What Wallet's personalization sent (rewards enrollment).
+    await db.schema.alterTable('passes').addColumn('personalization', 'text').execute();
+  },
 };

@@ -7,6 +7,9 @@ export interface AccountsTable {
   name: string;
   rateLimit: number | null;
   createdAt: string;
+  apnsKeyEnc: string | null;
+  apnsKeyId: string | null;
+  apnsTeamId: string | null;
 }
 
 export interface AppKeysTable {
@@ -39,6 +42,8 @@ export interface PassTypesTable {
   unhealthyReason: string | null;
   createdAt: string;
   updatedAt: string;
+  /** The last update tag given to a pass of this type. */
+  updateTag: Generated<number>;
 }
 
 export interface TemplatesTable {
@@ -92,6 +97,11 @@ export interface PassesTable {
   createdAt: string;
   updatedAt: string;
   deletedAt: string | null;
+  /** Wallet's update tag: from the pass type's counter, in commit order. */
+  updateTag: Generated<number>;
+  /** Last-Modified of the current version (whole seconds, strictly increasing per pass). */
+  modifiedAt: string | null;
+  personalization: string | null;
 }
 
 export interface PassRendersTable {
@@ -125,6 +135,10 @@ export interface JobsTable {
   lastError: string | null;
   createdAt: string;
   updatedAt: string;
+  /** Progress and report of long jobs (JSON). */
+  result: string | null;
+  /** Groups jobs about one thing, e.g. `push:<passTypeId>:<passId>`, for coalescing. */
+  groupKey: string | null;
 }
 
 export interface IdempotencyKeysTable {
@@ -161,6 +175,38 @@ export interface ScannersTable {
   updatedAt: string;
 }
 
+export interface DevicesTable {
+  id: Generated<number>;
+  deviceLibraryIdentifier: string;
+  pushToken: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface RegistrationsTable {
+  deviceId: number;
+  passId: number;
+  createdAt: string;
+}
+
+export interface WalletLogsTable {
+  id: Generated<number>;
+  passId: number | null;
+  message: string;
+  createdAt: string;
+}
+
+export interface PushLogTable {
+  id: Generated<number>;
+  passId: number;
+  deviceLibraryIdentifier: string;
+  pushToken: string;
+  status: number;
+  reason: string | null;
+  apnsId: string | null;
+  createdAt: string;
+}
+
 export interface Database {
   accounts: AccountsTable;
   appKeys: AppKeysTable;
@@ -174,6 +220,10 @@ export interface Database {
   idempotencyKeys: IdempotencyKeysTable;
   auditLog: AuditLogTable;
   scanners: ScannersTable;
+  devices: DevicesTable;
+  registrations: RegistrationsTable;
+  walletLogs: WalletLogsTable;
+  pushLog: PushLogTable;
 }
 
 export type Account = Selectable<AccountsTable>;

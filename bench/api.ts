@@ -1,0 +1,361 @@
+// Benchmark of the HTTP API, against the real service run as `npm start` runs it (a child process on SQLite):
+//   (1) GET /v1/passes/:pt/:sn/values (authenticated) against a bare Fastify route returning the same JSON body in a
+//       child process of its own, no auth: requests per second, ratio goal >= 0.5;
+//   (2) create-then-download (POST /v1/templates/:id/pass, then GET /v1/passes/:pt/:sn) against the engine alone
+//       building the same pass in-process (same pass.json template and images, a fresh development identity): passes
+//       per second, ratio goal >= 0.6.
+// The load generator is autocannon in this process; the servers are children. Rounds are interleaved, medians shown.
+// The machine may be shared, so beside the rates it prints the server's CPU time per request (from /proc, Linux), which
+// scheduling noise disturbs far less: the CPU ratios say what the rates would be with a core to spare for each side.
+// Run: npm run bench:api   (BENCH_ROUNDS, BENCH_ROUND_S, BENCH_ONLY=read|issue, BENCH_CPU_PROF=<dir> to profile the
+// service child with node --cpu-prof)
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import {
+  createDevPki,
+  createPassFactory,
+  type JsonObject,
+  loadIdentityFromPem,
+} from '../src/engine/index.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUND_S = Number(process.env.BENCH_ROUND_S ?? 4);
+const READ_CONNECTIONS = Number(process.env.BENCH_READ_CONNECTIONS ?? 10);
+const ISSUE_CONNECTIONS = Number(process.env.BENCH_ISSUE_CONNECTIONS ?? 8);
+const CPU_PROF = process.env.BENCH_CPU_PROF;
+const ONLY = process.env.BENCH_ONLY;
+
+// dist/bench/api.js -> the repository root
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin/passslot.js');
+const BARE = fileURLToPath(new URL('./api-bare.js', import.meta.url));
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)]!;
+};
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+let clockTicks = 100;
+try {
+  clockTicks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+} catch {}
+
+/** CPU time (user + system, all threads) a process has used, in ms; undefined where /proc is missing. */
+function cpuMs(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs fn and returns its count per second and the CPU µs of process `pid` per counted operation. */
+async function measured(
+  pid: number | undefined,
+  fn: () => Promise<{ count: number; seconds: number }>,
+): Promise<{ rate: number; cpuUs: number }> {
+  const before = cpuMs(pid);
+  const { count, seconds } = await fn();
+  const after = cpuMs(pid);
+  const cpuUs = before === undefined || after === undefined ? Number.NaN : ((after - before) * 1000) / count;
+  return { rate: count / seconds, cpuUs };
+}
+
+const children: ChildProcess[] = [];
+
+/** Starts `node args` and resolves once its stdout shows `ready`. */
+function startChild(args: string[], env: NodeJS.ProcessEnv, ready: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    const onExit = (code: number | null) =>
+      reject(new Error(`${args.join(' ')} exited with ${code} before it was ready:\n${out}`));
+    child.once('exit', onExit);
+    child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
+    child.stdout!.on('data', (d: Buffer) => {
+      if (out.includes(ready)) return;
+      out += d.toString();
+      if (out.includes(ready)) {
+        child.off('exit', onExit);
+        resolve(child);
+      }
+    });
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+async function stopAll(): Promise<void> {
+  await Promise.all(children.map(stopChild));
+}
+
+function runInit(env: NodeJS.ProcessEnv): Promise<{ appKey: string; templateId: number }> {
+  return new Promise((resolve, reject) =>
+    execFile(process.execPath, [BIN, 'init', '--json'], { cwd: ROOT, env }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`passslot init failed: ${stderr || err.message}`));
+      else resolve(JSON.parse(stdout.trim().split('\n').pop()!));
+    }),
+  );
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), 'passslot-bench-api-'));
+try {
+  await main();
+} finally {
+  await stopAll();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+async function main(): Promise<void> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PASSSLOT_DATA_DIR: dataDir,
+    PORT: String(port),
+    PASSSLOT_LOG_LEVEL: 'warn',
+    // the highest the configuration accepts (1,000,000 a minute per key): far above what one run sends
+    PASSSLOT_RATE_LIMIT: '1000000',
+  };
+  const { appKey, templateId } = await runInit(env);
+  const base = `http://127.0.0.1:${port}`;
+  const service = await startChild(
+    [...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []), BIN, 'serve'],
+    env,
+    'Passslot listening',
+  );
+  const authorization = `Basic ${Buffer.from(`${appKey}:`).toString('base64')}`;
+
+  async function api(path: string, init: RequestInit = {}): Promise<Response> {
+    const res = await fetch(`${base}${path}`, {
+      ...init,
+      headers: { authorization, 'content-type': 'application/json', ...init.headers },
+    });
+    if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${await res.text()}`);
+    return res;
+  }
+
+  const valuesFor = (i: number) => ({
+    firstName: 'Ada',
+    lastName: `Lovelace ${i}`,
+    memberSince: '2024',
+    points: i % 1000,
+    memberId: `M-${i}`,
+  });
+  const created = (await (
+    await api(`/v1/templates/${templateId}/pass`, { method: 'POST', body: JSON.stringify(valuesFor(0)) })
+  ).json()) as { serialNumber: string; passTypeIdentifier: string };
+  const passPath = `/v1/passes/${encodeURIComponent(created.passTypeIdentifier)}/${created.serialNumber}`;
+  const valuesBody = await (await api(`${passPath}/values`)).text();
+  const apiPkpassSize = (await (await api(passPath)).arrayBuffer()).byteLength;
+
+  // the bare baseline, in a child process of its own like the service
+  const barePort = await freePort();
+  const bare = await startChild(
+    [BARE],
+    { ...process.env, PORT: String(barePort), BENCH_BODY: valuesBody },
+    'listening',
+  );
+  const bareBody = await (await fetch(`http://127.0.0.1:${barePort}${passPath}/values`)).text();
+  if (bareBody !== valuesBody) throw new Error(`bare body ${bareBody} differs from ${valuesBody}`);
+
+  // the engine alone on the same template: pass.json body, images, the overrides the service sets
+  const template = (await (await api(`/v1/templates/${templateId}`)).json()) as { description: JsonObject };
+  const passJson = (await (await api(`${passPath}/passjson`)).json()) as JsonObject;
+  const imageList = (await (await api(`/v1/templates/${templateId}/images`)).json()) as {
+    type: string;
+    resolution: 'normal' | 'high' | 'ultra';
+  }[];
+  const suffix = { normal: '', high: '@2x', ultra: '@3x' } as const;
+  const images: Record<string, Uint8Array> = {};
+  for (const img of imageList)
+    images[`${img.type}${suffix[img.resolution]}.png`] = new Uint8Array(
+      await (await api(`/v1/templates/${templateId}/images/${img.type}/${img.resolution}`)).arrayBuffer(),
+    );
+  const pki = createDevPki({
+    passTypeIdentifier: passJson.passTypeIdentifier as string,
+    teamIdentifier: passJson.teamIdentifier as string,
+  });
+  const identity = loadIdentityFromPem(
+    { certificate: pki.certificatePem, privateKey: pki.privateKeyPem },
+    { wwdr: pki.caCertificatePem },
+  );
+  const factory = createPassFactory({
+    identity,
+    template: template.description,
+    assets: { images },
+    allowHttpWebService: true,
+  });
+  const webServiceURL = passJson.webServiceURL as string;
+  const engineBuild = (i: number) =>
+    factory.build({
+      values: valuesFor(i),
+      overrides: {
+        serialNumber: randomUUID(),
+        webServiceURL,
+        authenticationToken: randomBytes(32).toString('base64url'),
+      },
+    });
+  const enginePkpassSize = engineBuild(0).pkpass.length;
+
+  // --- the measurements
+  async function readRate(url: string, headers: Record<string, string>, seconds = ROUND_S) {
+    const res = await autocannon({ url, headers, connections: READ_CONNECTIONS, duration: seconds });
+    if (res.non2xx || res.errors)
+      throw new Error(`${url}: ${res.non2xx} non-2xx responses, ${res.errors} errors`);
+    return { count: res['2xx'], seconds: res.duration };
+  }
+
+  let serial = 1;
+  async function issueRate(seconds = ROUND_S) {
+    let downloads = 0;
+    let failures = 0;
+    let lastStatus = 0;
+    const res = await autocannon({
+      url: base,
+      connections: ISSUE_CONNECTIONS,
+      duration: seconds,
+      requests: [
+        {
+          method: 'POST',
+          path: `/v1/templates/${templateId}/pass`,
+          headers: { authorization, 'content-type': 'application/json' },
+          setupRequest: (req) => ({ ...req, body: JSON.stringify(valuesFor(serial++)) }),
+          onResponse: (status, body, context) => {
+            const ctx = context as { path?: string };
+            ctx.path = undefined;
+            if (status === 201) {
+              const out = JSON.parse(body) as { serialNumber: string; passTypeIdentifier: string };
+              ctx.path = `/v1/passes/${encodeURIComponent(out.passTypeIdentifier)}/${out.serialNumber}`;
+            } else {
+              failures++;
+              lastStatus = status;
+            }
+          },
+        },
+        {
+          method: 'GET',
+          headers: { authorization },
+          // no serial number (the create failed): start the sequence again
+          setupRequest: (req, context) => {
+            const path = (context as { path?: string }).path;
+            return (path ? { ...req, path } : undefined) as unknown as typeof req;
+          },
+          onResponse: (status, body) => {
+            if (status === 200 && body.length > 1000) downloads++;
+            else {
+              failures++;
+              lastStatus = status;
+            }
+          },
+        },
+      ],
+    });
+    if (failures || res.errors)
+      throw new Error(`issuing: ${failures} failed responses (last ${lastStatus}), ${res.errors} errors`);
+    return { count: downloads, seconds: res.duration };
+  }
+
+  // in this process, like bench/pkpass.ts (CPU from process.cpuUsage: this process is otherwise idle then)
+  function engineRate(ms = Math.min(ROUND_S * 1000, 2000)): { rate: number; cpuUs: number } {
+    for (let i = 0; i < 20; i++) engineBuild(i); // warm up
+    let n = 0;
+    const cpu = process.cpuUsage();
+    const start = performance.now();
+    const end = start + ms;
+    while (performance.now() < end) engineBuild(n++);
+    const elapsed = performance.now() - start;
+    const used = process.cpuUsage(cpu);
+    return { rate: (n * 1000) / elapsed, cpuUs: (used.user + used.system) / n };
+  }
+
+  const apiUrl = `${base}${passPath}/values`;
+  const bareUrl = `http://127.0.0.1:${barePort}${passPath}/values`;
+  const doRead = ONLY !== 'issue';
+  const doIssue = ONLY !== 'read';
+  // warm up both servers (JIT, caches) before the timed rounds
+  if (doRead) {
+    await readRate(apiUrl, { authorization }, 1);
+    await readRate(bareUrl, {}, 1);
+  }
+  if (doIssue) await issueRate(1);
+
+  type Sample = { rate: number; cpuUs: number };
+  const readApi: Sample[] = [];
+  const readBare: Sample[] = [];
+  const issueApi: Sample[] = [];
+  const issueEngine: Sample[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    if (doRead) {
+      readApi.push(await measured(service.pid, () => readRate(apiUrl, { authorization })));
+      readBare.push(await measured(bare.pid, () => readRate(bareUrl, {})));
+    }
+    if (doIssue) {
+      issueApi.push(await measured(service.pid, () => issueRate()));
+      issueEngine.push(engineRate());
+    }
+  }
+
+  const rateOf = (xs: Sample[]) => xs.map((x) => x.rate);
+  const cpuOf = (xs: Sample[]) => xs.map((x) => x.cpuUs);
+  const f = (x: number): string => x.toFixed(0).padStart(7);
+  const list = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');
+  const line = (label: string, unit: string, xs: Sample[]) => {
+    if (!xs.length) return;
+    console.log(
+      `${label.padEnd(48)}${f(median(rateOf(xs)))} ${unit.padEnd(9)} rounds ${list(rateOf(xs))}   ` +
+        `server CPU ${median(cpuOf(xs)).toFixed(0)} µs/op (${list(cpuOf(xs))})`,
+    );
+  };
+  console.log(
+    `API benchmark: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}`,
+  );
+  console.log(
+    `medians of ${ROUNDS} interleaved rounds of ${ROUND_S} s; autocannon in this process, servers in child processes`,
+  );
+  line(`(1a) GET values, service (auth, ${READ_CONNECTIONS} conns)`, 'req/s', readApi);
+  line('(1b) GET values, bare Fastify route', 'req/s', readBare);
+  line(`(2a) create + download via API (${ISSUE_CONNECTIONS} conns)`, 'passes/s', issueApi);
+  line('(2b) engine alone, in-process, same pass', 'passes/s', issueEngine);
+  console.log(`.pkpass sizes: API ${apiPkpassSize} B, engine ${enginePkpassSize} B`);
+  const ratio = (label: string, a: Sample[], b: Sample[], goal: number) => {
+    if (!a.length) return;
+    const byRate = median(rateOf(a)) / median(rateOf(b));
+    const byCpu = median(cpuOf(b)) / median(cpuOf(a));
+    console.log(
+      `${label} = ${byRate.toFixed(2)}   (goal >= ${goal})${byRate >= goal ? '' : '  MISSED'}` +
+        `   by server CPU per op: ${byCpu.toFixed(2)}`,
+    );
+  };
+  ratio('1a/1b', readApi, readBare, 0.5);
+  ratio('2a/2b', issueApi, issueEngine, 0.6);
+}
