@@ -3,6 +3,7 @@
 import { type Logger, pino } from 'pino';
 import { Renderer } from './actions/render.js';
 import type { Config } from './config.js';
+import { RowCache } from './store/cache.js';
 import { type Db, type Dialect, migrate, openStore, type Store } from './store/db.js';
 import { createSecrets, loadMasterKey, type Secrets } from './store/secrets.js';
 
@@ -21,6 +22,8 @@ export interface App {
   clock: Clock;
   log: Logger;
   renderer: Renderer;
+  /** Pass type and template rows by version. */
+  rows: RowCache;
   /** Wakes the background workers when durable work was just queued (they also poll). */
   wake(kind: string): void;
   onWake(listener: (kind: string) => void): void;
@@ -55,6 +58,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     clock: options.clock ?? systemClock,
     log,
     renderer: new Renderer(),
+    rows: new RowCache(),
     wake: (kind) => {
       for (const l of listeners) l(kind);
     },

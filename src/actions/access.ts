@@ -1,6 +1,7 @@
 // Finding an account's resources by their public names, with the app key's restrictions applied. Another account's
 // resources are "not found", never "forbidden", so their existence does not leak.
 import { forbidden, notFound } from '../errors.js';
+import { hotQueries } from '../store/prepared.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import type { ActionContext } from './registry.js';
 
@@ -33,12 +34,9 @@ export async function findPassType(ctx: ActionContext, passTypeIdentifier: strin
 }
 
 export async function passTypeById(ctx: ActionContext, id: number): Promise<PassTypeRow> {
-  return ctx.app.db
-    .selectFrom('passTypes')
-    .selectAll()
-    .where('id', '=', id)
-    .where('accountId', '=', ctx.grant.accountId)
-    .executeTakeFirstOrThrow();
+  const row = await ctx.app.rows.passType(ctx.app.db, id);
+  if (row.accountId !== ctx.grant.accountId) throw notFound(`pass type ${id}`);
+  return row;
 }
 
 export async function findTemplate(
@@ -58,22 +56,18 @@ export interface FoundPass {
   passType: PassTypeRow;
 }
 
-/** A live (not deleted) pass of the account by pass type identifier and serial number. */
+/** A live (not deleted) pass of the account by pass type identifier and serial number: one query, the pass type
+ * row from the cache. */
 export async function findPass(
   ctx: ActionContext,
   passTypeIdentifier: string,
   serialNumber: string,
 ): Promise<FoundPass> {
-  const passType = await findPassType(ctx, passTypeIdentifier);
-  const pass = await ctx.app.db
-    .selectFrom('passes')
-    .selectAll()
-    .where('passTypeId', '=', passType.id)
-    .where('serialNumber', '=', serialNumber)
-    .where('deletedAt', 'is', null)
-    .executeTakeFirst();
-  if (!pass || pass.accountId !== ctx.grant.accountId)
+  const [row] = await hotQueries(ctx.app.db).passByRef(passTypeIdentifier, serialNumber);
+  if (!row || row.accountId !== ctx.grant.accountId)
     throw notFound(`pass ${passTypeIdentifier}/${serialNumber}`);
-  checkTemplateAllowed(ctx, pass.templateId);
-  return { pass, passType };
+  checkPassTypeAllowed(ctx, passTypeIdentifier);
+  checkTemplateAllowed(ctx, row.templateId);
+  const { passTypeUpdatedAt, ...pass } = row;
+  return { pass, passType: await ctx.app.rows.passType(ctx.app.db, pass.passTypeId, passTypeUpdatedAt) };
 }

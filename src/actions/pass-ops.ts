@@ -13,6 +13,7 @@ import { AppError, fieldErrors, invalid } from '../errors.js';
 import type { Db } from '../store/db.js';
 import { appendEvent, type EventEnvelope } from '../store/events.js';
 import { enqueueJob } from '../store/jobs.js';
+import { hotQueries } from '../store/prepared.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import type { ActionContext } from './registry.js';
 import { loadImages, type RenderContext } from './render.js';
@@ -117,8 +118,8 @@ export async function buildOr422(
   }
 }
 
-export async function templateOf(db: Db, pass: PassRow): Promise<TemplateRow> {
-  return db.selectFrom('templates').selectAll().where('id', '=', pass.templateId).executeTakeFirstOrThrow();
+export async function templateOf(ctx: ActionContext, pass: PassRow): Promise<TemplateRow> {
+  return ctx.app.rows.template(ctx.app.db, pass.templateId);
 }
 
 export async function storeRender(
@@ -253,7 +254,7 @@ async function writeOnce(
 ): Promise<{ pass: PassRow; event: EventEnvelope }> {
   const { app } = ctx;
   const now = app.clock.now();
-  const template = await templateOf(app.db, found.pass);
+  const template = await templateOf(ctx, found.pass);
   const next: PassRow = {
     ...found.pass,
     ...change,
@@ -310,13 +311,9 @@ export async function currentPkpass(
   pass: PassRow,
   passType: PassTypeRow,
 ): Promise<Uint8Array> {
-  const cached = await ctx.app.db
-    .selectFrom('passRenders')
-    .select(['version', 'pkpass'])
-    .where('passId', '=', pass.id)
-    .executeTakeFirst();
+  const [cached] = await hotQueries(ctx.app.db).renderOf(pass.id);
   if (cached && cached.version === pass.version) return cached.pkpass;
-  const template = await templateOf(ctx.app.db, pass);
+  const template = await templateOf(ctx, pass);
   const built = await buildOr422(ctx, pass, template, passType);
   await storeRender(ctx.app.db, pass.id, pass.version, built, ctx.app.clock.now());
   return built.pkpass;

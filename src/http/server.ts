@@ -5,7 +5,13 @@ import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { Redis } from 'ioredis';
 import type { App } from '../app.js';
 import { AppError, badRequest } from '../errors.js';
@@ -94,9 +100,9 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   );
   await fastify.register(multipart, { limits: { fileSize: 5 * 1024 * 1024, files: 30, fields: 20 } });
 
-  fastify.addHook('onSend', async (request, reply, payload) => {
+  fastify.addHook('onSend', (request, reply, payload, done) => {
     reply.header('X-Request-Id', request.id);
-    return payload;
+    done(null, payload);
   });
 
   fastify.setErrorHandler((error: FastifyError | AppError, request, reply) => {
@@ -189,7 +195,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     });
 
     // Idempotency-Key on POST: the same key and body within 24 h replays the first answer.
-    api.addHook('preHandler', async (request, reply) => {
+    const idempotencyCheck = async (request: FastifyRequest, reply: FastifyReply) => {
       const key = request.headers['idempotency-key'];
       if (request.method !== 'POST' || typeof key !== 'string' || !request.grant) return;
       if (key.length === 0 || key.length > 255)
@@ -219,8 +225,8 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
           .send(Buffer.from(row.body));
       }
       request.idempotency = { key, hash };
-    });
-    api.addHook('onSend', async (request, reply, payload) => {
+    };
+    const idempotencyStore = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
       const idem = request.idempotency;
       if (!idem || !request.grant || reply.statusCode >= 500 || reply.getHeader('Idempotent-Replayed'))
         return payload;
@@ -251,10 +257,10 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
         )
         .execute();
       return payload;
-    });
+    };
 
     // The audit log: every mutating call, with its outcome.
-    api.addHook('onResponse', async (request, reply) => {
+    const audit = async (request: FastifyRequest, reply: FastifyReply) => {
       if (request.method === 'GET' || request.method === 'HEAD' || !request.grant) return;
       const params = request.params as Record<string, string> | undefined;
       await app.db
@@ -277,6 +283,15 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
           createdAt: app.clock.now().toISOString(),
         })
         .execute();
+    };
+
+    // Idempotency and the audit log concern mutating routes only; GETs do not pay for them.
+    api.addHook('onRoute', (route) => {
+      const methods = [route.method].flat();
+      if (methods.every((m) => m === 'GET' || m === 'HEAD')) return;
+      route.preHandler = [...[route.preHandler ?? []].flat(), idempotencyCheck];
+      route.onSend = [...[route.onSend ?? []].flat(), idempotencyStore];
+      route.onResponse = [...[route.onResponse ?? []].flat(), audit];
     });
 
     await v1Routes(api, app, auth);

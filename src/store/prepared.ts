@@ -1,0 +1,57 @@
+// Queries on hot paths, built once with Kysely (so each dialect gets its own SQL) and run with new parameters without
+// building and compiling the query again. Placeholders are sentinel values recognised in the compiled parameters.
+import { type Compilable, CompiledQuery } from 'kysely';
+import type { Db } from './db.js';
+
+class Slot {
+  constructor(readonly index: number) {}
+}
+
+/** Returns a function running the query `build` describes, with its arguments in the places of the slots. */
+export function prepared<A extends unknown[], R>(
+  db: Db,
+  arity: A['length'],
+  build: (...slots: A) => Compilable<R>,
+) {
+  const slots = Array.from({ length: arity }, (_, i) => new Slot(i)) as unknown as A;
+  const compiled = build(...slots).compile();
+  const places = compiled.parameters.map((p) => (p instanceof Slot ? p.index : -1));
+  const fixed = compiled.parameters;
+  return async (...args: A): Promise<R[]> => {
+    const parameters = places.map((slot, i) => (slot >= 0 ? args[slot] : fixed[i]));
+    const result = await db.executeQuery<R>(CompiledQuery.raw(compiled.sql, parameters));
+    return result.rows;
+  };
+}
+
+function buildHotQueries(db: Db) {
+  return {
+    /** A live pass by pass type identifier and serial number, with its pass type's version. */
+    passByRef: prepared(db, 2, (passTypeIdentifier: string, serialNumber: string) =>
+      db
+        .selectFrom('passes')
+        .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
+        .selectAll('passes')
+        .select('passTypes.updatedAt as passTypeUpdatedAt')
+        .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier)
+        .where('passes.serialNumber', '=', serialNumber)
+        .where('passes.deletedAt', 'is', null),
+    ),
+    /** The cached .pkpass of a pass, with the version it is of. */
+    renderOf: prepared(db, 1, (passId: number) =>
+      db.selectFrom('passRenders').select(['version', 'pkpass']).where('passId', '=', passId),
+    ),
+  };
+}
+
+const hot = new WeakMap<Db, ReturnType<typeof buildHotQueries>>();
+
+/** The hot queries of one database, prepared once. */
+export function hotQueries(db: Db): ReturnType<typeof buildHotQueries> {
+  let q = hot.get(db);
+  if (!q) {
+    q = buildHotQueries(db);
+    hot.set(db, q);
+  }
+  return q;
+}
