@@ -2,8 +2,17 @@
 // backoff and jitter. Woken at once when a job is queued, and polling otherwise, so nothing waits on memory alone.
 import { randomUUID } from 'node:crypto';
 import type { App } from './app.js';
-import { createMailer, PermanentJobError } from './delivery/email.js';
-import { backoffMs, claimJobs, completeJob, failJob } from './store/jobs.js';
+import { ApnsPool, pushJobHandler } from './apple/push.js';
+import { createMailer } from './delivery/email.js';
+import {
+  backoffMs,
+  claimJobs,
+  completeJob,
+  failJob,
+  PARKED_UNTIL,
+  ParkJobError,
+  PermanentJobError,
+} from './store/jobs.js';
 import type { JobRow } from './store/schema.js';
 
 export type JobHandler = (job: JobRow) => Promise<void>;
@@ -23,7 +32,12 @@ export function startWorkers(
   options: { poll?: boolean; handlers?: Record<string, JobHandler> } = {},
 ): Workers {
   const mailer = createMailer(app);
-  const handlers: Record<string, JobHandler> = { email: (job) => mailer.send(job), ...options.handlers };
+  const apns = new ApnsPool(app);
+  const handlers: Record<string, JobHandler> = {
+    email: (job) => mailer.send(job),
+    push: pushJobHandler(app, apns),
+    ...options.handlers,
+  };
   const kinds = Object.keys(handlers);
   const workerId = `${process.pid}-${randomUUID().slice(0, 8)}`;
   let stopped = false;
@@ -111,6 +125,7 @@ export function startWorkers(
       if (timer) clearTimeout(timer);
       if (running) await running;
       mailer.close();
+      apns.close();
     },
   };
 }

@@ -180,6 +180,9 @@ export interface PassChange {
   deletedAt?: string | null;
 }
 
+/** The group of the push jobs of one pass: a full push coalesces every pending push of the group. */
+export const pushGroupKey = (passTypeId: number, passId: number): string => `push:${passTypeId}:${passId}`;
+
 class VersionConflict extends Error {}
 
 /**
@@ -229,7 +232,8 @@ export async function writePassVersion(
         event,
         options,
       );
-      if (options.push !== false) ctx.app.wake('push');
+      if (options.push !== false)
+        setTimeout(() => ctx.app.wake('push'), ctx.app.config.pushDebounceMs).unref();
       return result;
     } catch (err) {
       if (!(err instanceof VersionConflict)) throw err;
@@ -297,6 +301,9 @@ async function writeOnce(
           accountId: next.accountId,
           kind: 'push',
           payload: { passId: next.id, version: next.version, reason: event.type },
+          // a short delay lets quick successive changes coalesce into one push per device
+          runAt: new Date(now.getTime() + app.config.pushDebounceMs),
+          groupKey: pushGroupKey(found.passType.id, next.id),
         },
         now,
       );

@@ -5,9 +5,8 @@ import { currentPkpass, passUrl } from '../actions/pass-ops.js';
 import type { ActionContext } from '../actions/registry.js';
 import type { App } from '../app.js';
 import { PKPASS_MIME } from '../engine/index.js';
+import { PermanentJobError } from '../store/jobs.js';
 import type { JobRow } from '../store/schema.js';
-
-export class PermanentJobError extends Error {}
 
 export interface EmailJob {
   passId: number;

@@ -2,6 +2,7 @@
 // Passes signed with it verify with `openssl cms -verify -CAfile <dev root>` but do not install on an iPhone.
 // Certificates are built with the DER writer and signed by node:crypto; node-forge only packs the .p12.
 import { createHash, generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
 import forge from 'node-forge';
 import { Oid, toPem } from './certificate.js';
 import * as der from './der.js';
@@ -40,6 +41,8 @@ interface CertSpec {
   notBefore: Date;
   notAfter: Date;
   ca: boolean;
+  /** keyUsage BIT STRING contents (unused-bits byte first); by default keyCertSign|cRLSign for a CA, else digitalSignature. */
+  keyUsage?: Buffer;
   extra?: Buffer[];
 }
 
@@ -52,9 +55,10 @@ function makeCertificate(spec: CertSpec): Buffer {
     extension(
       '2.5.29.15',
       true,
-      spec.ca
-        ? der.tlv(der.Tag.bitString, Buffer.from([1, 0x06]))
-        : der.tlv(der.Tag.bitString, Buffer.from([7, 0x80])),
+      der.tlv(
+        der.Tag.bitString,
+        spec.keyUsage ?? (spec.ca ? Buffer.from([1, 0x06]) : Buffer.from([7, 0x80])),
+      ),
     ),
     extension('2.5.29.14', false, der.octetString(keyId(spec.publicKey))),
     extension('2.5.29.35', false, der.seq(der.tlv(0x80, keyId(spec.issuerPublicKey)))),
@@ -159,5 +163,82 @@ export function createDevPki(options: DevPkiOptions = {}): DevPki {
     privateKeyPem,
     p12: Buffer.from(forge.asn1.toDer(p12Asn1).getBytes(), 'binary'),
     p12Password,
+  };
+}
+
+export interface TlsCertificateOptions {
+  commonName: string;
+  /** subjectAltName dNSName entries, e.g. localhost. */
+  dnsNames?: string[];
+  /** subjectAltName iPAddress entries, IPv4 or IPv6 text, e.g. 127.0.0.1 and ::1. */
+  ipAddresses?: string[];
+  /** Validity in days from `now` (default 825). */
+  days?: number;
+  now?: Date;
+}
+
+export interface TlsCertificate {
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
+/** The 4 or 16 bytes of an IPv4 or IPv6 address written as text. */
+function ipBytes(text: string): Buffer {
+  if (isIPv4(text)) return Buffer.from(text.split('.').map(Number));
+  if (!isIPv6(text)) throw new RangeError(`not an IP address: ${text}`);
+  let address = text;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(address)?.[1];
+  if (v4) {
+    const [a = 0, b = 0, c = 0, d = 0] = v4.split('.').map(Number);
+    address = `${address.slice(0, -v4.length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = address.split('::');
+  const groups = (part: string): string[] => (part === '' ? [] : part.split(':'));
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  const all = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const out = Buffer.alloc(16);
+  all.forEach((group, i) => {
+    out.writeUInt16BE(Number.parseInt(group, 16), i * 2);
+  });
+  return out;
+}
+
+/**
+ * A self-signed TLS server certificate (RSA 2048, SHA-256) for local services such as the APNs stand-in. It is its
+ * own trust anchor: basicConstraints CA true, so a TLS client given it as `ca` accepts it; keyUsage digitalSignature,
+ * keyEncipherment and keyCertSign; extKeyUsage serverAuth; subjectAltName with the given DNS names and IP addresses.
+ */
+export function createTlsCertificate(options: TlsCertificateOptions): TlsCertificate {
+  const now = options.now ?? new Date();
+  const days = options.days ?? 825;
+  const key = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const subject: NameAttr[] = [
+    [Oid.commonName, options.commonName],
+    [Oid.organization, 'Passslot'],
+  ];
+  const altNames = [
+    ...(options.dnsNames ?? []).map((dns) => der.tlv(0x82, Buffer.from(dns, 'ascii'))),
+    ...(options.ipAddresses ?? []).map((ip) => der.tlv(0x87, ipBytes(ip))),
+  ];
+  const certDer = makeCertificate({
+    subject,
+    issuer: subject,
+    publicKey: key.publicKey,
+    issuerKey: key.privateKey,
+    issuerPublicKey: key.publicKey,
+    notBefore: new Date(now.getTime() - 86_400_000),
+    notAfter: new Date(now.getTime() + days * 86_400_000),
+    ca: true,
+    // digitalSignature (bit 0) | keyEncipherment (bit 2) | keyCertSign (bit 5): 10100100, 2 unused bits
+    keyUsage: Buffer.from([2, 0xa4]),
+    extra: [
+      ...(altNames.length > 0 ? [extension('2.5.29.17', false, der.seq(...altNames))] : []),
+      extension('2.5.29.37', false, der.seq(der.oid('1.3.6.1.5.5.7.3.1'))),
+    ],
+  });
+  return {
+    certificatePem: toPem(certDer),
+    privateKeyPem: key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
   };
 }

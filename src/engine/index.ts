@@ -8,7 +8,15 @@ export {
   pemBlocks,
   toPem,
 } from './certificate.js';
-export { createDevPki, DEV_CA_NAME, type DevPki, type DevPkiOptions } from './devpki.js';
+export {
+  createDevPki,
+  createTlsCertificate,
+  DEV_CA_NAME,
+  type DevPki,
+  type DevPkiOptions,
+  type TlsCertificate,
+  type TlsCertificateOptions,
+} from './devpki.js';
 export { type DoctorOptions, type DoctorReport, diagnosePass } from './doctor.js';
 export {
   IdentityError,

@@ -19,6 +19,7 @@ import type { KeyGrant } from '../store/keys.js';
 import { Authenticator } from './auth.js';
 import { publicRoutes } from './routes/public.js';
 import { v1Routes } from './routes/v1.js';
+import { walletRoutes } from './routes/wallet.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -297,5 +298,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     await v1Routes(api, app, auth);
   });
   await publicRoutes(fastify, app);
+  await walletRoutes(fastify, app);
   return fastify;
 }

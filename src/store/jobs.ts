@@ -113,3 +113,12 @@ export function backoffMs(
   const exp = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(exp * (0.5 + random() / 2));
 }
+
+/** A job that cannot succeed by retrying: it is marked failed at once. */
+export class PermanentJobError extends Error {}
+
+/** A job that must wait for something outside it (a certificate to be replaced): kept pending, not retried. */
+export class ParkJobError extends Error {}
+
+/** Far future: parked jobs run when something sets their run_at again. */
+export const PARKED_UNTIL = new Date('9999-12-31T00:00:00.000Z');

@@ -1,0 +1,196 @@
+// The push worker: for a committed pass change, tell every device that installed the pass to fetch it. Pending pushes
+// of one pass coalesce into one push per device; dead tokens are unregistered; 429/5xx and network failures are
+// retried per device with backoff from durable state; a 403 certificate error marks the pass type unhealthy and parks
+// its pushes until the certificate is replaced.
+import { createPrivateKey } from 'node:crypto';
+import { pushGroupKey } from '../actions/pass-ops.js';
+import type { App } from '../app.js';
+import { appendEvent } from '../store/events.js';
+import { backoffMs, enqueueJob, ParkJobError } from '../store/jobs.js';
+import type { JobRow, PassTypeRow } from '../store/schema.js';
+import { type ApnsAuth, ApnsConnection, type ApnsResult } from './apns.js';
+import { passByIdentifiers, unregisterDevice } from './webservice.js';
+
+export interface PushPayload {
+  passId: number;
+  version?: number;
+  reason?: string;
+  /** Only these devices (device library identifiers): a retry of the ones that failed. */
+  devices?: string[];
+  attempt?: number;
+}
+
+const MAX_DEVICE_ATTEMPTS = 12;
+const RETRYABLE = new Set([0, 429, 500, 503]);
+const DEAD_TOKEN_REASONS = new Set(['BadDeviceToken', 'DeviceTokenNotForTopic']);
+
+export const retryGroupKey = (passTypeId: number, passId: number): string =>
+  `push-retry:${passTypeId}:${passId}`;
+
+/** One APNs connection per identity (pass type certificate, or the account's token key). */
+export class ApnsPool {
+  private readonly connections = new Map<string, ApnsConnection>();
+  constructor(private readonly app: App) {}
+
+  async connection(passType: PassTypeRow): Promise<ApnsConnection> {
+    const account = await this.app.db
+      .selectFrom('accounts')
+      .select(['apnsKeyEnc', 'apnsKeyId', 'apnsTeamId'])
+      .where('id', '=', passType.accountId)
+      .executeTakeFirstOrThrow();
+    const useToken = account.apnsKeyEnc && account.apnsKeyId && account.apnsTeamId;
+    const key = useToken
+      ? `token:${passType.accountId}:${account.apnsKeyId}`
+      : `cert:${passType.id}:${passType.updatedAt}`;
+    let connection = this.connections.get(key);
+    if (!connection) {
+      const auth: ApnsAuth = useToken
+        ? {
+            kind: 'token',
+            keyId: account.apnsKeyId!,
+            teamId: account.apnsTeamId!,
+            privateKey: createPrivateKey(this.app.secrets.decrypt(account.apnsKeyEnc!)),
+          }
+        : {
+            kind: 'certificate',
+            certificatePem: passType.certificatePem,
+            privateKeyPem: this.app.secrets.decrypt(passType.privateKeyEnc),
+          };
+      connection = new ApnsConnection(this.app.config.apnsUrl, auth, this.app.config.apnsCa);
+      this.connections.set(key, connection);
+    }
+    return connection;
+  }
+
+  close(): void {
+    for (const c of this.connections.values()) c.close();
+    this.connections.clear();
+  }
+}
+
+export function pushJobHandler(app: App, pool: ApnsPool): (job: JobRow) => Promise<void> {
+  return async (job) => {
+    // a push merged into another one while waiting in the same batch
+    const self = await app.db.selectFrom('jobs').select('status').where('id', '=', job.id).executeTakeFirst();
+    if (self?.status !== 'running') return;
+    const payload = JSON.parse(job.payload) as PushPayload;
+    const pass = await app.db
+      .selectFrom('passes')
+      .selectAll()
+      .where('id', '=', payload.passId)
+      .executeTakeFirst();
+    if (!pass) return;
+    const passType = await app.db
+      .selectFrom('passTypes')
+      .selectAll()
+      .where('id', '=', pass.passTypeId)
+      .executeTakeFirstOrThrow();
+    const now = app.clock.now();
+    if (!payload.devices) {
+      // a full push covers every device: earlier and retrying pushes of this pass are done with it
+      await app.db
+        .updateTable('jobs')
+        .set({ status: 'done', lastError: `coalesced into job ${job.id}`, updatedAt: now.toISOString() })
+        .where('groupKey', 'in', [pushGroupKey(passType.id, pass.id), retryGroupKey(passType.id, pass.id)])
+        .where('id', '!=', job.id)
+        .where((eb) =>
+          eb.or([
+            eb('status', '=', 'pending'),
+            eb.and([eb('status', '=', 'running'), eb('lockedBy', '=', job.lockedBy)]),
+          ]),
+        )
+        .where('runAt', '<', new Date('9999-01-01').toISOString())
+        .execute();
+    }
+    if (passType.unhealthyReason)
+      throw new ParkJobError(
+        `pass type ${passType.passTypeIdentifier} is unhealthy: ${passType.unhealthyReason}`,
+      );
+    let q = app.db
+      .selectFrom('registrations')
+      .innerJoin('devices', 'devices.id', 'registrations.deviceId')
+      .select(['devices.deviceLibraryIdentifier', 'devices.pushToken'])
+      .where('registrations.passId', '=', pass.id);
+    if (payload.devices)
+      q = q.where('devices.deviceLibraryIdentifier', 'in', payload.devices.length ? payload.devices : ['']);
+    const devices = await q.execute();
+    if (devices.length === 0) return;
+    const connection = await pool.connection(passType);
+    const results = await Promise.all(
+      devices.map(async (d) => ({
+        device: d,
+        result: await connection.send(d.pushToken, passType.passTypeIdentifier, now),
+      })),
+    );
+    const retry: string[] = [];
+    let certificateError: ApnsResult | undefined;
+    const found = await passByIdentifiers(app, passType.passTypeIdentifier, pass.serialNumber);
+    for (const { device, result } of results) {
+      await app.db
+        .insertInto('pushLog')
+        .values({
+          passId: pass.id,
+          deviceLibraryIdentifier: device.deviceLibraryIdentifier,
+          pushToken: device.pushToken,
+          status: result.status,
+          reason: result.reason ?? null,
+          apnsId: result.apnsId ?? null,
+          createdAt: app.clock.now().toISOString(),
+        })
+        .execute();
+      if (result.status === 200) continue;
+      if (result.status === 410 || (result.status === 400 && DEAD_TOKEN_REASONS.has(result.reason ?? ''))) {
+        if (found)
+          await unregisterDevice(
+            app,
+            found,
+            device.deviceLibraryIdentifier,
+            `apns ${result.status} ${result.reason ?? ''}`.trim(),
+          );
+      } else if (result.status === 403) {
+        certificateError = result;
+        retry.push(device.deviceLibraryIdentifier);
+      } else if (RETRYABLE.has(result.status)) retry.push(device.deviceLibraryIdentifier);
+      else
+        app.log.warn({ pass: pass.id, status: result.status, reason: result.reason }, 'APNs refused a push');
+    }
+    if (certificateError) {
+      await app.db
+        .updateTable('passTypes')
+        .set({ unhealthyReason: `APNs answered 403 ${certificateError.reason ?? ''}`.trim() })
+        .where('id', '=', passType.id)
+        .execute();
+    }
+    if (retry.length === 0) return;
+    const attempt = (payload.attempt ?? 1) + 1;
+    if (attempt > MAX_DEVICE_ATTEMPTS) {
+      await appendEvent(
+        app.db,
+        {
+          accountId: pass.accountId,
+          type: 'push.failed',
+          passId: pass.id,
+          data: {
+            serialNumber: pass.serialNumber,
+            passTypeIdentifier: passType.passTypeIdentifier,
+            devices: retry,
+            attempts: attempt - 1,
+          },
+        },
+        app.clock.now(),
+      );
+      return;
+    }
+    await enqueueJob(
+      app.db,
+      {
+        accountId: pass.accountId,
+        kind: 'push',
+        payload: { passId: pass.id, reason: payload.reason, devices: retry, attempt } satisfies PushPayload,
+        runAt: certificateError ? undefined : new Date(app.clock.now().getTime() + backoffMs(attempt)),
+        groupKey: retryGroupKey(passType.id, pass.id),
+      },
+      app.clock.now(),
+    );
+  };
+}

@@ -1,0 +1,147 @@
+// Apple's pass web service under `${PASSSLOT_PUBLIC_URL}/wallet` (the webServiceURL of every pass), with Apple's
+// exact answers: register 201/200/401, unregister 200/401, serials 200/204, latest pass 200/304/401, log 200,
+// personalize 200.
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { App } from '../../app.js';
+import {
+  authorizePass,
+  lastModifiedOf,
+  latestPass,
+  passByIdentifiers,
+  personalize,
+  registerDevice,
+  storeLogs,
+  unregisterDevice,
+  updatedSerials,
+} from '../../apple/webservice.js';
+import { PKPASS_MIME } from '../../engine/index.js';
+
+type RegistrationParams = {
+  deviceLibraryIdentifier: string;
+  passTypeIdentifier: string;
+  serialNumber: string;
+};
+
+const unauthorized = (reply: FastifyReply) => reply.status(401).type('text/plain; charset=utf-8').send('');
+const bad = (reply: FastifyReply, message: string) =>
+  reply.status(400).type('application/json; charset=utf-8').send({ message });
+const ID = /^[A-Za-z0-9._:-]{1,200}$/;
+
+export async function walletRoutes(fastify: FastifyInstance, app: App): Promise<void> {
+  await fastify.register(
+    async (wallet) => {
+      // Apple's protocol, documented by Apple: not part of the API's OpenAPI document
+      wallet.addHook('onRoute', (route) => {
+        route.schema = { ...route.schema, hide: true };
+      });
+      const registration =
+        '/v1/devices/:deviceLibraryIdentifier/registrations/:passTypeIdentifier/:serialNumber';
+
+      wallet.post(registration, async (req, reply) => {
+        const p = req.params as RegistrationParams;
+        const found = await authorizePass(
+          app,
+          p.passTypeIdentifier,
+          p.serialNumber,
+          req.headers.authorization,
+        );
+        if (!found) return unauthorized(reply);
+        if (!ID.test(p.deviceLibraryIdentifier)) return bad(reply, 'deviceLibraryIdentifier is not valid');
+        const pushToken = (req.body as { pushToken?: unknown } | undefined)?.pushToken;
+        if (typeof pushToken !== 'string' || !/^[A-Za-z0-9]{1,200}$/.test(pushToken))
+          return bad(reply, 'the body must be {"pushToken": "<hex>"}');
+        const status = await registerDevice(app, found, p.deviceLibraryIdentifier, pushToken);
+        return reply.status(status).type('text/plain; charset=utf-8').send('');
+      });
+
+      wallet.delete(registration, async (req, reply) => {
+        const p = req.params as RegistrationParams;
+        const found = await authorizePass(
+          app,
+          p.passTypeIdentifier,
+          p.serialNumber,
+          req.headers.authorization,
+        );
+        if (!found) return unauthorized(reply);
+        await unregisterDevice(app, found, p.deviceLibraryIdentifier, 'unregistered');
+        return reply.status(200).type('text/plain; charset=utf-8').send('');
+      });
+
+      // No authentication, as Apple specifies: the device library identifier is enough.
+      wallet.get(
+        '/v1/devices/:deviceLibraryIdentifier/registrations/:passTypeIdentifier',
+        async (req, reply) => {
+          const p = req.params as Omit<RegistrationParams, 'serialNumber'>;
+          const { passesUpdatedSince } = req.query as { passesUpdatedSince?: string };
+          const result = await updatedSerials(
+            app,
+            p.deviceLibraryIdentifier,
+            p.passTypeIdentifier,
+            passesUpdatedSince,
+          );
+          if (!result) return reply.status(204).send();
+          return reply.status(200).type('application/json').send(result);
+        },
+      );
+
+      wallet.get('/v1/passes/:passTypeIdentifier/:serialNumber', async (req, reply) => {
+        const p = req.params as Omit<RegistrationParams, 'deviceLibraryIdentifier'>;
+        const found = await authorizePass(
+          app,
+          p.passTypeIdentifier,
+          p.serialNumber,
+          req.headers.authorization,
+        );
+        if (!found) return unauthorized(reply);
+        const modified = lastModifiedOf(found.pass);
+        const since = req.headers['if-modified-since']
+          ? Date.parse(req.headers['if-modified-since'])
+          : Number.NaN;
+        // HTTP dates have whole seconds: not modified when the version is not newer than the device's copy
+        if (!Number.isNaN(since) && Math.floor(modified.getTime() / 1000) <= Math.floor(since / 1000))
+          return reply.status(304).header('Last-Modified', modified.toUTCString()).send();
+        const bytes = await latestPass(app, found);
+        return reply
+          .status(200)
+          .type(PKPASS_MIME)
+          .header('Last-Modified', modified.toUTCString())
+          .send(Buffer.from(bytes));
+      });
+
+      wallet.post('/v1/log', async (req, reply) => {
+        const logs = (req.body as { logs?: unknown } | undefined)?.logs;
+        if (Array.isArray(logs))
+          await storeLogs(
+            app,
+            logs.filter((l): l is string => typeof l === 'string'),
+          );
+        return reply.status(200).type('text/plain; charset=utf-8').send('');
+      });
+
+      wallet.post('/v1/passes/:passTypeIdentifier/:serialNumber/personalize', async (req, reply) => {
+        const p = req.params as Omit<RegistrationParams, 'deviceLibraryIdentifier'>;
+        const body = req.body as
+          | { personalizationToken?: unknown; requiredPersonalizationInfo?: unknown }
+          | undefined;
+        const found = await passByIdentifiers(app, p.passTypeIdentifier, p.serialNumber);
+        if (!found || found.pass.deletedAt)
+          return reply.status(404).type('text/plain; charset=utf-8').send('');
+        if (
+          typeof body?.personalizationToken !== 'string' ||
+          typeof body.requiredPersonalizationInfo !== 'object' ||
+          body.requiredPersonalizationInfo === null
+        )
+          return bad(
+            reply,
+            'the body must be a PersonalizationDictionary: {"personalizationToken", "requiredPersonalizationInfo"}',
+          );
+        const signed = await personalize(app, found, {
+          personalizationToken: body.personalizationToken,
+          requiredPersonalizationInfo: body.requiredPersonalizationInfo as Record<string, string>,
+        });
+        return reply.status(200).type('application/octet-stream').send(signed);
+      });
+    },
+    { prefix: '/wallet' },
+  );
+}
