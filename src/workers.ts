@@ -1,6 +1,7 @@
 // The background workers: claim durable jobs with a lease, run them, and record success or a retry with exponential
 // backoff and jitter. Woken at once when a job is queued, and polling otherwise, so nothing waits on memory alone.
 import { randomUUID } from 'node:crypto';
+import { bulkJobHandler } from './actions/bulk.js';
 import type { App } from './app.js';
 import { ApnsPool, pushJobHandler } from './apple/push.js';
 import { createMailer } from './delivery/email.js';
@@ -36,6 +37,8 @@ export function startWorkers(
   const handlers: Record<string, JobHandler> = {
     email: (job) => mailer.send(job),
     push: pushJobHandler(app, apns),
+    template_passes: bulkJobHandler(app),
+    bulk_values: bulkJobHandler(app),
     ...options.handlers,
   };
   const kinds = Object.keys(handlers);

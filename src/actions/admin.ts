@@ -1,4 +1,5 @@
 // Pass types (certificates), scanners, app keys and the audit log.
+import { createPrivateKey } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import {
   IdentityError,
@@ -8,6 +9,7 @@ import {
   toPem,
 } from '../engine/index.js';
 import { conflict, forbidden, invalid, notFound } from '../errors.js';
+import { PARKED_UNTIL } from '../store/jobs.js';
 import { createKey, listKeys, revokeKey, rotateKey, SCOPES } from '../store/keys.js';
 import type { PassTypeRow } from '../store/schema.js';
 import { findPassType } from './access.js';
@@ -66,6 +68,176 @@ export const getPassType = defineAction({
   handler: async (ctx, input) => passTypeOut(await findPassType(ctx, input.id)),
 });
 
+const IdentityInput = {
+  p12: Type.Optional(Type.String({ description: 'the .p12 file, base64', maxLength: 200_000 })),
+  password: Type.Optional(Type.String({ maxLength: 500 })),
+  certificate: Type.Optional(Type.String({ description: 'PEM certificate', maxLength: 100_000 })),
+  privateKey: Type.Optional(Type.String({ description: 'PEM private key', maxLength: 100_000 })),
+  wwdrCertificate: Type.Optional(
+    Type.String({ description: 'PEM intermediate; default Apple WWDR G4', maxLength: 100_000 }),
+  ),
+};
+
+function identityOf(input: {
+  p12?: string;
+  password?: string;
+  certificate?: string;
+  privateKey?: string;
+  wwdrCertificate?: string;
+}): PassIdentity {
+  const options = { wwdr: input.wwdrCertificate };
+  try {
+    if (input.p12 !== undefined)
+      return loadIdentityFromP12(Buffer.from(input.p12, 'base64'), input.password ?? '', options);
+    if (input.certificate && input.privateKey)
+      return loadIdentityFromPem({ certificate: input.certificate, privateKey: input.privateKey }, options);
+  } catch (err) {
+    if (err instanceof IdentityError)
+      throw invalid([{ field: input.p12 !== undefined ? 'p12' : 'certificate', reasons: [err.message] }]);
+    throw err;
+  }
+  throw invalid([{ field: 'p12', reasons: ['give p12 (with password), or certificate and privateKey'] }]);
+}
+
+const identityColumns = (ctx: ActionContext, identity: PassIdentity) => ({
+  teamIdentifier: identity.teamIdentifier,
+  organizationName: identity.organizationName,
+  certificatePem: toPem(identity.certificate.der),
+  privateKeyEnc: ctx.app.secrets.encrypt(
+    identity.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  ),
+  wwdrPem: identity.chain.map((c) => toPem(c.der)).join(''),
+  expiresAt: identity.expiresAt.toISOString(),
+});
+
+/** Pushes parked while a pass type's credentials were failing run again. */
+async function unparkPushes(ctx: ActionContext, passTypeIds: number[]): Promise<void> {
+  if (passTypeIds.length === 0) return;
+  await ctx.app.db
+    .updateTable('jobs')
+    .set({ runAt: ctx.app.clock.now().toISOString() })
+    .where('kind', '=', 'push')
+    .where('status', '=', 'pending')
+    .where('runAt', '>=', PARKED_UNTIL.toISOString())
+    .where((eb) =>
+      eb.or(
+        passTypeIds.flatMap((id) => [
+          eb('groupKey', 'like', `push:${id}:%`),
+          eb('groupKey', 'like', `push-retry:${id}:%`),
+        ]),
+      ),
+    )
+    .execute();
+  ctx.app.wake('push');
+}
+
+export const updatePassType = defineAction({
+  name: 'update_pass_type',
+  title: 'Replace the certificate of a pass type',
+  description:
+    'Replaces the certificate of a pass type (a renewed .p12, or PEM certificate and key) for the same pass type id. ' +
+    'New passes and pushes use it at once; pushes held back by a certificate error resume.',
+  scope: 'passtypes:write',
+  mutates: true,
+  input: Type.Object({ id: Type.String({ minLength: 1, maxLength: 255 }), ...IdentityInput }),
+  output: PassTypeOut,
+  async handler(ctx, input) {
+    const row = await findPassType(ctx, input.id);
+    const identity = identityOf(input);
+    if (identity.passTypeIdentifier !== row.passTypeIdentifier)
+      throw invalid([
+        {
+          field: 'certificate',
+          reasons: [`is for ${identity.passTypeIdentifier}, not ${row.passTypeIdentifier}`],
+        },
+      ]);
+    const updated = await ctx.app.db
+      .updateTable('passTypes')
+      .set({
+        ...identityColumns(ctx, identity),
+        unhealthyReason: null,
+        updatedAt: ctx.app.clock.now().toISOString(),
+      })
+      .where('id', '=', row.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await unparkPushes(ctx, [row.id]);
+    return passTypeOut(updated);
+  },
+});
+
+export const setApnsKey = defineAction({
+  name: 'set_apns_key',
+  title: 'Use an APNs token key for pushes',
+  description:
+    "Makes the account's pushes authenticate with an APNs auth key (.p8) instead of each pass type certificate: " +
+    'its key id, your team id and the key (PEM). The key is encrypted at rest and never returned.',
+  scope: 'passtypes:write',
+  mutates: true,
+  input: Type.Object({
+    keyId: Type.String({ pattern: '^[A-Z0-9]{10}$' }),
+    teamId: Type.String({ pattern: '^[A-Z0-9]{10}$' }),
+    p8: Type.String({ maxLength: 10_000, description: 'the .p8 file (PEM, EC P-256 private key)' }),
+  }),
+  output: Type.Object({ keyId: Type.String(), teamId: Type.String() }),
+  async handler(ctx, input) {
+    try {
+      const key = createPrivateKey(input.p8);
+      if (key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('not a P-256 key');
+    } catch (err) {
+      throw invalid([
+        {
+          field: 'p8',
+          reasons: [`is not an APNs auth key (EC P-256 private key in PEM): ${(err as Error).message}`],
+        },
+      ]);
+    }
+    await ctx.app.db
+      .updateTable('accounts')
+      .set({
+        apnsKeyEnc: ctx.app.secrets.encrypt(input.p8),
+        apnsKeyId: input.keyId,
+        apnsTeamId: input.teamId,
+      })
+      .where('id', '=', ctx.grant.accountId)
+      .execute();
+    const types = await ctx.app.db
+      .selectFrom('passTypes')
+      .select('id')
+      .where('accountId', '=', ctx.grant.accountId)
+      .execute();
+    await ctx.app.db
+      .updateTable('passTypes')
+      .set({ unhealthyReason: null })
+      .where('accountId', '=', ctx.grant.accountId)
+      .execute();
+    await unparkPushes(
+      ctx,
+      types.map((t) => t.id),
+    );
+    return { keyId: input.keyId, teamId: input.teamId };
+  },
+});
+
+export const deleteApnsKey = defineAction({
+  name: 'delete_apns_key',
+  title: 'Stop using an APNs token key',
+  description:
+    "Removes the account's APNs auth key: pushes authenticate with each pass type certificate again.",
+  scope: 'passtypes:write',
+  mutates: true,
+  input: Empty,
+  output: Empty,
+  async handler(ctx) {
+    await ctx.app.db
+      .updateTable('accounts')
+      .set({ apnsKeyEnc: null, apnsKeyId: null, apnsTeamId: null })
+      .where('id', '=', ctx.grant.accountId)
+      .execute();
+    return {};
+  },
+});
+
 export const createPassType = defineAction({
   name: 'create_pass_type',
   title: 'Add a pass type certificate',
@@ -74,36 +246,10 @@ export const createPassType = defineAction({
     'The private key is encrypted at rest and never returned. The pass type id is read from the certificate.',
   scope: 'passtypes:write',
   mutates: true,
-  input: Type.Object({
-    p12: Type.Optional(Type.String({ description: 'the .p12 file, base64', maxLength: 200_000 })),
-    password: Type.Optional(Type.String({ maxLength: 500 })),
-    certificate: Type.Optional(Type.String({ description: 'PEM certificate', maxLength: 100_000 })),
-    privateKey: Type.Optional(Type.String({ description: 'PEM private key', maxLength: 100_000 })),
-    wwdrCertificate: Type.Optional(
-      Type.String({ description: 'PEM intermediate; default Apple WWDR G4', maxLength: 100_000 }),
-    ),
-  }),
+  input: Type.Object(IdentityInput),
   output: PassTypeOut,
   async handler(ctx, input) {
-    let identity: PassIdentity;
-    const options = { wwdr: input.wwdrCertificate };
-    try {
-      if (input.p12 !== undefined)
-        identity = loadIdentityFromP12(Buffer.from(input.p12, 'base64'), input.password ?? '', options);
-      else if (input.certificate && input.privateKey)
-        identity = loadIdentityFromPem(
-          { certificate: input.certificate, privateKey: input.privateKey },
-          options,
-        );
-      else
-        throw invalid([
-          { field: 'p12', reasons: ['give p12 (with password), or certificate and privateKey'] },
-        ]);
-    } catch (err) {
-      if (err instanceof IdentityError)
-        throw invalid([{ field: input.p12 !== undefined ? 'p12' : 'certificate', reasons: [err.message] }]);
-      throw err;
-    }
+    const identity = identityOf(input);
     const taken = await ctx.app.db
       .selectFrom('passTypes')
       .select('accountId')
@@ -116,14 +262,7 @@ export const createPassType = defineAction({
       .values({
         accountId: ctx.grant.accountId,
         passTypeIdentifier: identity.passTypeIdentifier,
-        teamIdentifier: identity.teamIdentifier,
-        organizationName: identity.organizationName,
-        certificatePem: toPem(identity.certificate.der),
-        privateKeyEnc: ctx.app.secrets.encrypt(
-          identity.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-        ),
-        wwdrPem: identity.chain.map((c) => toPem(c.der)).join(''),
-        expiresAt: identity.expiresAt.toISOString(),
+        ...identityColumns(ctx, identity),
         unhealthyReason: null,
         createdAt: now,
         updatedAt: now,
@@ -496,7 +635,10 @@ export const adminActions = [
   getPassTypes,
   getPassType,
   createPassType,
+  updatePassType,
   deletePassType,
+  setApnsKey,
+  deleteApnsKey,
   listScanners,
   getScanner,
   createScanner,

@@ -1,5 +1,6 @@
 // The registry: every action Passslot has. Edges (REST, CLI, later MCP) look actions up here.
 import { adminActions } from './admin.js';
+import { bulkActions } from './bulk.js';
 import { imageActions } from './images.js';
 import { passActions } from './passes.js';
 import type { Action } from './registry.js';
@@ -9,6 +10,7 @@ export const actions: readonly Action[] = [
   ...passActions,
   ...templateActions,
   ...imageActions,
+  ...bulkActions,
   ...adminActions,
 ] as unknown as Action[];
 

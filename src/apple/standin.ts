@@ -221,9 +221,9 @@ function readBody(stream: http2.ServerHttp2Stream, limit: number): Promise<Buffe
     const chunks: Buffer[] = [];
     let size = 0;
     stream.on('data', (chunk: Buffer) => {
+      // past the limit, keep reading (and dropping) so the answer can still be sent on this stream
+      if (size <= limit) chunks.push(chunk);
       size += chunk.length;
-      // keep reading (and dropping) past the limit so the answer can still be sent on this stream
-      if (size <= limit + 1) chunks.push(chunk);
     });
     stream.on('end', () => resolve(Buffer.concat(chunks)));
     stream.on('error', reject);

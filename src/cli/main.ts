@@ -2,6 +2,7 @@
 // reports (a pass with errors, an unreadable file), 2 on a usage mistake.
 import { buildCommand, buildHelp } from './commands/build.js';
 import { certsCommand, certsHelp } from './commands/certs.js';
+import { devCommand, devHelp } from './commands/dev.js';
 import { doctorCommand, doctorHelp } from './commands/doctor.js';
 import {
   accountsCommand,
@@ -35,6 +36,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'create a development pass type identity (certs dev)',
     help: certsHelp,
     run: certsCommand,
+  },
+  dev: {
+    summary: 'local APNs stand-in and simulated iPhone (dev apns, dev device)',
+    help: devHelp,
+    run: devCommand,
   },
 };
 

@@ -29,6 +29,9 @@ export interface Store {
 export function openStore(options: { dataDir: string; databaseUrl?: string }): Store {
   if (options.databaseUrl) {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
+    // An idle connection that the server closes (restart, failover) is dropped by the pool and replaced on demand;
+    // without a listener the error would end the process.
+    pool.on('error', () => undefined);
     const db = new Kysely<Database>({
       dialect: new PostgresDialect({ pool }),
       plugins: [new CamelCasePlugin()],

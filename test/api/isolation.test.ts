@@ -50,6 +50,7 @@ const a = {
   scannerId: 0,
   key2: { id: 0, key: '' },
   initialKeyId: 0,
+  jobId: 0,
 };
 const b = { scannerId: 0, passSerial: '', keyIds: [] as number[] };
 
@@ -192,6 +193,13 @@ beforeAll(async () => {
   ).id;
   b.keyIds = (await ok(await s.api(beta.appKey, '/v1/keys'))).map((x: any) => x.id);
   await s.workers.drain();
+  a.jobId = (
+    await s.app.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('accountId', '=', alpha.accountId)
+      .executeTakeFirstOrThrow()
+  ).id;
 });
 
 afterAll(async () => {
@@ -298,6 +306,20 @@ function cases(): Case[] {
     // pass types
     { method: 'GET', route: '/v1/passtypes/:id', path: `/v1/passtypes/${alpha.passTypeIdentifier}` },
     { method: 'DELETE', route: '/v1/passtypes/:id', path: `/v1/passtypes/${alpha.passTypeIdentifier}` },
+    {
+      method: 'PUT',
+      route: '/v1/passtypes/:id',
+      path: `/v1/passtypes/${alpha.passTypeIdentifier}`,
+      json: { certificate: 'x', privateKey: 'y' },
+    },
+    // bulk updates and jobs
+    {
+      method: 'POST',
+      route: '/v1/templates/:id/passes/values',
+      path: `${t}/passes/values`,
+      json: { values: { points: 0 } },
+    },
+    { method: 'GET', route: '/v1/jobs/:id', path: `/v1/jobs/${a.jobId}` },
     // scanners
     { method: 'GET', route: '/v1/scanners/:id', path: `/v1/scanners/${a.scannerId}` },
     {
@@ -333,9 +355,31 @@ const OTHER_TESTS = new Set([
   'POST /v1/keys',
   'GET /v1/audit',
   'POST /v1/templates',
+  'PUT /v1/apns-key',
+  'DELETE /v1/apns-key',
 ]);
 
 describe(`tenant isolation on ${TEST_DB}`, () => {
+  it("keeps each account's APNs key to itself", async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const p8 = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    const set = await s.api(beta.appKey, '/v1/apns-key', {
+      method: 'PUT',
+      json: { keyId: 'ABCDEFGHIJ', teamId: 'TEAMBETA01', p8 },
+    });
+    expect(set.status).toBe(200);
+    const accounts = await s.app.db
+      .selectFrom('accounts')
+      .select(['id', 'apnsKeyId'])
+      .orderBy('id')
+      .execute();
+    expect(accounts.find((x) => x.id === alpha.accountId)!.apnsKeyId).toBeNull();
+    expect(accounts.find((x) => x.id === beta.accountId)!.apnsKeyId).toBe('ABCDEFGHIJ');
+    expect((await s.api(beta.appKey, '/v1/apns-key', { method: 'DELETE' })).status).toBe(200);
+  });
+
   it('has a case for every v1 route the server serves (and the OpenAPI document lists)', async () => {
     const served = registeredRoutes(s.server).filter(
       (r) => / \/v1\//.test(r) && !r.endsWith('/v1/openapi.json'),

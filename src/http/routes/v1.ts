@@ -457,6 +457,23 @@ export async function v1Routes(api: FastifyInstance, app: App, auth: Authenticat
     input: (req) => ({ ...requireBody(req.body), id: int(params(req).id!) }),
   });
 
+  // --- many passes at once, and background jobs
+  route({
+    method: 'POST',
+    url: '/v1/templates/:id/passes/values',
+    action: 'update_passes_of_template',
+    tag: 'passes',
+    reply: (out, _req, reply) => reply.status(202).type('application/json; charset=utf-8').send(out),
+    input: (req) => ({ ...requireBody(req.body), templateId: int(params(req).id!) }),
+  });
+  route({
+    method: 'GET',
+    url: '/v1/jobs/:id',
+    action: 'get_job',
+    tag: 'jobs',
+    input: (req) => ({ id: int(params(req).id!) }),
+  });
+
   // --- pass types
   route({
     method: 'GET',
@@ -479,6 +496,28 @@ export async function v1Routes(api: FastifyInstance, app: App, auth: Authenticat
     tag: 'passtypes',
     reply: 'created',
     input: (req) => requireBody(req.body),
+  });
+  route({
+    method: 'PUT',
+    url: '/v1/passtypes/:id',
+    action: 'update_pass_type',
+    tag: 'passtypes',
+    input: (req) => ({ ...requireBody(req.body), id: params(req).id }),
+  });
+  route({
+    method: 'PUT',
+    url: '/v1/apns-key',
+    action: 'set_apns_key',
+    tag: 'passtypes',
+    input: (req) => requireBody(req.body),
+  });
+  route({
+    method: 'DELETE',
+    url: '/v1/apns-key',
+    action: 'delete_apns_key',
+    tag: 'passtypes',
+    reply: 'empty',
+    input: () => ({}),
   });
   route({
     method: 'DELETE',
