@@ -260,8 +260,9 @@ export const getPassDetails = defineAction({
   name: 'get_pass_details',
   title: 'Get everything about a pass',
   description:
-    'Returns one pass in full: its placeholder values, status, price, holder, template, version, link and timestamps. ' +
-    'Use it before changing a pass, or to answer questions about one.',
+    'Returns one pass in full: its placeholder values, status, price, holder, template, version, link and timestamps, ' +
+    'the devices it is installed on, its recent pushes (APNs status and reason), downloads and Wallet log messages. ' +
+    'Use it before changing a pass, or to answer questions about one ("is it installed? did the update reach the phone?").',
   scope: 'passes:read',
   mutates: false,
   input: Ref,
@@ -283,9 +284,53 @@ export const getPassDetails = defineAction({
     url: Type.String(),
     createdAt: Type.String(),
     updatedAt: Type.String(),
+    personalization: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]),
+    devices: Type.Array(Type.Object({ deviceLibraryIdentifier: Type.String(), registeredAt: Type.String() })),
+    pushes: Type.Array(
+      Type.Object({
+        deviceLibraryIdentifier: Type.String(),
+        status: Type.Integer({ description: 'the APNs HTTP status; 0 when APNs did not answer' }),
+        reason: Type.Union([Type.String(), Type.Null()]),
+        apnsId: Type.Union([Type.String(), Type.Null()]),
+        at: Type.String(),
+      }),
+      { description: 'the last 50 pushes, newest first' },
+    ),
+    downloads: Type.Integer({ description: 'times the pass link served the .pkpass' }),
+    logs: Type.Array(Type.Object({ message: Type.String(), at: Type.String() }), {
+      description: "Wallet's last 20 log messages about this pass",
+    }),
   }),
   async handler(ctx, input) {
     const { pass, passType } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    const db = ctx.app.db;
+    const devices = await db
+      .selectFrom('registrations')
+      .innerJoin('devices', 'devices.id', 'registrations.deviceId')
+      .select(['devices.deviceLibraryIdentifier', 'registrations.createdAt as registeredAt'])
+      .where('registrations.passId', '=', pass.id)
+      .orderBy('registrations.createdAt')
+      .execute();
+    const pushes = await db
+      .selectFrom('pushLog')
+      .select(['deviceLibraryIdentifier', 'status', 'reason', 'apnsId', 'createdAt as at'])
+      .where('passId', '=', pass.id)
+      .orderBy('id', 'desc')
+      .limit(50)
+      .execute();
+    const { n: downloads } = await db
+      .selectFrom('events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('passId', '=', pass.id)
+      .where('type', '=', 'pass.downloaded')
+      .executeTakeFirstOrThrow();
+    const logs = await db
+      .selectFrom('walletLogs')
+      .select(['message', 'createdAt as at'])
+      .where('passId', '=', pass.id)
+      .orderBy('id', 'desc')
+      .limit(20)
+      .execute();
     const template = await ctx.app.db
       .selectFrom('templates')
       .select(['id', 'name'])
@@ -305,6 +350,11 @@ export const getPassDetails = defineAction({
       url: passUrl(ctx, pass),
       createdAt: pass.createdAt,
       updatedAt: pass.updatedAt,
+      personalization: pass.personalization ? JSON.parse(pass.personalization) : null,
+      devices,
+      pushes,
+      downloads: Number(downloads),
+      logs,
     };
   },
 });

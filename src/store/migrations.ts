@@ -266,6 +266,7 @@ export const migrations: Record<string, MigrationFn> = {
     await db.schema.alterTable('accounts').addColumn('apns_key_enc', 'text').execute();
     await db.schema.alterTable('accounts').addColumn('apns_key_id', 'text').execute();
     await db.schema.alterTable('accounts').addColumn('apns_team_id', 'text').execute();
+    await db.schema.createIndex('events_pass').on('events').columns(['pass_id', 'type']).execute();
     // Job progress and reports (bulk updates), and a key that groups jobs about one thing (pushes of one pass).
     await db.schema.alterTable('jobs').addColumn('result', 'text').execute();
     await db.schema.alterTable('jobs').addColumn('group_key', 'text').execute();

@@ -293,6 +293,14 @@ describe(`the pass web service on ${TEST_DB}`, () => {
       .executeTakeFirstOrThrow();
     expect(linked?.passId).toBe(row.id);
     expect(rows.find((r) => r.message === 'unrelated message')?.passId).toBeNull();
+    // the pass details show them, with its devices and downloads
+    const dli = device();
+    await wallet(pass, registration(dli, pass), { method: 'POST', json: { pushToken: pushToken() } });
+    const details = await (await s.api(s.alpha.appKey, `${pass.path}/details`)).json();
+    expect(details.logs).toEqual([{ message, at: expect.any(String) }]);
+    expect(details.devices).toEqual([{ deviceLibraryIdentifier: dli, registeredAt: expect.any(String) }]);
+    expect(details.downloads).toBe(1);
+    expect(details.pushes).toEqual([]);
   });
 
   it('personalizes: stores the data as the owner, signs the token (openssl verifies it), emits an event', async () => {

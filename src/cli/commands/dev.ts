@@ -12,7 +12,7 @@ const DEFAULT_CERTS = join('data', 'apns-standin');
 const DEV_CERTS = join('data', 'dev-certs');
 
 export const devHelp = `passslot dev apns [--port N] [--host H] [--certs DIR] [--client-ca FILE ...] [--token-key KEYID=FILE ...]
-passslot dev device --pass URL [--apns URL] [--apns-ca FILE] [--device-id ID] [--push-token HEX]
+passslot dev device --pass URL [--apns URL] [--apns-ca FILE] [--device-id ID] [--push-token HEX] [--quiet]
 
 apns     Runs a local stand-in for Apple's Push Notification service (HTTP/2 over TLS) that answers
          POST /3/device/<token> as APNs does and wakes simulated devices. Runs until interrupted.
@@ -36,6 +36,7 @@ device   Plays an iPhone: downloads the pass at URL, registers it with its web s
            --apns-ca FILE    its server certificate, default ${join(DEFAULT_CERTS, 'server.pem')}
            --device-id ID    the device library identifier (default random)
            --push-token HEX  the push token (default 64 random hex digits)
+           --quiet           print only the updates, not the device's requests
 `;
 
 /** Every dev-ca.pem under a directory, at any depth. */
@@ -176,7 +177,8 @@ async function deviceCommand(args: string[], io: Output): Promise<number> {
     await device.listen();
   } catch (err) {
     await device.close();
-    throw new CommandError((err as Error).message);
+    const cause = (err as Error).cause;
+    throw new CommandError(`${(err as Error).message}${cause instanceof Error ? ` (${cause.message})` : ''}`);
   }
   io.out(`listening on ${apnsUrl}; waiting for pushes (Ctrl-C to stop)`);
   await untilInterrupted();
