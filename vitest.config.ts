@@ -7,7 +7,11 @@ export default defineConfig({
     hookTimeout: 60_000,
     projects: [
       {
-        test: { name: 'unit', include: ['test/*.test.ts', 'test/engine/**/*.test.ts'], testTimeout: 30_000 },
+        test: {
+          name: 'unit',
+          include: ['test/*.test.ts', 'test/engine/**/*.test.ts', 'test/apple/**/*.test.ts'],
+          testTimeout: 30_000,
+        },
       },
       {
         test: {

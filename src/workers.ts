@@ -59,16 +59,15 @@ export function startWorkers(
           await completeJob(app.db, job.id, workerId, app.clock.now());
         } catch (err) {
           const message = (err as Error).message ?? String(err);
-          const final = err instanceof PermanentJobError || job.attempts >= MAX_ATTEMPTS;
+          const parked = err instanceof ParkJobError;
+          const final = !parked && (err instanceof PermanentJobError || job.attempts >= MAX_ATTEMPTS);
           const now = app.clock.now();
-          await failJob(
-            app.db,
-            job.id,
-            workerId,
-            message,
-            now,
-            final ? undefined : new Date(now.getTime() + backoffMs(job.attempts)),
-          );
+          const retryAt = parked
+            ? PARKED_UNTIL
+            : final
+              ? undefined
+              : new Date(now.getTime() + backoffMs(job.attempts));
+          await failJob(app.db, job.id, workerId, message, now, retryAt);
           app.log.warn(
             { job: job.id, kind: job.kind, attempt: job.attempts, final, err: message },
             'job failed',

@@ -6,7 +6,7 @@ import { createPrivateKey } from 'node:crypto';
 import { pushGroupKey } from '../actions/pass-ops.js';
 import type { App } from '../app.js';
 import { appendEvent } from '../store/events.js';
-import { backoffMs, enqueueJob, ParkJobError } from '../store/jobs.js';
+import { backoffMs, enqueueJob, PARKED_UNTIL, ParkJobError } from '../store/jobs.js';
 import type { JobRow, PassTypeRow } from '../store/schema.js';
 import { type ApnsAuth, ApnsConnection, type ApnsResult } from './apns.js';
 import { passByIdentifiers, unregisterDevice } from './webservice.js';
@@ -187,7 +187,8 @@ export function pushJobHandler(app: App, pool: ApnsPool): (job: JobRow) => Promi
         accountId: pass.accountId,
         kind: 'push',
         payload: { passId: pass.id, reason: payload.reason, devices: retry, attempt } satisfies PushPayload,
-        runAt: certificateError ? undefined : new Date(app.clock.now().getTime() + backoffMs(attempt)),
+        // after a certificate error the retry waits, parked, until the certificate changes
+        runAt: certificateError ? PARKED_UNTIL : new Date(app.clock.now().getTime() + backoffMs(attempt)),
         groupKey: retryGroupKey(passType.id, pass.id),
       },
       app.clock.now(),
