@@ -1,5 +1,4 @@
 // Every environment variable Passslot reads, parsed and validated once. Nothing else reads process.env.
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export interface Config {
@@ -29,8 +28,9 @@ export interface Config {
   runWorkers: boolean;
   /** PASSSLOT_APNS_URL, default https://api.push.apple.com (a local stand-in in development and tests). */
   apnsUrl: string;
-  /** PASSSLOT_APNS_CA: a PEM file of extra CAs to trust for APNs (NODE_EXTRA_CA_CERTS works too). */
-  apnsCa?: string;
+  /** PASSSLOT_APNS_CA: path of a PEM file of extra CAs to trust for APNs (NODE_EXTRA_CA_CERTS works too); read when
+   * a connection opens, so a stand-in's certificate may appear after the service started. */
+  apnsCaFile?: string;
   /** PASSSLOT_PUSH_DEBOUNCE_MS, default 200: changes to one pass within this window make one push per device. */
   pushDebounceMs: number;
 }
@@ -70,14 +70,6 @@ function masterKey(raw: string | undefined): Buffer | undefined {
   return key;
 }
 
-function readText(path: string, name: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`${name}: cannot read ${path}: ${(err as Error).message}`);
-  }
-}
-
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = int(env, 'PORT', 3000, 0, 65535);
   const publicUrl = (
@@ -97,7 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.PASSSLOT_LOG_LEVEL || 'info',
     runWorkers: env.PASSSLOT_WORKERS !== 'false',
     apnsUrl: (url(env, 'PASSSLOT_APNS_URL', ['https:']) ?? 'https://api.push.apple.com').replace(/\/+$/, ''),
-    apnsCa: env.PASSSLOT_APNS_CA ? readText(env.PASSSLOT_APNS_CA, 'PASSSLOT_APNS_CA') : undefined,
+    apnsCaFile: env.PASSSLOT_APNS_CA ? resolve(env.PASSSLOT_APNS_CA) : undefined,
     pushDebounceMs: int(env, 'PASSSLOT_PUSH_DEBOUNCE_MS', 200, 0, 60_000),
   };
 }

@@ -3,6 +3,7 @@
 // retried per device with backoff from durable state; a 403 certificate error marks the pass type unhealthy and parks
 // its pushes until the certificate is replaced.
 import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { pushGroupKey } from '../actions/pass-ops.js';
 import type { App } from '../app.js';
 import { appendEvent } from '../store/events.js';
@@ -56,7 +57,8 @@ export class ApnsPool {
             certificatePem: passType.certificatePem,
             privateKeyPem: this.app.secrets.decrypt(passType.privateKeyEnc),
           };
-      connection = new ApnsConnection(this.app.config.apnsUrl, auth, this.app.config.apnsCa);
+      const ca = this.app.config.apnsCaFile ? readFileSync(this.app.config.apnsCaFile, 'utf8') : undefined;
+      connection = new ApnsConnection(this.app.config.apnsUrl, auth, ca);
       this.connections.set(key, connection);
     }
     return connection;
