@@ -43,12 +43,29 @@ export async function findTemplate(
   ctx: ActionContext,
   ref: { id: number } | { name: string },
 ): Promise<TemplateRow> {
-  let q = ctx.app.db.selectFrom('templates').selectAll().where('accountId', '=', ctx.grant.accountId);
-  q = 'id' in ref ? q.where('id', '=', ref.id) : q.where('name', '=', ref.name);
+  return (await findTemplateAndPassType(ctx, ref)).template;
+}
+
+/** A template of the account with its pass type (the pass type row from the cache, by its version). */
+export async function findTemplateAndPassType(
+  ctx: ActionContext,
+  ref: { id: number } | { name: string },
+): Promise<{ template: TemplateRow; passType: PassTypeRow }> {
+  let q = ctx.app.db
+    .selectFrom('templates')
+    .innerJoin('passTypes', 'passTypes.id', 'templates.passTypeId')
+    .selectAll('templates')
+    .select('passTypes.updatedAt as passTypeUpdatedAt')
+    .where('templates.accountId', '=', ctx.grant.accountId);
+  q = 'id' in ref ? q.where('templates.id', '=', ref.id) : q.where('templates.name', '=', ref.name);
   const row = await q.executeTakeFirst();
   if (!row) throw notFound('id' in ref ? `template ${ref.id}` : `template named "${ref.name}"`);
   checkTemplateAllowed(ctx, row.id);
-  return row;
+  const { passTypeUpdatedAt, ...template } = row;
+  return {
+    template,
+    passType: await ctx.app.rows.passType(ctx.app.db, template.passTypeId, passTypeUpdatedAt),
+  };
 }
 
 export interface FoundPass {

@@ -5,7 +5,7 @@ import { AppError, badRequest, invalid } from '../errors.js';
 import { appendEvent } from '../store/events.js';
 import { enqueueJob } from '../store/jobs.js';
 import type { PassRow } from '../store/schema.js';
-import { checkPassTypeAllowed, findPass, findPassType, findTemplate, passTypeById } from './access.js';
+import { checkPassTypeAllowed, findPass, findPassType, findTemplateAndPassType } from './access.js';
 import {
   buildOr422,
   currentPkpass,
@@ -56,11 +56,10 @@ export const createPass = defineAction({
   async handler(ctx, input) {
     if (input.templateId === undefined && input.templateName === undefined)
       throw invalid([{ field: 'templateId', reasons: ['give templateId or templateName'] }]);
-    const template = await findTemplate(
+    const { template, passType } = await findTemplateAndPassType(
       ctx,
       input.templateId !== undefined ? { id: input.templateId } : { name: input.templateName! },
     );
-    const passType = await passTypeById(ctx, template.passTypeId);
     checkPassTypeAllowed(ctx, passType.passTypeIdentifier);
     await checkRestrictions(ctx, template.id, template.restrictions);
     const images = await decodeImages(input.images);

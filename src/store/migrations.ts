@@ -118,16 +118,19 @@ export const migrations: Record<string, MigrationFn> = {
       .createIndex('passes_owner_email')
       .on('passes')
       .columns(['account_id', 'owner_email'])
+      .where(sql.ref('owner_email'), 'is not', null)
       .execute();
     await db.schema
       .createIndex('passes_owner_user')
       .on('passes')
       .columns(['account_id', 'owner_user_id'])
+      .where(sql.ref('owner_user_id'), 'is not', null)
       .execute();
     await db.schema
       .createIndex('passes_owner_external')
       .on('passes')
       .columns(['account_id', 'owner_external_id'])
+      .where(sql.ref('owner_external_id'), 'is not', null)
       .execute();
     await db.schema.createIndex('passes_template').on('passes').columns(['template_id']).execute();
 
