@@ -1,5 +1,6 @@
 // Schemas shared by several actions. Each is a JSON Schema (TypeBox) and, through Static<>, the TypeScript type.
 import { type Static, Type } from '@sinclair/typebox';
+import { IMAGE_KINDS, type ImageKind } from '../engine/index.js';
 
 export const PlaceholderValue = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], {
   description: 'a placeholder value: string, number, boolean or null',
@@ -16,17 +17,11 @@ export const PassStatus = Type.Union(
 );
 export type PassStatus = Static<typeof PassStatus>;
 
-export const IMAGE_TYPES = [
-  'icon',
-  'logo',
-  'strip',
-  'thumbnail',
-  'background',
-  'footer',
-  'artwork',
-  'primaryLogo',
-  'secondaryLogo',
-] as const;
+/** The image slots a pass or template may fill (the engine's, but the personalization logo, which only NFC rewards
+ * enrollment uses). */
+export const IMAGE_TYPES = IMAGE_KINDS.filter(
+  (k): k is Exclude<ImageKind, 'personalizationLogo'> => k !== 'personalizationLogo',
+);
 export const ImageType = Type.Union(IMAGE_TYPES.map((t) => Type.Literal(t)));
 export type ImageType = Static<typeof ImageType>;
 export const RESOLUTIONS = { normal: 1, high: 2, ultra: 3 } as const;
