@@ -32,6 +32,8 @@ export function providerToken(keyId: string, teamId: string, privateKey: KeyObje
 
 export class ApnsConnection {
   private session: http2.ClientHttp2Session | undefined;
+  /** Resolves when the server's SETTINGS (its concurrent stream limit) have arrived, or the connection failed. */
+  private settled: Promise<void> = Promise.resolve();
   private jwt: { token: string; until: number } | undefined;
   private active = 0;
   private readonly waiting: (() => void)[] = [];
@@ -58,6 +60,11 @@ export class ApnsConnection {
     session.on('error', forget);
     session.on('close', forget);
     session.unref();
+    this.settled = new Promise<void>((resolve) => {
+      session.once('remoteSettings', () => resolve());
+      session.once('error', () => resolve());
+      session.once('close', () => resolve());
+    });
     this.session = session;
     return session;
   }
@@ -68,6 +75,12 @@ export class ApnsConnection {
   }
 
   private async slot(): Promise<void> {
+    try {
+      this.connect();
+    } catch {
+      // reported by send()
+    }
+    await this.settled;
     while (this.active >= this.limit()) await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.active++;
   }
