@@ -28,6 +28,23 @@ const MAX_ATTEMPTS = 25; // with a one-hour cap this spans about a day
 const LEASE_MS = 60_000;
 const POLL_MS = 1000;
 
+const PRUNE_EVERY_MS = 10 * 60_000;
+const KEEP_DONE_JOBS_MS = 7 * 86_400_000;
+
+/** Forgets what no longer matters: finished jobs after a week, idempotency keys after their 24 hours. */
+export async function pruneOldRows(app: App): Promise<void> {
+  const now = app.clock.now().getTime();
+  await app.db
+    .deleteFrom('jobs')
+    .where('status', '=', 'done')
+    .where('updatedAt', '<', new Date(now - KEEP_DONE_JOBS_MS).toISOString())
+    .execute();
+  await app.db
+    .deleteFrom('idempotencyKeys')
+    .where('createdAt', '<', new Date(now - 86_400_000).toISOString())
+    .execute();
+}
+
 export function startWorkers(
   app: App,
   options: { poll?: boolean; handlers?: Record<string, JobHandler> } = {},
@@ -102,12 +119,18 @@ export function startWorkers(
   app.onWake((kind) => {
     if (!stopped && kinds.includes(kind)) void kick();
   });
+  let lastPrune = 0;
   if (options.poll !== false) {
     const tick = () => {
       if (stopped) return;
-      void kick().finally(() => {
-        if (!stopped) timer = setTimeout(tick, POLL_MS);
-      });
+      const now = Date.now();
+      const prune = now - lastPrune > PRUNE_EVERY_MS ? pruneOldRows(app) : Promise.resolve();
+      if (now - lastPrune > PRUNE_EVERY_MS) lastPrune = now;
+      void Promise.all([kick(), prune.catch((err) => app.log.warn({ err }, 'pruning failed'))]).finally(
+        () => {
+          if (!stopped) timer = setTimeout(tick, POLL_MS);
+        },
+      );
     };
     timer = setTimeout(tick, 0);
   }

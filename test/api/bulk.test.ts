@@ -199,3 +199,48 @@ describe(`pass type certificates on ${TEST_DB}`, () => {
     expect(wrong.status).toBe(422);
   });
 });
+
+describe(`housekeeping on ${TEST_DB}`, () => {
+  it('forgets finished jobs after a week and idempotency keys after a day, and keeps the rest', async () => {
+    const { pruneOldRows } = await import('../../src/workers.js');
+    const old = new Date(Date.now() - 8 * 86_400_000).toISOString();
+    const oldJob = await enqueueJob(
+      s.app.db,
+      { accountId: s.alpha.accountId, kind: 'noop', payload: {} },
+      new Date(),
+    );
+    const pendingOld = await enqueueJob(
+      s.app.db,
+      { accountId: s.alpha.accountId, kind: 'noop', payload: {} },
+      new Date(),
+    );
+    await s.app.db
+      .updateTable('jobs')
+      .set({ status: 'done', updatedAt: old })
+      .where('id', '=', oldJob)
+      .execute();
+    await s.app.db.updateTable('jobs').set({ updatedAt: old }).where('id', '=', pendingOld).execute();
+    await s.api(key, `/v1/templates/${s.alpha.templateId}/pass`, {
+      method: 'POST',
+      json: memberValues(),
+      headers: { 'idempotency-key': 'old-key' },
+    });
+    await s.app.db
+      .updateTable('idempotencyKeys')
+      .set({ createdAt: old })
+      .where('key', '=', 'old-key')
+      .execute();
+    await pruneOldRows(s.app);
+    const ids = (
+      await s.app.db.selectFrom('jobs').select('id').where('id', 'in', [oldJob, pendingOld]).execute()
+    ).map((r) => r.id);
+    expect(ids).toEqual([pendingOld]);
+    expect(
+      await s.app.db
+        .selectFrom('idempotencyKeys')
+        .select('key')
+        .where('key', '=', 'old-key')
+        .executeTakeFirst(),
+    ).toBeUndefined();
+  });
+});
