@@ -5,7 +5,13 @@ import { AppError, badRequest, invalid } from '../errors.js';
 import { appendEvent } from '../store/events.js';
 import { enqueueJob } from '../store/jobs.js';
 import type { PassRow } from '../store/schema.js';
-import { checkPassTypeAllowed, findPass, findPassType, findTemplateAndPassType } from './access.js';
+import {
+  checkPassTypeAllowed,
+  findPass,
+  findPassType,
+  findPassValues,
+  findTemplateAndPassType,
+} from './access.js';
 import {
   buildOr422,
   currentPkpass,
@@ -367,8 +373,7 @@ export const getPassValues = defineAction({
   input: Ref,
   output: Values,
   async handler(ctx, input) {
-    const { pass } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
-    return JSON.parse(pass.values);
+    return JSON.parse(await findPassValues(ctx, input.passTypeIdentifier, input.serialNumber));
   },
 });
 

@@ -37,6 +37,16 @@ function buildHotQueries(db: Db) {
         .where('passes.serialNumber', '=', serialNumber)
         .where('passes.deletedAt', 'is', null),
     ),
+    /** The values of a live pass by pass type identifier and serial number, with what access checks need. */
+    valuesByRef: prepared(db, 2, (passTypeIdentifier: string, serialNumber: string) =>
+      db
+        .selectFrom('passes')
+        .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
+        .select(['passes.accountId', 'passes.templateId', 'passes.values'])
+        .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier)
+        .where('passes.serialNumber', '=', serialNumber)
+        .where('passes.deletedAt', 'is', null),
+    ),
     /** The cached .pkpass of a pass, with the version it is of. */
     renderOf: prepared(db, 1, (passId: number) =>
       db.selectFrom('passRenders').select(['version', 'pkpass']).where('passId', '=', passId),
