@@ -1,0 +1,634 @@
+// Benchmark of Apple's pass web service and of pushes, against the real service run as `npm start` runs it (a child
+// process on SQLite), with the APNs stand-in in a child process of its own:
+//   (1) the latest-pass GET of the web service (GET /wallet/v1/passes/:pt/:sn, Authorization: ApplePass <token>) on
+//       the 304 path (If-Modified-Since = its Last-Modified) and on the cached 200 path, each against a bare Fastify
+//       route in a child process returning the same bytes / a 304 without auth: requests per second with autocannon,
+//       interleaved rounds, medians, ratio goal for the 304 path >= 0.5;
+//   (2) the fan-out of one template change (PUT /v1/templates/:id) to 100,000 registered devices: BENCH_PASSES real
+//       passes created through the API (so they render), devices and registrations inserted with SQL, then the pushes
+//       per second the stand-in answers 200 from the first to the last (goal >= 10,000/s from one process), the time
+//       until all pushes arrived, and the time until every simulated device (or the stated sample) fetched the new
+//       version as Wallet does: serials since its tag, then the pass with If-Modified-Since.
+// The machine may be shared: beside the rates it prints CPU time per process from /proc (Linux).
+// Run: npm run bench:wallet   (BENCH_ROUNDS, BENCH_ROUND_S, BENCH_ONLY=get|fanout, BENCH_PASSES, BENCH_DEVICES,
+// BENCH_FETCH_SAMPLE (devices that fetch; 0: pushes only), BENCH_FETCH_CONCURRENCY, BENCH_FANOUT_TIMEOUT_S,
+// BENCH_CPU_PROF=<dir> to profile the service child with node --cpu-prof, BENCH_NODE_ARGS: more node options for it)
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import SQLite from 'better-sqlite3';
+import type { StandinStats } from './wallet-standin.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUND_S = Number(process.env.BENCH_ROUND_S ?? 3);
+const GET_CONNECTIONS = Number(process.env.BENCH_GET_CONNECTIONS ?? 10);
+const PASSES = Number(process.env.BENCH_PASSES ?? 1000);
+const DEVICES = Number(process.env.BENCH_DEVICES ?? 100_000);
+const FETCH_SAMPLE = Math.min(DEVICES, Number(process.env.BENCH_FETCH_SAMPLE ?? DEVICES));
+const FETCH_CONCURRENCY = Number(process.env.BENCH_FETCH_CONCURRENCY ?? 32);
+const FANOUT_TIMEOUT_S = Number(process.env.BENCH_FANOUT_TIMEOUT_S ?? 200);
+const CREATE_CONCURRENCY = 8;
+const CPU_PROF = process.env.BENCH_CPU_PROF;
+const NODE_ARGS = process.env.BENCH_NODE_ARGS;
+const ONLY = process.env.BENCH_ONLY;
+const DEVICES_PER_PASS = Math.ceil(DEVICES / PASSES);
+
+// dist/bench/wallet.js -> the repository root
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin/passslot.js');
+const BARE = fileURLToPath(new URL('./wallet-bare.js', import.meta.url));
+const STANDIN = fileURLToPath(new URL('./wallet-standin.js', import.meta.url));
+
+const now = (): number => performance.timeOrigin + performance.now();
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+};
+const quantile = (sorted: Float64Array | number[], q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? Number.NaN;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+let clockTicks = 100;
+try {
+  clockTicks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+} catch {}
+
+/** CPU time (user + system, all threads) a process has used, in ms; undefined where /proc is missing. */
+function cpuMs(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks;
+  } catch {
+    return undefined;
+  }
+}
+
+const children: ChildProcess[] = [];
+
+/** Starts `node args` and resolves once its stdout shows `ready`. */
+function startChild(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: string,
+  ipc = false,
+): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? (['ipc'] as const) : [])],
+    });
+    children.push(child);
+    let out = '';
+    const onExit = (code: number | null) =>
+      reject(new Error(`${args.join(' ')} exited with ${code} before it was ready:\n${out}`));
+    child.once('exit', onExit);
+    child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
+    child.stdout!.on('data', (d: Buffer) => {
+      if (out.includes(ready)) return;
+      out += d.toString();
+      if (out.includes(ready)) {
+        child.off('exit', onExit);
+        resolve(child);
+      }
+    });
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function runInit(
+  env: NodeJS.ProcessEnv,
+): Promise<{ appKey: string; templateId: number; passTypeIdentifier: string; devCaPath: string }> {
+  return new Promise((resolve, reject) =>
+    execFile(process.execPath, [BIN, 'init', '--json'], { cwd: ROOT, env }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`passslot init failed: ${stderr || err.message}`));
+      else resolve(JSON.parse(stdout.trim().split('\n').pop()!));
+    }),
+  );
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'passslot-bench-wallet-'));
+try {
+  await main();
+} finally {
+  await Promise.all(children.map(stopChild));
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+async function main(): Promise<void> {
+  const dataDir = join(tmp, 'data');
+  const certsDir = join(tmp, 'apns-standin');
+  const port = await freePort();
+  const apnsPort = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PASSSLOT_DATA_DIR: dataDir,
+    PORT: String(port),
+    PASSSLOT_LOG_LEVEL: 'warn',
+    PASSSLOT_RATE_LIMIT: '1000000000',
+    PASSSLOT_APNS_URL: `https://127.0.0.1:${apnsPort}`,
+    PASSSLOT_APNS_CA: join(certsDir, 'server.pem'),
+  };
+  const setup = await runInit(env);
+  const pt = setup.passTypeIdentifier;
+  // the stand-in creates its server certificate (certsDir/server.pem) before the service first connects
+  const standin = await startChild(
+    [STANDIN],
+    {
+      ...process.env,
+      PORT: String(apnsPort),
+      BENCH_CERTS_DIR: certsDir,
+      BENCH_CLIENT_CA: setup.devCaPath,
+    },
+    'listening',
+    true,
+  );
+  const service = await startChild(
+    [
+      ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []),
+      ...(NODE_ARGS ? NODE_ARGS.split(' ') : []),
+      BIN,
+      'serve',
+    ],
+    env,
+    'Passslot listening',
+  );
+  const base = `http://127.0.0.1:${port}`;
+  const authorization = `Basic ${Buffer.from(`${setup.appKey}:`).toString('base64')}`;
+
+  async function api(path: string, init: RequestInit = {}): Promise<Response> {
+    const res = await fetch(`${base}${path}`, {
+      ...init,
+      headers: { authorization, 'content-type': 'application/json', ...init.headers },
+    });
+    if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${await res.text()}`);
+    return res;
+  }
+
+  // --- real passes, created through the API (rendered, signed, cached)
+  const createStart = now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CREATE_CONCURRENCY }, async () => {
+      for (let i = next++; i < PASSES; i = next++)
+        await api(`/v1/templates/${setup.templateId}/pass`, {
+          method: 'POST',
+          body: JSON.stringify({
+            firstName: 'Ada',
+            lastName: `Lovelace ${i}`,
+            memberSince: '2024',
+            points: i % 1000,
+            memberId: `M-${i}`,
+          }),
+        }).then((r) => r.arrayBuffer());
+    }),
+  );
+  const createS = (now() - createStart) / 1000;
+
+  const dbPath = join(dataDir, 'passslot.db');
+  const passes = (() => {
+    const db = new SQLite(dbPath, { readonly: true, fileMustExist: true });
+    try {
+      return db
+        .prepare(
+          'select id, serial_number as serial, auth_token as token, modified_at as modifiedAt, updated_at as updatedAt from passes where template_id = ? order by id',
+        )
+        .all(setup.templateId) as {
+        id: number;
+        serial: string;
+        token: string;
+        modifiedAt: string | null;
+        updatedAt: string;
+      }[];
+    } finally {
+      db.close();
+    }
+  })();
+  if (passes.length !== PASSES) throw new Error(`expected ${PASSES} passes, found ${passes.length}`);
+  // as the web service computes Last-Modified (lastModifiedOf)
+  const lastModifiedOf = (p: { modifiedAt: string | null; updatedAt: string }): string =>
+    new Date(p.modifiedAt ?? Math.floor(Date.parse(p.updatedAt) / 1000) * 1000).toUTCString();
+
+  const out: string[] = [];
+  const print = (line = '') => {
+    out.push(line);
+  };
+
+  // --- (1) the latest-pass GET against a bare route
+  if (ONLY !== 'fanout') {
+    const p = passes[0]!;
+    const walletPath = `/wallet/v1/passes/${encodeURIComponent(pt)}/${encodeURIComponent(p.serial)}`;
+    const first = await fetch(`${base}${walletPath}`, { headers: { authorization: `ApplePass ${p.token}` } });
+    if (first.status !== 200) throw new Error(`GET ${walletPath}: ${first.status}`);
+    const bytes = Buffer.from(await first.arrayBuffer());
+    const lastModified = first.headers.get('last-modified')!;
+    const pkpassFile = join(tmp, 'pass.pkpass');
+    writeFileSync(pkpassFile, bytes);
+    const barePort = await freePort();
+    const bare = await startChild(
+      [BARE],
+      { ...process.env, PORT: String(barePort), BENCH_PKPASS: pkpassFile, BENCH_LAST_MODIFIED: lastModified },
+      'listening',
+    );
+    const bareUrl = `http://127.0.0.1:${barePort}${walletPath}`;
+    const bareBytes = Buffer.from(await (await fetch(bareUrl)).arrayBuffer());
+    if (!bareBytes.equals(bytes)) throw new Error('the bare route answers other bytes than the service');
+
+    type Sample = { rate: number; cpuUs: number };
+    async function getRate(
+      pid: number | undefined,
+      url: string,
+      headers: Record<string, string>,
+      status: 200 | 304,
+      seconds = ROUND_S,
+    ): Promise<Sample> {
+      const before = cpuMs(pid);
+      const res = await autocannon({ url, headers, connections: GET_CONNECTIONS, duration: seconds });
+      const after = cpuMs(pid);
+      const count = res.statusCodeStats?.[`${status}`]?.count ?? 0;
+      const total = res.requests.total;
+      if (res.errors || count !== total)
+        throw new Error(`${url}: ${total - count} answers other than ${status}, ${res.errors} errors`);
+      const cpuUs =
+        before === undefined || after === undefined ? Number.NaN : ((after - before) * 1000) / count;
+      return { rate: count / res.duration, cpuUs };
+    }
+    const svcUrl = `${base}${walletPath}`;
+    const auth = { authorization: `ApplePass ${p.token}` };
+    const ims = { 'if-modified-since': lastModified };
+    const runs = {
+      svc304: () => getRate(service.pid, svcUrl, { ...auth, ...ims }, 304),
+      bare304: () => getRate(bare.pid, bareUrl, ims, 304),
+      svc200: () => getRate(service.pid, svcUrl, auth, 200),
+      bare200: () => getRate(bare.pid, bareUrl, {}, 200),
+    };
+    // warm up both servers (JIT, caches) before the timed rounds
+    await getRate(service.pid, svcUrl, { ...auth, ...ims }, 304, 1);
+    await getRate(bare.pid, bareUrl, ims, 304, 1);
+    await getRate(service.pid, svcUrl, auth, 200, 1);
+    await getRate(bare.pid, bareUrl, {}, 200, 1);
+    const samples: Record<keyof typeof runs, Sample[]> = { svc304: [], bare304: [], svc200: [], bare200: [] };
+    for (let r = 0; r < ROUNDS; r++)
+      for (const k of Object.keys(runs) as (keyof typeof runs)[]) samples[k].push(await runs[k]());
+    await stopChild(bare);
+
+    const f = (x: number): string => x.toFixed(0).padStart(7);
+    const list = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');
+    const line = (label: string, xs: Sample[]) => {
+      const rates = xs.map((x) => x.rate);
+      const cpu = xs.map((x) => x.cpuUs);
+      print(
+        `${label.padEnd(52)}${f(median(rates))} req/s  rounds ${list(rates)}   ` +
+          `server CPU ${median(cpu).toFixed(0)} µs/op (${list(cpu)})`,
+      );
+    };
+    print(
+      `(1) latest-pass GET, ${bytes.length} B .pkpass; medians of ${ROUNDS} interleaved rounds of ${ROUND_S} s, ` +
+        `autocannon (${GET_CONNECTIONS} conns) in the bench process`,
+    );
+    line('(1a) 304, service (ApplePass auth, If-Modified-Since)', samples.svc304);
+    line('(1b) 304, bare Fastify route', samples.bare304);
+    line('(1c) 200 cached, service (ApplePass auth)', samples.svc200);
+    line('(1d) 200, bare Fastify route (same bytes)', samples.bare200);
+    const ratio = (label: string, a: Sample[], b: Sample[], goal?: number) => {
+      const byRate = median(a.map((x) => x.rate)) / median(b.map((x) => x.rate));
+      const byCpu = median(b.map((x) => x.cpuUs)) / median(a.map((x) => x.cpuUs));
+      print(
+        `${label} = ${byRate.toFixed(2)}   ${goal === undefined ? '(no goal)' : `(goal >= ${goal})${byRate >= goal ? '' : '  MISSED'}`}` +
+          `   by server CPU per op: ${byCpu.toFixed(2)}`,
+      );
+    };
+    ratio('1a/1b (304)', samples.svc304, samples.bare304, 0.5);
+    ratio('1c/1d (200)', samples.svc200, samples.bare200);
+    print();
+  }
+
+  // --- (2) fan-out of one template change
+  if (ONLY !== 'get') {
+    // devices and registrations straight into the service's database (WAL: the running service just sees them)
+    const insertStart = now();
+    const tokenOf = (i: number): string => `${i.toString(16).padStart(8, '0')}${'ab'.repeat(28)}`;
+    const dliOf = (i: number): string => `benchdevice${i.toString().padStart(8, '0')}`;
+    let tag: string;
+    {
+      const db = new SQLite(dbPath);
+      db.pragma('busy_timeout = 5000');
+      const createdAt = new Date().toISOString();
+      const insertDevice = db.prepare(
+        'insert into devices (device_library_identifier, push_token, created_at, updated_at) values (?, ?, ?, ?)',
+      );
+      const insertRegistration = db.prepare(
+        'insert into registrations (device_id, pass_id, created_at) values (?, ?, ?)',
+      );
+      const insertBatch = db.transaction((from: number, to: number) => {
+        for (let i = from; i < to; i++) {
+          const { lastInsertRowid } = insertDevice.run(dliOf(i), tokenOf(i), createdAt, createdAt);
+          insertRegistration.run(lastInsertRowid, passes[Math.floor(i / DEVICES_PER_PASS)]!.id, createdAt);
+        }
+      });
+      for (let i = 0; i < DEVICES; i += 10_000) insertBatch(i, Math.min(DEVICES, i + 10_000));
+      tag = String(
+        (
+          db.prepare('select update_tag as tag from pass_types where pass_type_identifier = ?').get(pt) as {
+            tag: number;
+          }
+        ).tag,
+      );
+      db.close();
+    }
+    const insertS = (now() - insertStart) / 1000;
+
+    // the simulated devices: every `step`-th device fetches on its push, as Wallet does
+    const step = FETCH_SAMPLE > 0 ? DEVICES / FETCH_SAMPLE : Number.POSITIVE_INFINITY;
+    const fetches = (i: number): boolean => FETCH_SAMPLE > 0 && Math.floor(i % step) === 0;
+    let sampled = 0;
+    for (let i = 0; i < DEVICES; i++) if (fetches(i)) sampled++;
+    const lastModifiedBefore = passes.map(lastModifiedOf);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: FETCH_CONCURRENCY });
+    function get(
+      path: string,
+      headers: http.OutgoingHttpHeaders,
+    ): Promise<{ status: number; body: Buffer; lm?: string }> {
+      return new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body: Buffer.concat(chunks),
+              lm: res.headers['last-modified'],
+            }),
+          );
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    }
+    const failures = new Map<string, number>();
+    const fail = (why: string): void => {
+      failures.set(why, (failures.get(why) ?? 0) + 1);
+    };
+    let fetched = 0;
+    let lastFetchAt = 0;
+    const latencies: number[] = [];
+    async function device(i: number, pushedAt: number): Promise<void> {
+      const p = passes[Math.floor(i / DEVICES_PER_PASS)]!;
+      try {
+        const serials = await get(
+          `/wallet/v1/devices/${dliOf(i)}/registrations/${encodeURIComponent(pt)}?passesUpdatedSince=${tag}`,
+          {},
+        );
+        if (serials.status !== 200) return fail(`serials ${serials.status}`);
+        const body = JSON.parse(serials.body.toString('utf8')) as { serialNumbers: string[] };
+        if (!body.serialNumbers.includes(p.serial)) return fail('serials without the pass');
+        const pass = await get(
+          `/wallet/v1/passes/${encodeURIComponent(pt)}/${encodeURIComponent(p.serial)}`,
+          {
+            authorization: `ApplePass ${p.token}`,
+            'if-modified-since': lastModifiedBefore[Math.floor(i / DEVICES_PER_PASS)],
+          },
+        );
+        if (pass.status !== 200) return fail(`pass ${pass.status}`);
+        if (pass.body.length < 1000 || pass.lm === lastModifiedBefore[Math.floor(i / DEVICES_PER_PASS)])
+          return fail('pass not the new version');
+        fetched++;
+        lastFetchAt = now();
+        latencies.push(lastFetchAt - pushedAt);
+      } catch (err) {
+        fail((err as Error).message);
+      }
+    }
+    // a FIFO of devices woken by a push, run with at most FETCH_CONCURRENCY at once
+    const queue: [number, number][] = [];
+    let head = 0;
+    let active = 0;
+    let saturatedMs = 0;
+    let saturatedSince: number | undefined;
+    const pump = () => {
+      while (active < FETCH_CONCURRENCY && head < queue.length) {
+        const [i, at] = queue[head++]!;
+        active++;
+        void device(i, at).finally(() => {
+          active--;
+          pump();
+        });
+      }
+      const saturated = head < queue.length;
+      if (saturated && saturatedSince === undefined) saturatedSince = now();
+      if (!saturated && saturatedSince !== undefined) {
+        saturatedMs += now() - saturatedSince;
+        saturatedSince = undefined;
+      }
+    };
+    let pushes = 0;
+    let firstPushAt = 0;
+    let lastPushAt = 0;
+    standin.on('message', (m: { type: string; tokens?: string[] }) => {
+      if (m.type !== 'pushes' || !m.tokens) return;
+      const at = now();
+      if (!firstPushAt) firstPushAt = at;
+      lastPushAt = at;
+      pushes += m.tokens.length;
+      for (const t of m.tokens) {
+        const i = Number.parseInt(t.slice(0, 8), 16);
+        if (fetches(i)) queue.push([i, at]);
+      }
+      pump();
+    });
+
+    // phases from the service's database, read-only, every 250 ms
+    const watch = new SQLite(dbPath, { readonly: true, fileMustExist: true });
+    const jobCounts = watch.prepare('select kind, status, count(*) as n from jobs group by kind, status');
+    let templateDoneAt = 0;
+    let pushJobsSeenAt = 0;
+
+    // the template change: the terms on the back of every pass
+    const template = (await (await api(`/v1/templates/${setup.templateId}`)).json()) as {
+      description: { storeCard: { backFields: { value: string }[] } };
+    };
+    template.description.storeCard.backFields[0]!.value = 'Show this card at the counter. New terms apply.';
+    const cpuBefore = {
+      service: cpuMs(service.pid),
+      standin: cpuMs(standin.pid),
+      client: process.cpuUsage(),
+    };
+    const t0 = now();
+    await api(`/v1/templates/${setup.templateId}`, {
+      method: 'PUT',
+      body: JSON.stringify({ description: template.description }),
+    });
+    const deadline = t0 + FANOUT_TIMEOUT_S * 1000;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 250));
+      const rows = jobCounts.all() as { kind: string; status: string; n: number }[];
+      if (!templateDoneAt && rows.some((r) => r.kind === 'template_passes' && r.status === 'done'))
+        templateDoneAt = now();
+      if (!pushJobsSeenAt && rows.some((r) => r.kind === 'push')) pushJobsSeenAt = now();
+      const fetchesDone = fetched + [...failures.values()].reduce((a, b) => a + b, 0);
+      if ((pushes >= DEVICES && fetchesDone >= sampled && active === 0) || now() > deadline) break;
+    }
+    const cpuAfter = {
+      service: cpuMs(service.pid),
+      standin: cpuMs(standin.pid),
+      client: process.cpuUsage(cpuBefore.client),
+    };
+    const elapsedMs = Math.max(lastPushAt, lastFetchAt) - t0;
+    const stats = await new Promise<StandinStats>((resolve) => {
+      const onStats = (m: StandinStats) => {
+        if (m.type !== 'stats') return;
+        standin.off('message', onStats);
+        resolve(m);
+      };
+      standin.on('message', onStats);
+      standin.send({ type: 'stats' });
+    });
+    // job timings as the service recorded them
+    const jobs = watch
+      .prepare(
+        `select kind, status, count(*) as n, min(created_at) as firstCreated, max(created_at) as lastCreated,
+                min(updated_at) as firstUpdated, max(updated_at) as lastUpdated,
+                sum(last_error like 'coalesced%') as coalesced
+         from jobs group by kind, status`,
+      )
+      .all() as {
+      kind: string;
+      status: string;
+      n: number;
+      firstCreated: string;
+      lastCreated: string;
+      firstUpdated: string;
+      lastUpdated: string;
+      coalesced: number;
+    }[];
+    const pushLog = watch.prepare('select status, count(*) as n from push_log group by status').all() as {
+      status: number;
+      n: number;
+    }[];
+    watch.close();
+    agent.destroy();
+
+    const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+    const at = (iso: string | undefined) => (iso ? Date.parse(iso) - t0 : Number.NaN);
+    const tmplJob = jobs.find((j) => j.kind === 'template_passes' && j.status === 'done');
+    const pushDone = jobs.filter((j) => j.kind === 'push' && j.status === 'done');
+    const pushJobsN = pushDone.reduce((a, j) => a + j.n, 0);
+    const rate = stats.count > 1 ? ((stats.count - 1) * 1000) / (stats.last - stats.first) : 0;
+    print(
+      `(2) fan-out of one template change: ${PASSES} passes (created through the API in ${createS.toFixed(1)} s, ` +
+        `${(PASSES / createS).toFixed(0)}/s) x ${DEVICES_PER_PASS} devices = ${DEVICES} registrations ` +
+        `(inserted with SQL in ${insertS.toFixed(1)} s)`,
+    );
+    const renderRate = tmplJob
+      ? (PASSES * 1000) / (at(tmplJob.lastUpdated) - at(tmplJob.firstCreated))
+      : Number.NaN;
+    print(
+      `    why ${PASSES} x ${DEVICES_PER_PASS}: every pass is re-rendered and signed by the template job ` +
+        `(${renderRate.toFixed(0)} passes/s here, so 100,000 passes would take ` +
+        `${(100_000 / renderRate).toFixed(0)} s before the last push); a push job sends to all devices of its pass at once`,
+    );
+    print(`    times from PUT /v1/templates/:id (t0):`);
+    if (tmplJob)
+      print(
+        `    template job (re-render ${PASSES} passes, enqueue push jobs)  done at ${s(at(tmplJob.lastUpdated))}` +
+          `  (${((PASSES * 1000) / (at(tmplJob.lastUpdated) - at(tmplJob.firstCreated))).toFixed(0)} passes/s; ` +
+          `push jobs enqueued ${s(at(jobs.find((j) => j.kind === 'push')?.firstCreated))}..` +
+          `${s(Math.max(...jobs.filter((j) => j.kind === 'push').map((j) => at(j.lastCreated))))})`,
+      );
+    else
+      print(
+        `    template job NOT done (${JSON.stringify(jobs.filter((j) => j.kind === 'template_passes'))})`,
+      );
+    print(`    first push at the stand-in                                  ${s(stats.first - t0)}`);
+    print(
+      `    last push at the stand-in (all ${DEVICES} pushes arrived)      ${stats.count >= DEVICES ? s(stats.last - t0) : `NOT ALL: ${stats.count} of ${DEVICES}`}`,
+    );
+    print(
+      `    pushes/s delivered (200), first to last push               ${rate.toFixed(0).padStart(7)} /s   ` +
+        `(goal >= 10000)${rate >= 10_000 ? '' : '  MISSED'}`,
+    );
+    print(
+      `    pushes/s by second: ${stats.perSecond.join(' ')}; stand-in answers ${JSON.stringify(stats.statuses)}; ` +
+        `push_log ${JSON.stringify(Object.fromEntries(pushLog.map((r) => [r.status, r.n])))}`,
+    );
+    print(
+      `    arrivals come in ${stats.bursts} bursts (runs with < 1 ms between pushes): median ${stats.medianBurst} ` +
+        `pushes, median gap ${stats.medianGapMs.toFixed(1)} ms`,
+    );
+    print(
+      `    push jobs: ${pushJobsN} done (${pushDone.reduce((a, j) => a + Number(j.coalesced ?? 0), 0)} coalesced), ` +
+        `${JSON.stringify(jobs.filter((j) => j.kind === 'push' && j.status !== 'done').map((j) => [j.status, j.n]))} not done; ` +
+        `${((stats.last - stats.first) / Math.max(1, pushJobsN)).toFixed(1)} ms per job of ${DEVICES_PER_PASS} pushes`,
+    );
+    if (FETCH_SAMPLE > 0) {
+      const lat = Float64Array.from(latencies).sort();
+      const sampleNote =
+        FETCH_SAMPLE === DEVICES ? 'every device' : `a sample of ${sampled} devices (every ${step}th)`;
+      print(
+        `    ${sampleNote} fetched the new version (serials since tag ${tag}, then the pass with If-Modified-Since):`,
+      );
+      print(
+        `    all fetched at                                              ` +
+          `${fetched >= sampled ? s(lastFetchAt - t0) : `NOT ALL: ${fetched} of ${sampled} at ${s(elapsedMs)}`}` +
+          `   (${((fetched * 1000) / (lastFetchAt - stats.first)).toFixed(0)} devices/s = ` +
+          `${((2 * fetched * 1000) / (lastFetchAt - stats.first)).toFixed(0)} requests/s after the first push; ` +
+          `push -> fetched p50 ${s(quantile(lat, 0.5))}, p99 ${s(quantile(lat, 0.99))})`,
+      );
+      if (failures.size) print(`    failed fetches: ${JSON.stringify(Object.fromEntries(failures))}`);
+    } else print('    no device fetches (BENCH_FETCH_SAMPLE=0): pushes only');
+    const wall = elapsedMs;
+    const pct = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${((ms * 100) / wall).toFixed(0)}%`);
+    const svcCpu =
+      cpuAfter.service !== undefined && cpuBefore.service !== undefined
+        ? cpuAfter.service - cpuBefore.service
+        : undefined;
+    const sbCpu =
+      cpuAfter.standin !== undefined && cpuBefore.standin !== undefined
+        ? cpuAfter.standin - cpuBefore.standin
+        : undefined;
+    const clCpu = (cpuAfter.client.user + cpuAfter.client.system) / 1000;
+    print(
+      `    CPU over the ${s(wall)} from t0 (% of one core): service ${pct(svcCpu)}, stand-in ${pct(sbCpu)}, ` +
+        `device client (this process) ${pct(clCpu)}; ${cpus().length} cores shared by the three`,
+    );
+    if (FETCH_SAMPLE > 0)
+      print(
+        `    device client: ${FETCH_CONCURRENCY} devices at once over keep-alive HTTP/1.1; it had devices waiting ` +
+          `for a slot ${pct(saturatedMs)} of the time: what limits it is the service answering, ` +
+          `not the client, when that is high and its own CPU is well below a core`,
+      );
+  }
+
+  console.log(
+    `Wallet benchmark: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}, SQLite`,
+  );
+  for (const l of out) console.log(l);
+}
