@@ -26,6 +26,7 @@ export interface Workers {
 
 const MAX_ATTEMPTS = 25; // with a one-hour cap this spans about a day
 const LEASE_MS = 60_000;
+const CONCURRENCY = 16;
 const POLL_MS = 1000;
 
 const PRUNE_EVERY_MS = 10 * 60_000;
@@ -65,34 +66,45 @@ export function startWorkers(
   let again = false;
   let timer: NodeJS.Timeout | undefined;
 
+  async function runJob(job: JobRow): Promise<void> {
+    try {
+      await handlers[job.kind]!(job);
+      await completeJob(app.db, job.id, workerId, app.clock.now());
+    } catch (err) {
+      const message = (err as Error).message ?? String(err);
+      const parked = err instanceof ParkJobError;
+      const final = !parked && (err instanceof PermanentJobError || job.attempts >= MAX_ATTEMPTS);
+      const now = app.clock.now();
+      const retryAt = parked
+        ? PARKED_UNTIL
+        : final
+          ? undefined
+          : new Date(now.getTime() + backoffMs(job.attempts));
+      await failJob(app.db, job.id, workerId, message, now, retryAt);
+      app.log.warn({ job: job.id, kind: job.kind, attempt: job.attempts, final, err: message }, 'job failed');
+    }
+  }
+
+  /**
+   * Runs due jobs until none is left, up to CONCURRENCY at once: a push waiting for APNs answers does not hold up
+   * the next one, and new jobs are claimed as soon as a slot frees.
+   */
   async function runOnce(): Promise<number> {
     let total = 0;
+    const inflight = new Set<Promise<void>>();
     for (;;) {
-      const jobs = await claimJobs(app.db, app.dialect, kinds, workerId, app.clock.now(), LEASE_MS, 10);
-      if (jobs.length === 0) return total;
+      const room = stopped ? 0 : CONCURRENCY - inflight.size;
+      const jobs =
+        room > 0
+          ? await claimJobs(app.db, app.dialect, kinds, workerId, app.clock.now(), LEASE_MS, room)
+          : [];
       for (const job of jobs) {
-        try {
-          await handlers[job.kind]!(job);
-          await completeJob(app.db, job.id, workerId, app.clock.now());
-        } catch (err) {
-          const message = (err as Error).message ?? String(err);
-          const parked = err instanceof ParkJobError;
-          const final = !parked && (err instanceof PermanentJobError || job.attempts >= MAX_ATTEMPTS);
-          const now = app.clock.now();
-          const retryAt = parked
-            ? PARKED_UNTIL
-            : final
-              ? undefined
-              : new Date(now.getTime() + backoffMs(job.attempts));
-          await failJob(app.db, job.id, workerId, message, now, retryAt);
-          app.log.warn(
-            { job: job.id, kind: job.kind, attempt: job.attempts, final, err: message },
-            'job failed',
-          );
-        }
+        const run: Promise<void> = runJob(job).finally(() => inflight.delete(run));
+        inflight.add(run);
         total++;
       }
-      if (stopped) return total;
+      if (inflight.size === 0) return total;
+      if (jobs.length === 0 || inflight.size >= CONCURRENCY) await Promise.race(inflight);
     }
   }
 

@@ -71,8 +71,26 @@ export class ApnsPool {
 }
 
 export function pushJobHandler(app: App, pool: ApnsPool): (job: JobRow) => Promise<void> {
+  // Pushes of one pass run one after the other in this process, so the first can absorb the ones queued behind it.
+  const running = new Map<number, Promise<void>>();
+  const push = pushOnce(app, pool);
   return async (job) => {
-    // a push merged into another one while waiting in the same batch
+    const { passId } = JSON.parse(job.payload) as PushPayload;
+    const before = running.get(passId) ?? Promise.resolve();
+    const mine = before.then(() => push(job));
+    const tail = mine.catch(() => undefined);
+    running.set(passId, tail);
+    try {
+      await mine;
+    } finally {
+      if (running.get(passId) === tail) running.delete(passId);
+    }
+  };
+}
+
+function pushOnce(app: App, pool: ApnsPool): (job: JobRow) => Promise<void> {
+  return async (job) => {
+    // a push merged into another one while it waited
     const self = await app.db.selectFrom('jobs').select('status').where('id', '=', job.id).executeTakeFirst();
     if (self?.status !== 'running') return;
     const payload = JSON.parse(job.payload) as PushPayload;
@@ -127,19 +145,24 @@ export function pushJobHandler(app: App, pool: ApnsPool): (job: JobRow) => Promi
     const retry: string[] = [];
     let certificateError: ApnsResult | undefined;
     const found = await passByIdentifiers(app, passType.passTypeIdentifier, pass.serialNumber);
-    for (const { device, result } of results) {
+    // the push log of the job in a few statements (1,000 rows each, within SQLite's parameter limit)
+    const at = app.clock.now().toISOString();
+    for (let i = 0; i < results.length; i += 1000)
       await app.db
         .insertInto('pushLog')
-        .values({
-          passId: pass.id,
-          deviceLibraryIdentifier: device.deviceLibraryIdentifier,
-          pushToken: device.pushToken,
-          status: result.status,
-          reason: result.reason ?? null,
-          apnsId: result.apnsId ?? null,
-          createdAt: app.clock.now().toISOString(),
-        })
+        .values(
+          results.slice(i, i + 1000).map(({ device, result }) => ({
+            passId: pass.id,
+            deviceLibraryIdentifier: device.deviceLibraryIdentifier,
+            pushToken: device.pushToken,
+            status: result.status,
+            reason: result.reason ?? null,
+            apnsId: result.apnsId ?? null,
+            createdAt: at,
+          })),
+        )
         .execute();
+    for (const { device, result } of results) {
       if (result.status === 200) continue;
       if (result.status === 410 || (result.status === 400 && DEAD_TOKEN_REASONS.has(result.reason ?? ''))) {
         if (found)

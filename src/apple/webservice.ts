@@ -6,6 +6,7 @@ import type { ActionContext } from '../actions/registry.js';
 import type { App } from '../app.js';
 import type { Db } from '../store/db.js';
 import { appendEvent } from '../store/events.js';
+import { hotQueries } from '../store/prepared.js';
 import type { PassRow, PassTypeRow } from '../store/schema.js';
 
 export interface AuthorizedPass {
@@ -31,14 +32,7 @@ export async function passByIdentifiers(
   passTypeIdentifier: string,
   serialNumber: string,
 ): Promise<AuthorizedPass | undefined> {
-  const row = await app.db
-    .selectFrom('passes')
-    .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
-    .selectAll('passes')
-    .select('passTypes.updatedAt as passTypeUpdatedAt')
-    .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier)
-    .where('passes.serialNumber', '=', serialNumber)
-    .executeTakeFirst();
+  const [row] = await hotQueries(app.db).anyPassByRef(passTypeIdentifier, serialNumber);
   if (!row) return undefined;
   const { passTypeUpdatedAt, ...pass } = row;
   return { pass, passType: await app.rows.passType(app.db, pass.passTypeId, passTypeUpdatedAt) };
@@ -199,12 +193,16 @@ export async function updatedSerials(
   since: string | undefined,
 ): Promise<{ serialNumbers: string[]; lastUpdated: string } | undefined> {
   const tag = since !== undefined && /^\d+$/.test(since) ? Number(since) : undefined;
+  // From the device to its registrations to their passes: CROSS JOIN fixes this order on SQLite, which would
+  // otherwise start from every pass changed since the tag.
   let q = app.db
-    .selectFrom('registrations')
-    .innerJoin('devices', 'devices.id', 'registrations.deviceId')
-    .innerJoin('passes', 'passes.id', 'registrations.passId')
+    .selectFrom('devices')
+    .crossJoin('registrations')
+    .crossJoin('passes')
     .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
     .select(['passes.serialNumber', 'passes.updateTag'])
+    .whereRef('registrations.deviceId', '=', 'devices.id')
+    .whereRef('passes.id', '=', 'registrations.passId')
     .where('devices.deviceLibraryIdentifier', '=', deviceLibraryIdentifier)
     .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier);
   if (tag !== undefined) q = q.where('passes.updateTag', '>', tag);

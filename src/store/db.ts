@@ -66,11 +66,18 @@ function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
     }
     return statement;
   };
+  const bound = new Map<PropertyKey, unknown>();
   return new Proxy(sqlite, {
     get(target, property) {
       if (property === 'prepare') return prepare;
       const value = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
+      if (typeof value !== 'function') return value;
+      let fn = bound.get(property);
+      if (!fn) {
+        fn = value.bind(target);
+        bound.set(property, fn);
+      }
+      return fn;
     },
   });
 }

@@ -43,32 +43,33 @@ export async function claimJobs(
   limit: number,
 ): Promise<JobRow[]> {
   const nowIso = now.toISOString();
-  const due = db
-    .selectFrom('jobs')
-    .select('id')
-    .where('kind', 'in', kinds)
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('status', '=', 'pending'), eb('runAt', '<=', nowIso)]),
-        eb.and([eb('status', '=', 'running'), eb('lockedUntil', '<', nowIso)]),
-      ]),
-    )
-    .orderBy('runAt')
-    .orderBy('id')
-    .limit(limit);
-  const ids = dialect === 'postgres' ? due.modifyEnd(sql`for update skip locked`) : due;
-  return db
-    .updateTable('jobs')
-    .set((eb) => ({
-      status: 'running',
-      lockedBy: workerId,
-      lockedUntil: new Date(now.getTime() + leaseMs).toISOString(),
-      attempts: eb('attempts', '+', 1),
-      updatedAt: nowIso,
-    }))
-    .where('id', 'in', ids)
-    .returningAll()
-    .execute();
+  const claim = (ids: ReturnType<typeof dueIds>) =>
+    db
+      .updateTable('jobs')
+      .set((eb) => ({
+        status: 'running',
+        lockedBy: workerId,
+        lockedUntil: new Date(now.getTime() + leaseMs).toISOString(),
+        attempts: eb('attempts', '+', 1),
+        updatedAt: nowIso,
+      }))
+      .where('id', 'in', dialect === 'postgres' ? ids.modifyEnd(sql`for update skip locked`) : ids)
+      .returningAll()
+      .execute();
+  const dueIds = (status: 'pending' | 'running', n: number) =>
+    db
+      .selectFrom('jobs')
+      .select('id')
+      .where('status', '=', status)
+      .where(status === 'pending' ? 'runAt' : 'lockedUntil', status === 'pending' ? '<=' : '<', nowIso)
+      .where('kind', 'in', kinds)
+      .orderBy(status === 'pending' ? 'runAt' : 'lockedUntil')
+      .orderBy('id')
+      .limit(n);
+  // Two indexed claims (due pending jobs; running jobs whose lease ran out) rather than one OR that scans the table.
+  const pending = await claim(dueIds('pending', limit));
+  if (pending.length >= limit) return pending;
+  return [...pending, ...(await claim(dueIds('running', limit - pending.length)))];
 }
 
 export async function completeJob(db: Db, id: number, workerId: string, now: Date): Promise<void> {

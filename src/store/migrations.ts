@@ -274,6 +274,7 @@ export const migrations: Record<string, MigrationFn> = {
     await db.schema.alterTable('jobs').addColumn('result', 'text').execute();
     await db.schema.alterTable('jobs').addColumn('group_key', 'text').execute();
     await db.schema.createIndex('jobs_group').on('jobs').columns(['group_key', 'status']).execute();
+    await db.schema.createIndex('jobs_leases').on('jobs').columns(['status', 'locked_until']).execute();
     // Last-Modified of the pass's current version, at one-second granularity, strictly increasing per pass.
     await db.schema.alterTable('passes').addColumn('modified_at', 'text').execute();
     // What Wallet's personalization sent (rewards enrollment).

@@ -37,6 +37,16 @@ function buildHotQueries(db: Db) {
         .where('passes.serialNumber', '=', serialNumber)
         .where('passes.deletedAt', 'is', null),
     ),
+    /** A pass, deleted ones too (Wallet gets them voided), by pass type identifier and serial number. */
+    anyPassByRef: prepared(db, 2, (passTypeIdentifier: string, serialNumber: string) =>
+      db
+        .selectFrom('passes')
+        .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
+        .selectAll('passes')
+        .select('passTypes.updatedAt as passTypeUpdatedAt')
+        .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier)
+        .where('passes.serialNumber', '=', serialNumber),
+    ),
     /** The values of a live pass by pass type identifier and serial number, with what access checks need. */
     valuesByRef: prepared(db, 2, (passTypeIdentifier: string, serialNumber: string) =>
       db

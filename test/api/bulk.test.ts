@@ -117,6 +117,7 @@ describe(`bulk updates on ${TEST_DB}`, () => {
           filter: { values: { memberSince: 'resume' } },
           values: { points: 5 },
         },
+        runAt: new Date('9999-01-01T00:00:00Z'), // not due: nothing runs it before the simulated crash below
       },
       new Date(),
     );
