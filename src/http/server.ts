@@ -101,11 +101,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   );
   await fastify.register(multipart, { limits: { fileSize: 5 * 1024 * 1024, files: 30, fields: 20 } });
 
-  fastify.addHook('onSend', (request, reply, payload, done) => {
-    reply.header('X-Request-Id', request.id);
-    done(null, payload);
-  });
-
   fastify.setErrorHandler((error: FastifyError | AppError, request, reply) => {
     if (error instanceof AppError) {
       reply.headers(error.headers);
@@ -177,6 +172,11 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   if (redis) fastify.addHook('onClose', async () => void (await redis.quit()));
 
   await fastify.register(async (api) => {
+    // API clients get the request id to quote (the audit log and error answers carry it too)
+    api.addHook('onSend', (request, reply, payload, done) => {
+      reply.header('X-Request-Id', request.id);
+      done(null, payload);
+    });
     api.addHook('onRequest', async (request) => {
       if (request.url.startsWith('/v1/openapi.json')) return;
       request.grant = await auth.authenticate(request);

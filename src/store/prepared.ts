@@ -47,6 +47,15 @@ function buildHotQueries(db: Db) {
         .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier)
         .where('passes.serialNumber', '=', serialNumber),
     ),
+    /** The token and Last-Modified of a pass (deleted ones too), for Wallet's conditional requests. */
+    passAuthByRef: prepared(db, 2, (passTypeIdentifier: string, serialNumber: string) =>
+      db
+        .selectFrom('passes')
+        .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
+        .select(['passes.authToken', 'passes.modifiedAt', 'passes.updatedAt'])
+        .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier)
+        .where('passes.serialNumber', '=', serialNumber),
+    ),
     /** The values of a live pass by pass type identifier and serial number, with what access checks need. */
     valuesByRef: prepared(db, 2, (passTypeIdentifier: string, serialNumber: string) =>
       db

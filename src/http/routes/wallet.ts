@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { App } from '../../app.js';
 import {
+  authorizeLatest,
   authorizePass,
   lastModifiedOf,
   latestPass,
@@ -86,25 +87,27 @@ export async function walletRoutes(fastify: FastifyInstance, app: App): Promise<
 
       wallet.get('/v1/passes/:passTypeIdentifier/:serialNumber', async (req, reply) => {
         const p = req.params as Omit<RegistrationParams, 'deviceLibraryIdentifier'>;
-        const found = await authorizePass(
+        const auth = await authorizeLatest(
           app,
           p.passTypeIdentifier,
           p.serialNumber,
           req.headers.authorization,
         );
-        if (!found) return unauthorized(reply);
-        const modified = lastModifiedOf(found.pass);
+        if (!auth) return unauthorized(reply);
+        const modified = auth.lastModified;
         const since = req.headers['if-modified-since']
           ? Date.parse(req.headers['if-modified-since'])
           : Number.NaN;
         // HTTP dates have whole seconds: not modified when the version is not newer than the device's copy
         if (!Number.isNaN(since) && Math.floor(modified.getTime() / 1000) <= Math.floor(since / 1000))
           return reply.status(304).header('Last-Modified', modified.toUTCString()).send();
+        const found = await passByIdentifiers(app, p.passTypeIdentifier, p.serialNumber);
+        if (!found) return unauthorized(reply);
         const bytes = await latestPass(app, found);
         return reply
           .status(200)
           .type(PKPASS_MIME)
-          .header('Last-Modified', modified.toUTCString())
+          .header('Last-Modified', lastModifiedOf(found.pass).toUTCString()) // the version actually sent
           .send(Buffer.from(bytes));
       });
 
