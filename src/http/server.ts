@@ -2,7 +2,6 @@
 // limits, idempotency keys, the audit log, OpenAPI, and the routes.
 import { createHash, randomUUID } from 'node:crypto';
 import multipart from '@fastify/multipart';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, {
@@ -17,6 +16,7 @@ import type { App } from '../app.js';
 import { AppError, badRequest } from '../errors.js';
 import type { KeyGrant } from '../store/keys.js';
 import { Authenticator } from './auth.js';
+import { memoryCounter, rateLimitHeaders, redisCounter } from './rate-limit.js';
 import { publicRoutes } from './routes/public.js';
 import { v1Routes } from './routes/v1.js';
 import { walletRoutes } from './routes/wallet.js';
@@ -177,22 +177,27 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
       reply.header('X-Request-Id', request.id);
       done(null, payload);
     });
-    api.addHook('onRequest', async (request) => {
+    const counter = redis
+      ? redisCounter(redis, (err) => app.log.warn({ err }, 'rate limit store unavailable'))
+      : memoryCounter();
+    api.addHook('onRequest', async (request, reply) => {
       if (request.url.startsWith('/v1/openapi.json')) return;
-      request.grant = await auth.authenticate(request);
-    });
-    await api.register(rateLimit, {
-      global: true,
-      hook: 'onRequest',
-      enableDraftSpec: true,
-      timeWindow: 60_000,
-      max: async (request) => request.grant?.rateLimit ?? app.config.rateLimitPerMinute,
-      keyGenerator: (request) => (request.grant ? `key:${request.grant.keyId}` : `ip:${request.ip}`),
-      redis,
-      nameSpace: 'passslot-rl-',
-      skipOnError: true,
-      errorResponseBuilder: (_request, context) =>
-        new AppError(429, `Rate limit exceeded: ${context.max} requests a minute; retry in ${context.after}`),
+      const grant = await auth.authenticate(request);
+      request.grant = grant;
+      const limit = grant.rateLimit ?? app.config.rateLimitPerMinute;
+      const hit = await counter.hit(`key:${grant.keyId}`, 60_000);
+      reply.headers(rateLimitHeaders(limit, hit));
+      if (hit.count > limit) {
+        const seconds = Math.max(1, Math.ceil(hit.resetMs / 1000));
+        throw new AppError(
+          429,
+          `Rate limit exceeded: ${limit} requests a minute; retry in ${seconds} seconds`,
+          [],
+          {
+            'Retry-After': String(seconds),
+          },
+        );
+      }
     });
 
     // Idempotency-Key on POST: the same key and body within 24 h replays the first answer.
