@@ -202,12 +202,12 @@ export function lastModifiedAfter(previous: string | null, now: Date): string {
  */
 export async function nextUpdateTag(db: Db, passTypeId: number): Promise<number> {
   const row = await db
-    .updateTable('passTypes')
-    .set((eb) => ({ updateTag: eb('updateTag', '+', 1) }))
-    .where('id', '=', passTypeId)
-    .returning('updateTag')
+    .insertInto('updateTags')
+    .values({ passTypeId, tag: 1 })
+    .onConflict((oc) => oc.column('passTypeId').doUpdateSet((eb) => ({ tag: eb('updateTags.tag', '+', 1) })))
+    .returning('tag')
     .executeTakeFirstOrThrow();
-  return row.updateTag;
+  return row.tag;
 }
 
 /**

@@ -251,19 +251,18 @@ export const migrations: Record<string, MigrationFn> = {
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute();
     await db.schema.createIndex('push_log_pass').on('push_log').columns(['pass_id', 'id']).execute();
-    // Update tags: one counter per pass type, bumped in the transaction that changes a pass, so tags follow commit order.
+    // Update tags: one counter per pass type (a small row of its own), bumped in the transaction that changes a pass,
+    // so tags follow commit order.
     await db.schema
       .alterTable('passes')
       .addColumn('update_tag', 'integer', (c) => c.notNull().defaultTo(0))
       .execute();
     await db.schema
-      .createIndex('passes_type_tag')
-      .on('passes')
-      .columns(['pass_type_id', 'update_tag'])
-      .execute();
-    await db.schema
-      .alterTable('pass_types')
-      .addColumn('update_tag', 'integer', (c) => c.notNull().defaultTo(0))
+      .createTable('update_tags')
+      .addColumn('pass_type_id', 'integer', (c) =>
+        c.primaryKey().references('pass_types.id').onDelete('cascade'),
+      )
+      .addColumn('tag', 'integer', (c) => c.notNull())
       .execute();
     // Token-based APNs authentication, per account: a .p8 key (encrypted), its key id and team id.
     await db.schema.alterTable('accounts').addColumn('apns_key_enc', 'text').execute();

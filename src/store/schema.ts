@@ -42,8 +42,6 @@ export interface PassTypesTable {
   unhealthyReason: string | null;
   createdAt: string;
   updatedAt: string;
-  /** The last update tag given to a pass of this type. */
-  updateTag: Generated<number>;
 }
 
 export interface TemplatesTable {
@@ -207,6 +205,12 @@ export interface PushLogTable {
   createdAt: string;
 }
 
+/** The last update tag given to a pass of each pass type. */
+export interface UpdateTagsTable {
+  passTypeId: number;
+  tag: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
   appKeys: AppKeysTable;
@@ -224,6 +228,7 @@ export interface Database {
   registrations: RegistrationsTable;
   walletLogs: WalletLogsTable;
   pushLog: PushLogTable;
+  updateTags: UpdateTagsTable;
 }
 
 export type Account = Selectable<AccountsTable>;
