@@ -356,7 +356,11 @@ async function main(): Promise<void> {
       for (let i = 0; i < DEVICES; i += 10_000) insertBatch(i, Math.min(DEVICES, i + 10_000));
       tag = String(
         (
-          db.prepare('select update_tag as tag from pass_types where pass_type_identifier = ?').get(pt) as {
+          db
+            .prepare(
+              'select update_tags.tag from update_tags join pass_types on pass_types.id = update_tags.pass_type_id where pass_type_identifier = ?',
+            )
+            .get(pt) as {
             tag: number;
           }
         ).tag,
