@@ -1,18 +1,5 @@
-// Benchmark of the HTTP API, against the real service run as `npm start` runs it (a child process on SQLite):
-//   (1) GET /v1/passes/:pt/:sn/values (authenticated) against a bare Fastify route returning the same JSON body in a
-//       child process of its own, no auth: requests per second, ratio goal >= 0.5;
-//   (2) create-then-download (POST /v1/templates/:id/pass, then GET /v1/passes/:pt/:sn) against the engine alone
-//       building the same pass in-process (same pass.json template and images, a fresh development identity): passes
-//       per second, ratio goal >= 0.6.
-// The load generator is autocannon in this process; the servers are children. Rounds are interleaved, medians shown.
-// The machine may be shared, so beside the rates it prints the server's CPU time per request (from /proc, Linux), which
-// scheduling noise disturbs far less: the CPU ratios say what the rates would be with a core to spare for each side.
-// Run: npm run bench:api   (BENCH_ROUNDS, BENCH_ROUND_S, BENCH_ONLY=read|issue, BENCH_CPU_PROF=<dir> to profile the
-// service child with node --cpu-prof)
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +10,7 @@ import {
   type JsonObject,
   loadIdentityFromPem,
 } from '../src/engine/index.js';
+import { BIN, freePort, measured, median, runInit, startChild, stopAll } from './common.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ROUND_S = Number(process.env.BENCH_ROUND_S ?? 4);
@@ -32,101 +20,7 @@ const CPU_PROF = process.env.BENCH_CPU_PROF;
 const ONLY = process.env.BENCH_ONLY;
 
 // dist/bench/api.js -> the repository root
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'bin/passslot.js');
 const BARE = fileURLToPath(new URL('./api-bare.js', import.meta.url));
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)]!;
-};
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-let clockTicks = 100;
-try {
-  clockTicks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-} catch {}
-
-/** CPU time (user + system, all threads) a process has used, in ms; undefined where /proc is missing. */
-function cpuMs(pid: number | undefined): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Runs fn and returns its count per second and the CPU µs of process `pid` per counted operation. */
-async function measured(
-  pid: number | undefined,
-  fn: () => Promise<{ count: number; seconds: number }>,
-): Promise<{ rate: number; cpuUs: number }> {
-  const before = cpuMs(pid);
-  const { count, seconds } = await fn();
-  const after = cpuMs(pid);
-  const cpuUs = before === undefined || after === undefined ? Number.NaN : ((after - before) * 1000) / count;
-  return { rate: count / seconds, cpuUs };
-}
-
-const children: ChildProcess[] = [];
-
-/** Starts `node args` and resolves once its stdout shows `ready`. */
-function startChild(args: string[], env: NodeJS.ProcessEnv, ready: string): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let out = '';
-    const onExit = (code: number | null) =>
-      reject(new Error(`${args.join(' ')} exited with ${code} before it was ready:\n${out}`));
-    child.once('exit', onExit);
-    child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
-    child.stdout!.on('data', (d: Buffer) => {
-      if (out.includes(ready)) return;
-      out += d.toString();
-      if (out.includes(ready)) {
-        child.off('exit', onExit);
-        resolve(child);
-      }
-    });
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-async function stopAll(): Promise<void> {
-  await Promise.all(children.map(stopChild));
-}
-
-function runInit(env: NodeJS.ProcessEnv): Promise<{ appKey: string; templateId: number }> {
-  return new Promise((resolve, reject) =>
-    execFile(process.execPath, [BIN, 'init', '--json'], { cwd: ROOT, env }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`passslot init failed: ${stderr || err.message}`));
-      else resolve(JSON.parse(stdout.trim().split('\n').pop()!));
-    }),
-  );
-}
 
 const dataDir = mkdtempSync(join(tmpdir(), 'passslot-bench-api-'));
 try {

@@ -1,27 +1,11 @@
-// Benchmark of Apple's pass web service and of pushes, against the real service run as `npm start` runs it (a child
-// process on SQLite), with the APNs stand-in in a child process of its own:
-//   (1) the latest-pass GET of the web service (GET /wallet/v1/passes/:pt/:sn, Authorization: ApplePass <token>) on
-//       the 304 path (If-Modified-Since = its Last-Modified) and on the cached 200 path, each against a bare Fastify
-//       route in a child process returning the same bytes / a 304 without auth: requests per second with autocannon,
-//       interleaved rounds, medians, ratio goal for the 304 path >= 0.5;
-//   (2) the fan-out of one template change (PUT /v1/templates/:id) to 100,000 registered devices: BENCH_PASSES real
-//       passes created through the API (so they render), devices and registrations inserted with SQL, then the pushes
-//       per second the stand-in answers 200 from the first to the last (goal >= 10,000/s from one process), the time
-//       until all pushes arrived, and the time until every simulated device (or the stated sample) fetched the new
-//       version as Wallet does: serials since its tag, then the pass with If-Modified-Since.
-// The machine may be shared: beside the rates it prints CPU time per process from /proc (Linux).
-// Run: npm run bench:wallet   (BENCH_ROUNDS, BENCH_ROUND_S, BENCH_ONLY=get|fanout, BENCH_PASSES, BENCH_DEVICES,
-// BENCH_FETCH_SAMPLE (devices that fetch; 0: pushes only), BENCH_FETCH_CONCURRENCY, BENCH_FANOUT_TIMEOUT_S,
-// BENCH_CPU_PROF=<dir> to profile the service child with node --cpu-prof, BENCH_NODE_ARGS: more node options for it)
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
+import { BIN, cpuMs, freePort, median, runInit, startChild, stopAll, stopChild } from './common.js';
 import type { StandinStats } from './wallet-standin.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -39,106 +23,18 @@ const ONLY = process.env.BENCH_ONLY;
 const DEVICES_PER_PASS = Math.ceil(DEVICES / PASSES);
 
 // dist/bench/wallet.js -> the repository root
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'bin/passslot.js');
 const BARE = fileURLToPath(new URL('./wallet-bare.js', import.meta.url));
 const STANDIN = fileURLToPath(new URL('./wallet-standin.js', import.meta.url));
 
 const now = (): number => performance.timeOrigin + performance.now();
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)] ?? Number.NaN;
-};
 const quantile = (sorted: Float64Array | number[], q: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? Number.NaN;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-let clockTicks = 100;
-try {
-  clockTicks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-} catch {}
-
-/** CPU time (user + system, all threads) a process has used, in ms; undefined where /proc is missing. */
-function cpuMs(pid: number | undefined): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks;
-  } catch {
-    return undefined;
-  }
-}
-
-const children: ChildProcess[] = [];
-
-/** Starts `node args` and resolves once its stdout shows `ready`. */
-function startChild(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  ready: string,
-  ipc = false,
-): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? (['ipc'] as const) : [])],
-    });
-    children.push(child);
-    let out = '';
-    const onExit = (code: number | null) =>
-      reject(new Error(`${args.join(' ')} exited with ${code} before it was ready:\n${out}`));
-    child.once('exit', onExit);
-    child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
-    child.stdout!.on('data', (d: Buffer) => {
-      if (out.includes(ready)) return;
-      out += d.toString();
-      if (out.includes(ready)) {
-        child.off('exit', onExit);
-        resolve(child);
-      }
-    });
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-function runInit(
-  env: NodeJS.ProcessEnv,
-): Promise<{ appKey: string; templateId: number; passTypeIdentifier: string; devCaPath: string }> {
-  return new Promise((resolve, reject) =>
-    execFile(process.execPath, [BIN, 'init', '--json'], { cwd: ROOT, env }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`passslot init failed: ${stderr || err.message}`));
-      else resolve(JSON.parse(stdout.trim().split('\n').pop()!));
-    }),
-  );
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'passslot-bench-wallet-'));
 try {
   await main();
 } finally {
-  await Promise.all(children.map(stopChild));
+  await stopAll();
   rmSync(tmp, { recursive: true, force: true });
 }
 
