@@ -91,9 +91,16 @@ export function verifyPkpass(pkpass: Uint8Array, caPath: string): VerifiedPass {
   }
   for (const name of Object.keys(manifest))
     if (!files.has(name)) throw new Error(`manifest lists missing ${name}`);
+  opensslVerify(files.get('signature')!, files.get('manifest.json')!, caPath);
+  const passJson = JSON.parse(Buffer.from(files.get('pass.json')!).toString('utf8')) as JsonObject;
+  return { files, passJson, manifest };
+}
+
+/** Verifies a detached DER CMS signature of `content` with `openssl cms -verify`, trusting `caPath`; throws if not. */
+export function opensslVerify(signature: Uint8Array, content: Uint8Array | string, caPath: string): void {
   const dir = tmpDir('passslot-verify-');
-  writeFileSync(join(dir, 'manifest.json'), files.get('manifest.json')!);
-  writeFileSync(join(dir, 'signature'), files.get('signature')!);
+  writeFileSync(join(dir, 'content'), content);
+  writeFileSync(join(dir, 'signature'), signature);
   const result = spawnSync(
     'openssl',
     [
@@ -105,19 +112,11 @@ export function verifyPkpass(pkpass: Uint8Array, caPath: string): VerifiedPass {
       '-in',
       join(dir, 'signature'),
       '-content',
-      join(dir, 'manifest.json'),
-      '-CAfile',
-      caPath,
-      '-purpose',
-      'any',
-      '-out',
-      '/dev/null',
-    ],
+      join(dir, 'content'),
+    ].concat(['-CAfile', caPath, '-purpose', 'any', '-out', '/dev/null']),
     { encoding: 'utf8' },
   );
   if (result.status !== 0) throw new Error(`openssl cms -verify failed: ${result.stderr}`);
-  const passJson = JSON.parse(Buffer.from(files.get('pass.json')!).toString('utf8')) as JsonObject;
-  return { files, passJson, manifest };
 }
 
 /** What `openssl cms -cmsout -print` says of a signature, for checking its attributes. */

@@ -1,10 +1,6 @@
-// Apple's pass web service, spoken to as Wallet speaks it, over real HTTP.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tmpDir, verifyPkpass } from '../helpers.js';
+import { opensslVerify, verifyPkpass } from '../helpers.js';
 import { createMemberPass, memberValues, request, startServer, TEST_DB, type TestServer } from './harness.js';
 
 let s: TestServer;
@@ -320,30 +316,8 @@ describe(`the pass web service on ${TEST_DB}`, () => {
     });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/octet-stream');
-    const dir = tmpDir('passslot-personalize-');
-    writeFileSync(join(dir, 'token'), personalizationToken);
-    writeFileSync(join(dir, 'signature'), Buffer.from(await res.arrayBuffer()));
-    execFileSync(
-      'openssl',
-      [
-        'cms',
-        '-verify',
-        '-binary',
-        '-inform',
-        'DER',
-        '-in',
-        join(dir, 'signature'),
-        '-content',
-        join(dir, 'token'),
-        '-CAfile',
-        s.alpha.devCaPath,
-        '-purpose',
-        'any',
-        '-out',
-        '/dev/null',
-      ],
-      { stdio: 'pipe' },
-    );
+    // throws unless openssl verifies the signed token against the pass type's CA
+    opensslVerify(Buffer.from(await res.arrayBuffer()), personalizationToken, s.alpha.devCaPath);
     const details = await (await s.api(s.alpha.appKey, `${pass.path}/details`)).json();
     expect(details.owner.email).toBe('rewards@example.com');
     expect(await eventsOf('pass.personalized', pass.serialNumber)).toEqual([
