@@ -60,6 +60,17 @@ export function startWorkers(
     ...options.handlers,
   };
   const kinds = Object.keys(handlers);
+  // emails parked while no SMTP server was configured go out now that one is
+  const unparked = app.config.smtpUrl
+    ? app.db
+        .updateTable('jobs')
+        .set({ runAt: app.clock.now().toISOString() })
+        .where('kind', '=', 'email')
+        .where('status', '=', 'pending')
+        .where('runAt', '>=', PARKED_UNTIL.toISOString())
+        .execute()
+        .catch((err) => app.log.warn({ err }, 'could not resume parked emails'))
+    : Promise.resolve();
   const workerId = `${process.pid}-${randomUUID().slice(0, 8)}`;
   let stopped = false;
   let running: Promise<number> | undefined;
@@ -90,6 +101,7 @@ export function startWorkers(
    * the next one, and new jobs are claimed as soon as a slot frees.
    */
   async function runOnce(): Promise<number> {
+    await unparked;
     let total = 0;
     const inflight = new Set<Promise<void>>();
     for (;;) {

@@ -5,7 +5,7 @@ import { currentPkpass, passUrl } from '../actions/pass-ops.js';
 import type { ActionContext } from '../actions/registry.js';
 import type { App } from '../app.js';
 import { PKPASS_MIME } from '../engine/index.js';
-import { PermanentJobError } from '../store/jobs.js';
+import { ParkJobError, PermanentJobError } from '../store/jobs.js';
 import type { JobRow } from '../store/schema.js';
 
 export interface EmailJob {
@@ -20,7 +20,8 @@ export function createMailer(app: App): { send(job: JobRow): Promise<void>; clos
   let transport: Transporter | undefined;
   return {
     async send(job) {
-      if (!app.config.smtpUrl) throw new Error('PASSSLOT_SMTP_URL is not set; the email waits until it is');
+      if (!app.config.smtpUrl)
+        throw new ParkJobError('PASSSLOT_SMTP_URL is not set; the email waits until it is');
       transport ??= nodemailer.createTransport(app.config.smtpUrl);
       const { passId, email } = JSON.parse(job.payload) as EmailJob;
       const pass = await app.db.selectFrom('passes').selectAll().where('id', '=', passId).executeTakeFirst();
