@@ -5,11 +5,21 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type PassUpdate, SimulatedDevice } from '../../apple/device.js';
 import { type StandinRecord, startApnsStandin } from '../../apple/standin.js';
+import { ConfigError, loadConfig } from '../../config.js';
 import { CommandError, type Output, readInput, UsageError } from '../io.js';
 
 const DEFAULT_PORT = 2197;
+// Help text names the default data directory; the commands use PASSSLOT_DATA_DIR when it is set.
 const DEFAULT_CERTS = join('data', 'apns-standin');
 const DEV_CERTS = join('data', 'dev-certs');
+function dataDir(): string {
+  try {
+    return loadConfig().dataDir;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CommandError(err.message);
+    throw err;
+  }
+}
 
 export const devHelp = `passslot dev apns [--port N] [--host H] [--certs DIR] [--client-ca FILE ...] [--token-key KEYID=FILE ...]
 passslot dev device --pass URL [--apns URL] [--apns-ca FILE] [--device-id ID] [--push-token HEX] [--quiet]
@@ -98,8 +108,8 @@ async function apnsCommand(args: string[], io: Output): Promise<number> {
   });
   const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0-65535');
-  const certsDir = resolve(values.certs ?? DEFAULT_CERTS);
-  const caFiles = values['client-ca'] ?? findDevCas(resolve(DEV_CERTS));
+  const certsDir = resolve(values.certs ?? join(dataDir(), 'apns-standin'));
+  const caFiles = values['client-ca'] ?? findDevCas(join(dataDir(), 'dev-certs'));
   const clientCas = caFiles.map((file) => readInput(file, 'client CA').toString('utf8'));
   const tokenKeys: Record<string, string> = {};
   for (const spec of values['token-key'] ?? []) {
@@ -154,7 +164,7 @@ async function deviceCommand(args: string[], io: Output): Promise<number> {
   if (values['push-token'] !== undefined && !/^(?:[0-9a-f]{2})+$/i.test(values['push-token']))
     throw new UsageError('--push-token must be hex');
   const apnsUrl = values.apns ?? `https://127.0.0.1:${DEFAULT_PORT}`;
-  const caPath = values['apns-ca'] ?? join(DEFAULT_CERTS, 'server.pem');
+  const caPath = values['apns-ca'] ?? join(dataDir(), 'apns-standin', 'server.pem');
   const apnsCa =
     values['apns-ca'] !== undefined || existsSync(caPath) ? readFileSync(caPath, 'utf8') : undefined;
   const device = new SimulatedDevice({
