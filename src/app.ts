@@ -57,7 +57,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     secrets,
     clock: options.clock ?? systemClock,
     log,
-    renderer: new Renderer(),
+    renderer: new Renderer(config.renderThreads),
     rows: new RowCache(),
     wake: (kind) => {
       for (const l of listeners) l(kind);
@@ -65,7 +65,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     onWake: (listener) => {
       listeners.push(listener);
     },
-    close: () => store.close(),
+    close: async () => {
+      await app.renderer.close();
+      await store.close();
+    },
   };
   return app;
 }

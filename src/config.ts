@@ -1,4 +1,5 @@
 // Every environment variable Passslot reads, parsed and validated once. Nothing else reads process.env.
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 
 export interface Config {
@@ -33,6 +34,8 @@ export interface Config {
   apnsCaFile?: string;
   /** PASSSLOT_PUSH_DEBOUNCE_MS, default 200: changes to one pass within this window make one push per device. */
   pushDebounceMs: number;
+  /** PASSSLOT_RENDER_THREADS: worker threads that build (sign) passes; default one per core but one, at most 4. */
+  renderThreads: number;
 }
 
 export class ConfigError extends Error {}
@@ -91,5 +94,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apnsUrl: (url(env, 'PASSSLOT_APNS_URL', ['https:']) ?? 'https://api.push.apple.com').replace(/\/+$/, ''),
     apnsCaFile: env.PASSSLOT_APNS_CA ? resolve(env.PASSSLOT_APNS_CA) : undefined,
     pushDebounceMs: int(env, 'PASSSLOT_PUSH_DEBOUNCE_MS', 200, 0, 60_000),
+    renderThreads: int(
+      env,
+      'PASSSLOT_RENDER_THREADS',
+      Math.max(0, Math.min(4, availableParallelism() - 1)),
+      0,
+      64,
+    ),
   };
 }

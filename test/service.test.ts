@@ -122,3 +122,83 @@ describe('passslot init, accounts and keys', () => {
     expect(cli(env, 'accounts', 'rate-limit', 'nobody', '5').code).toBe(1);
   }, 120_000);
 });
+
+describe('passslot serve with render threads', () => {
+  it('builds passes on worker threads: valid signatures, field errors, notifications, template refreshes', async () => {
+    const env = {
+      PASSSLOT_DATA_DIR: tmpDir('passslot-threads-'),
+      PASSSLOT_LOG_LEVEL: 'silent',
+      PASSSLOT_RENDER_THREADS: '2',
+    };
+    const setup = JSON.parse(cli(env, 'init', '--json').stdout);
+    const port = await freePort();
+    const server = await serve({ ...env, PORT: String(port) });
+    const base = `http://127.0.0.1:${port}`;
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok', renderThreads: 2 });
+    const auth = { authorization: `Bearer ${setup.appKey}`, 'content-type': 'application/json' };
+    const values = {
+      firstName: 'Ada',
+      lastName: 'Lovelace',
+      memberSince: '2024',
+      points: 1,
+      memberId: 'T-1',
+    };
+    const created = (await (
+      await fetch(`${base}/v1/templates/${setup.templateId}/pass`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify(values),
+      })
+    ).json()) as {
+      passTypeIdentifier: string;
+      serialNumber: string;
+    };
+    const path = `${base}/v1/passes/${created.passTypeIdentifier}/${created.serialNumber}`;
+    const many = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        fetch(`${base}/v1/templates/${setup.templateId}/pass`, {
+          method: 'POST',
+          headers: auth,
+          body: JSON.stringify({ ...values, memberId: `T-${i + 2}` }),
+        }),
+      ),
+    );
+    expect(many.map((r) => r.status)).toEqual(Array(6).fill(201));
+    verifyPkpass(Buffer.from(await (await fetch(path, { headers: auth })).arrayBuffer()), setup.devCaPath);
+    const missing = await fetch(`${base}/v1/templates/${setup.templateId}/pass`, {
+      method: 'POST',
+      headers: auth,
+      body: '{"firstName":"x"}',
+    });
+    expect(missing.status).toBe(422);
+    expect(((await missing.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toContain(
+      'values.memberId',
+    );
+    await fetch(`${path}/notify`, { method: 'POST', headers: auth, body: '{"message":"from a thread"}' });
+    const passJson = (await (await fetch(`${path}/passjson`, { headers: auth })).json()) as {
+      storeCard: { backFields: { value: string }[] };
+    };
+    expect(passJson.storeCard.backFields.map((f) => f.value)).toContain('from a thread');
+    // a template change re-renders every pass in the background, a few at a time on the threads
+    const template = (await (
+      await fetch(`${base}/v1/templates/${setup.templateId}`, { headers: auth })
+    ).json()) as { description: Record<string, unknown> };
+    await fetch(`${base}/v1/templates/${setup.templateId}`, {
+      method: 'PUT',
+      headers: auth,
+      body: JSON.stringify({ description: { ...template.description, backgroundColor: 'rgb(1, 2, 3)' } }),
+    });
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const json = (await (await fetch(`${path}/passjson`, { headers: auth })).json()) as {
+        backgroundColor: string;
+      };
+      if (json.backgroundColor === 'rgb(1, 2, 3)') break;
+      if (Date.now() > deadline) throw new Error('the template change never reached the pass');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    verifyPkpass(Buffer.from(await (await fetch(path, { headers: auth })).arrayBuffer()), setup.devCaPath);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  }, 90_000);
+});

@@ -100,10 +100,9 @@ export function bulkJobHandler(app: App): (job: JobRow) => Promise<void> {
         .limit(BATCH)
         .execute();
       if (rows.length === 0) break;
-      for (const pass of rows) {
-        progress.cursor = pass.id;
+      const one = async (pass: PassRow): Promise<void> => {
         progress.processed++;
-        if (payload.filter && !matches(pass, payload.filter)) continue;
+        if (payload.filter && !matches(pass, payload.filter)) return;
         try {
           const passType = await app.rows.passType(app.db, pass.passTypeId);
           await writePassVersion(
@@ -127,7 +126,11 @@ export function bulkJobHandler(app: App): (job: JobRow) => Promise<void> {
               : (err as Error).message;
           progress.failed.push({ serialNumber: pass.serialNumber, reason });
         }
-      }
+      };
+      // a few passes at a time, so render threads sign in parallel; progress is saved per batch, after all of it
+      const parallel = Math.max(1, app.renderer.threads + 1);
+      for (let i = 0; i < rows.length; i += parallel) await Promise.all(rows.slice(i, i + parallel).map(one));
+      progress.cursor = rows[rows.length - 1]!.id;
       // progress is durable after every batch, and the lease is extended while the job works
       await app.db
         .updateTable('jobs')

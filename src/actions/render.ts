@@ -14,6 +14,8 @@ import {
 import type { Db } from '../store/db.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import type { Secrets } from '../store/secrets.js';
+import { withNotification } from './notification.js';
+import { type FactorySpec, RenderPool, renderWorkersAvailable } from './render-pool.js';
 
 export interface RenderContext {
   db: Db;
@@ -21,9 +23,6 @@ export interface RenderContext {
   publicUrl: string;
   now: Date;
 }
-
-/** The key of the back field that carries notification messages when the template has none. */
-export const NOTIFICATION_FIELD_KEY = 'passslot_notification';
 
 const LIMIT = 500;
 
@@ -64,6 +63,20 @@ export async function loadImages(
 export class Renderer {
   private readonly identities = new Lru<PassIdentity>();
   private readonly factories = new Lru<PassFactory>();
+  private readonly pool: RenderPool | undefined;
+
+  /** With threads > 0 (and the compiled worker present) passes are built on worker threads. */
+  constructor(threads = 0) {
+    this.pool = threads > 0 && renderWorkersAvailable() ? new RenderPool(threads) : undefined;
+  }
+
+  get threads(): number {
+    return this.pool ? this.pool.size : 0;
+  }
+
+  close(): Promise<void> {
+    return this.pool?.close() ?? Promise.resolve();
+  }
 
   identity(passType: PassTypeRow, secrets: Secrets): PassIdentity {
     const cacheKey = `${passType.id}:${passType.updatedAt}`;
@@ -104,42 +117,40 @@ export class Renderer {
     passType: PassTypeRow,
     passImages?: Record<string, Uint8Array>,
   ): Promise<BuiltPass> {
-    const factory = await this.factory(ctx, template, passType);
     const overrides: JsonObject = {
       serialNumber: pass.serialNumber,
       webServiceURL: `${ctx.publicUrl}/wallet`,
       authenticationToken: pass.authToken,
     };
     if (pass.voided || pass.deletedAt) overrides.voided = true;
+    const values = JSON.parse(pass.values) as Record<string, unknown>;
+    const images = passImages ?? (pass.id > 0 ? await loadImages(ctx.db, 'pass', pass.id) : undefined);
+    if (this.pool) {
+      const key = `${template.id}:${template.version}:${passType.id}:${passType.updatedAt}`;
+      const spec = async (): Promise<FactorySpec> => ({
+        certificatePem: passType.certificatePem,
+        privateKeyPem: ctx.secrets.decrypt(passType.privateKeyEnc),
+        wwdrPem: passType.wwdrPem ?? undefined,
+        template: JSON.parse(template.body) as JsonObject,
+        images: await loadImages(ctx.db, 'template', template.id),
+        allowHttpWebService: ctx.publicUrl.startsWith('http://'),
+      });
+      return this.pool.build(key, spec, {
+        values,
+        overrides,
+        images,
+        now: ctx.now.getTime(),
+        notification: pass.notification,
+      });
+    }
+    const factory = await this.factory(ctx, template, passType);
     return factory.build({
-      values: JSON.parse(pass.values) as Record<string, unknown>,
+      values,
       overrides,
-      images: passImages ?? (pass.id > 0 ? await loadImages(ctx.db, 'pass', pass.id) : undefined),
+      images,
       now: ctx.now,
       transform:
         pass.notification === null ? undefined : (json) => withNotification(json, pass.notification!),
     });
   }
-}
-
-function pickStyle(passJson: JsonObject): JsonObject {
-  for (const style of ['boardingPass', 'coupon', 'eventTicket', 'generic', 'storeCard', 'posterGeneric'])
-    if (passJson[style] !== undefined) return { [style]: passJson[style]! };
-  return {};
-}
-
-/**
- * Puts a message in the pass's notification field: the back field whose changeMessage is exactly "%@", or a back
- * field Passslot adds. Wallet shows "%@" with the new value on the lock screen when the pass updates.
- */
-export function withNotification(passJson: JsonObject, message: string): JsonObject {
-  const style = Object.keys(pickStyle(passJson))[0];
-  if (!style) return passJson;
-  const fields = { ...(passJson[style] as JsonObject) };
-  const back = Array.isArray(fields.backFields) ? [...(fields.backFields as JsonObject[])] : [];
-  const index = back.findIndex((f) => f.changeMessage === '%@');
-  if (index >= 0) back[index] = { ...back[index]!, value: message };
-  else back.push({ key: NOTIFICATION_FIELD_KEY, label: 'Message', value: message, changeMessage: '%@' });
-  fields.backFields = back;
-  return { ...passJson, [style]: fields };
 }

@@ -159,7 +159,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
 
   fastify.get('/healthz', { schema: { hide: true } }, async () => {
     await app.db.selectFrom('accounts').select('id').limit(1).execute();
-    return { status: 'ok' };
+    return { status: 'ok', renderThreads: app.renderer.threads };
   });
 
   const redis = app.config.redisUrl
