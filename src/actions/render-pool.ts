@@ -71,10 +71,13 @@ function reviveError(e: SerializedError): Error {
   }
 }
 
-interface Slot {
-  worker: Worker;
-  keys: Set<string>;
-  busy: number;
+class Slot {
+  /** Set by RenderPool.start. */
+  worker!: Worker;
+  /** The factory keys this worker has. */
+  readonly keys = new Set<string>();
+  busy = 0;
+  readonly pending = new Map<number, { resolve: (r: RenderResponse) => void; reject: (e: Error) => void }>();
 }
 
 const WORKER_FILE = fileURLToPath(new URL('./render-worker.js', import.meta.url));
@@ -84,34 +87,42 @@ export const renderWorkersAvailable = (): boolean => existsSync(WORKER_FILE);
 
 export class RenderPool {
   private readonly slots: Slot[];
-  private readonly pending = new Map<
-    number,
-    { resolve: (r: RenderResponse) => void; reject: (e: Error) => void }
-  >();
   private nextId = 1;
+  private closing = false;
 
   constructor(threads: number) {
     this.slots = Array.from({ length: threads }, () => {
-      const worker = new Worker(WORKER_FILE);
-      worker.unref();
-      worker.on('message', (response: RenderResponse) => {
-        const waiter = this.pending.get(response.id);
-        this.pending.delete(response.id);
-        waiter?.resolve(response);
-      });
-      worker.on('error', (err) => {
-        for (const [id, waiter] of this.pending) {
-          this.pending.delete(id);
-          waiter.reject(err);
-        }
-      });
-      return { worker, keys: new Set<string>(), busy: 0 };
+      const slot = new Slot();
+      this.start(slot);
+      return slot;
     });
+  }
+
+  /** Starts (or restarts, after a crash) a slot's worker; requests it had in flight fail rather than hang. */
+  private start(slot: Slot): void {
+    const worker = new Worker(WORKER_FILE);
+    worker.unref();
+    worker.on('message', (response: RenderResponse) => {
+      const waiter = slot.pending.get(response.id);
+      slot.pending.delete(response.id);
+      waiter?.resolve(response);
+    });
+    worker.on('error', () => undefined); // followed by 'exit'
+    worker.on('exit', (code) => {
+      for (const waiter of slot.pending.values())
+        waiter.reject(new Error(`a render thread stopped (exit code ${code})`));
+      slot.pending.clear();
+      if (!this.closing) {
+        slot.keys.clear();
+        this.start(slot);
+      }
+    });
+    slot.worker = worker;
   }
 
   private call(slot: Slot, request: RenderRequest): Promise<RenderResponse> {
     return new Promise((resolve, reject) => {
-      this.pending.set(request.id, { resolve, reject });
+      slot.pending.set(request.id, { resolve, reject });
       slot.worker.postMessage(request);
     });
   }
@@ -149,6 +160,7 @@ export class RenderPool {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }
