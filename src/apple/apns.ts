@@ -64,6 +64,7 @@ export class ApnsConnection {
       session.once('remoteSettings', () => resolve());
       session.once('error', () => resolve());
       session.once('close', () => resolve());
+      setTimeout(resolve, TIMEOUT_MS).unref(); // never wait forever for a server that says nothing
     });
     this.session = session;
     return session;
