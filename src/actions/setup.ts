@@ -3,11 +3,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { App } from '../app.js';
-import { compileTemplate, createDevPki, type JsonObject } from '../engine/index.js';
+import { createDevPki, type JsonObject } from '../engine/index.js';
 import { encodePng } from '../engine/png.js';
 import { conflict } from '../errors.js';
 import { createKey, type Scope } from '../store/keys.js';
 import { token } from './pass-ops.js';
+import { insertTemplate } from './templates.js';
 
 export interface AccountSetup {
   appKey: string;
@@ -112,22 +113,13 @@ export async function createAccount(app: App, name: string): Promise<AccountSetu
       })
       .returning('id')
       .executeTakeFirstOrThrow();
-    const template = await trx
-      .insertInto('templates')
-      .values({
-        accountId: account.id,
-        passTypeId: passType.id,
-        name: DEMO_TEMPLATE_NAME,
-        body: JSON.stringify(body),
-        placeholders: JSON.stringify(compileTemplate(body).placeholders),
-        restrictions: '{}',
-        linkToken: token(16),
-        version: 1,
-        createdAt: now,
-        updatedAt: now,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const template = await insertTemplate(trx, {
+      accountId: account.id,
+      passTypeId: passType.id,
+      name: DEMO_TEMPLATE_NAME,
+      body,
+      now,
+    });
     for (const [type, scale, data] of demoImages())
       await trx
         .insertInto('images')

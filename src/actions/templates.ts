@@ -2,6 +2,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { compileTemplate, type JsonObject, type JsonValue, validatePassJson } from '../engine/index.js';
 import { conflict, fieldErrors, invalid } from '../errors.js';
+import type { Db } from '../store/db.js';
 import { enqueueJob } from '../store/jobs.js';
 import type { TemplateRow } from '../store/schema.js';
 import { findPassType, findTemplate, passTypeById } from './access.js';
@@ -99,6 +100,29 @@ export function checkTemplateBody(
     );
 }
 
+/** Stores a new template (version 1, no restrictions, a fresh link token); the one place templates are created. */
+export function insertTemplate(
+  db: Db,
+  t: { accountId: number; passTypeId: number; name: string; body: JsonObject; now: string },
+): Promise<TemplateRow> {
+  return db
+    .insertInto('templates')
+    .values({
+      accountId: t.accountId,
+      passTypeId: t.passTypeId,
+      name: t.name,
+      body: JSON.stringify(t.body),
+      placeholders: JSON.stringify(compileTemplate(t.body).placeholders),
+      restrictions: '{}',
+      linkToken: token(16),
+      version: 1,
+      createdAt: t.now,
+      updatedAt: t.now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
 export const listPassTemplates = defineAction({
   name: 'list_pass_templates',
   title: 'List pass templates',
@@ -159,22 +183,13 @@ export const createTemplate = defineAction({
       throw invalid([
         { field: 'name', reasons: [`a template named "${input.name}" exists (id ${exists.id})`] },
       ]);
-    const row = await ctx.app.db
-      .insertInto('templates')
-      .values({
-        accountId: ctx.grant.accountId,
-        passTypeId: passType.id,
-        name: input.name,
-        body: JSON.stringify(body),
-        placeholders: JSON.stringify(compileTemplate(body).placeholders),
-        restrictions: '{}',
-        linkToken: token(16),
-        version: 1,
-        createdAt: now,
-        updatedAt: now,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const row = await insertTemplate(ctx.app.db, {
+      accountId: ctx.grant.accountId,
+      passTypeId: passType.id,
+      name: input.name,
+      body,
+      now,
+    });
     return templateOut(ctx, row);
   },
 });
