@@ -8,7 +8,7 @@ import { enqueueJob } from '../store/jobs.js';
 import type { JobRow, PassRow } from '../store/schema.js';
 import { findTemplate } from './access.js';
 import { writePassVersion } from './pass-ops.js';
-import { type ActionContext, defineAction } from './registry.js';
+import { defineAction, systemContext } from './registry.js';
 import { PassStatus, Values } from './schemas.js';
 
 const BATCH = 50;
@@ -68,18 +68,7 @@ export function bulkJobHandler(app: App): (job: JobRow) => Promise<void> {
     const progress: BulkProgress = job.result
       ? (JSON.parse(job.result) as BulkProgress)
       : { total: 0, processed: 0, updated: 0, cursor: 0, failed: [] };
-    const ctx: ActionContext = {
-      app,
-      grant: {
-        keyId: 0,
-        accountId: job.accountId,
-        scopes: ['*'],
-        templateIds: null,
-        passTypeIds: null,
-        rateLimit: null,
-      },
-      requestId: `job-${job.id}`,
-    };
+    const ctx = systemContext(app, job.accountId, `job-${job.id}`);
     if (progress.total === 0) {
       const { n } = await app.db
         .selectFrom('passes')

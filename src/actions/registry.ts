@@ -13,6 +13,15 @@ export interface ActionContext {
   requestId: string;
 }
 
+/** The context of work Passslot does on an account's behalf, outside any app key (jobs, Wallet, pass links). */
+export function systemContext(app: App, accountId: number, requestId: string): ActionContext {
+  return {
+    app,
+    grant: { keyId: 0, accountId, scopes: ['*'], templateIds: null, passTypeIds: null, rateLimit: null },
+    requestId,
+  };
+}
+
 export interface Action<I extends TSchema = TSchema, O extends TSchema = TSchema> {
   name: string;
   title: string;

@@ -2,7 +2,7 @@
 // every pass. Registration changes and their events are written in one transaction; tokens compare in constant time.
 import { timingSafeEqual } from 'node:crypto';
 import { currentPkpass } from '../actions/pass-ops.js';
-import type { ActionContext } from '../actions/registry.js';
+import { systemContext } from '../actions/registry.js';
 import type { App } from '../app.js';
 import type { Db } from '../store/db.js';
 import { appendEvent } from '../store/events.js';
@@ -237,18 +237,7 @@ export const lastModifiedOf = (pass: Pick<PassRow, 'modifiedAt' | 'updatedAt'>):
 
 /** The current .pkpass of a pass (voided when revoked or deleted), from the render cache. */
 export async function latestPass(app: App, found: AuthorizedPass): Promise<Uint8Array> {
-  const ctx: ActionContext = {
-    app,
-    grant: {
-      keyId: 0,
-      accountId: found.pass.accountId,
-      scopes: ['*'],
-      templateIds: null,
-      passTypeIds: null,
-      rateLimit: null,
-    },
-    requestId: 'wallet',
-  };
+  const ctx = systemContext(app, found.pass.accountId, 'wallet');
   return currentPkpass(ctx, found.pass, found.passType);
 }
 

@@ -2,7 +2,7 @@
 // and its link in the text and HTML bodies. Runs as a durable job: while SMTP is down it is retried, never lost.
 import nodemailer, { type Transporter } from 'nodemailer';
 import { currentPkpass, passUrl } from '../actions/pass-ops.js';
-import type { ActionContext } from '../actions/registry.js';
+import { systemContext } from '../actions/registry.js';
 import type { App } from '../app.js';
 import { PKPASS_MIME } from '../engine/index.js';
 import { ParkJobError, PermanentJobError } from '../store/jobs.js';
@@ -37,18 +37,7 @@ export function createMailer(app: App): { send(job: JobRow): Promise<void>; clos
         .select('name')
         .where('id', '=', pass.templateId)
         .executeTakeFirstOrThrow();
-      const ctx: ActionContext = {
-        app,
-        grant: {
-          keyId: 0,
-          accountId: pass.accountId,
-          scopes: ['*'],
-          templateIds: null,
-          passTypeIds: null,
-          rateLimit: null,
-        },
-        requestId: `job-${job.id}`,
-      };
+      const ctx = systemContext(app, pass.accountId, `job-${job.id}`);
       const pkpass = await currentPkpass(ctx, pass, passType);
       const url = passUrl(ctx, pass);
       await transport.sendMail({

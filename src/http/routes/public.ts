@@ -3,7 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { currentPkpass } from '../../actions/pass-ops.js';
-import type { ActionContext } from '../../actions/registry.js';
+import { systemContext } from '../../actions/registry.js';
 import type { App } from '../../app.js';
 import { PKPASS_MIME } from '../../engine/index.js';
 import { appendEvent } from '../../store/events.js';
@@ -63,18 +63,7 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
       .selectAll()
       .where('id', '=', row.passTypeId)
       .executeTakeFirstOrThrow();
-    const ctx: ActionContext = {
-      app,
-      grant: {
-        keyId: 0,
-        accountId: row.accountId,
-        scopes: ['*'],
-        templateIds: null,
-        passTypeIds: null,
-        rateLimit: null,
-      },
-      requestId: req.id,
-    };
+    const ctx = systemContext(app, row.accountId, req.id);
     const bytes = await currentPkpass(ctx, row, passType);
     await appendEvent(
       app.db,
