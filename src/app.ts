@@ -3,6 +3,7 @@
 import { type Logger, pino } from 'pino';
 import { Renderer } from './actions/render.js';
 import type { Config } from './config.js';
+import { Outbound } from './events/outbound.js';
 import { RowCache } from './store/cache.js';
 import { type Db, type Dialect, migrate, openStore, type Store } from './store/db.js';
 import { createSecrets, loadMasterKey, type Secrets } from './store/secrets.js';
@@ -24,6 +25,8 @@ export interface App {
   renderer: Renderer;
   /** Pass type and template rows by version. */
   rows: RowCache;
+  /** The HTTP client for addresses users give (webhooks, CRMs), with the SSRF guard. */
+  outbound: Outbound;
   /** Wakes the background workers when durable work was just queued (they also poll). */
   wake(kind: string): void;
   onWake(listener: (kind: string) => void): void;
@@ -59,6 +62,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     log,
     renderer: new Renderer(config.renderThreads),
     rows: new RowCache(),
+    outbound: new Outbound(config.webhookAllowPrivate),
     wake: (kind) => {
       for (const l of listeners) l(kind);
     },
@@ -67,6 +71,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     },
     close: async () => {
       await app.renderer.close();
+      await app.outbound.close();
       await store.close();
     },
   };

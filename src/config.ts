@@ -36,6 +36,9 @@ export interface Config {
   pushDebounceMs: number;
   /** PASSSLOT_RENDER_THREADS: worker threads that build (sign) passes; default one per core but one, at most 4. */
   renderThreads: number;
+  /** PASSSLOT_WEBHOOK_ALLOW_PRIVATE, default false: let webhooks and CRM base URLs reach private, loopback and
+   * link-local addresses (tests, intranets). */
+  webhookAllowPrivate: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -101,5 +104,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       0,
       64,
     ),
+    webhookAllowPrivate: bool(env, 'PASSSLOT_WEBHOOK_ALLOW_PRIVATE', false),
   };
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(true|1|yes)$/i.test(raw)) return true;
+  if (/^(false|0|no)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }

@@ -5,6 +5,9 @@ import { bulkJobHandler } from './actions/bulk.js';
 import type { App } from './app.js';
 import { ApnsPool, pushJobHandler } from './apple/push.js';
 import { createMailer } from './delivery/email.js';
+import { integrationSender } from './events/crm/index.js';
+import { startDispatcher } from './events/dispatcher.js';
+import { webhookSender } from './events/webhooks.js';
 import {
   backoffMs,
   claimJobs,
@@ -19,7 +22,7 @@ import type { JobRow } from './store/schema.js';
 export type JobHandler = (job: JobRow) => Promise<void>;
 
 export interface Workers {
-  /** Runs until every due job is done (tests); returns how many jobs ran. */
+  /** Runs until every due job and delivery is done (tests); returns how many ran. */
   drain(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -60,6 +63,11 @@ export function startWorkers(
     ...options.handlers,
   };
   const kinds = Object.keys(handlers);
+  const dispatcher = startDispatcher(
+    app,
+    { webhook: webhookSender(app, app.outbound), integration: integrationSender(app, app.outbound) },
+    { poll: options.poll },
+  );
   // emails parked while no SMTP server was configured go out now that one is
   const unparked = app.config.smtpUrl
     ? app.db
@@ -164,7 +172,7 @@ export function startWorkers(
       let n = 0;
       for (;;) {
         if (running) n += await running;
-        const ran = await kick();
+        const ran = (await kick()) + (await dispatcher.drain());
         n += ran;
         if (ran === 0 && !running) return n;
       }
@@ -173,6 +181,7 @@ export function startWorkers(
       stopped = true;
       if (timer) clearTimeout(timer);
       if (running) await running;
+      await dispatcher.stop();
       mailer.close();
       apns.close();
     },

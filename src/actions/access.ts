@@ -5,6 +5,15 @@ import { hotQueries } from '../store/prepared.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import type { ActionContext } from './registry.js';
 
+/**
+ * Account-wide things (app keys, the event feed, webhooks, integrations) are for unrestricted keys: a key restricted
+ * to some templates or pass types could otherwise mint wider access or read about passes it may not see.
+ */
+export function requireUnrestricted(ctx: ActionContext, what: string): void {
+  if (ctx.grant.templateIds || ctx.grant.passTypeIds)
+    throw forbidden(`a key restricted to templates or pass types cannot ${what}`);
+}
+
 export function checkPassTypeAllowed(ctx: ActionContext, passTypeIdentifier: string): void {
   const allowed = ctx.grant.passTypeIds;
   if (allowed && !allowed.includes(passTypeIdentifier))

@@ -12,7 +12,7 @@ import { conflict, forbidden, invalid, notFound } from '../errors.js';
 import { PARKED_UNTIL } from '../store/jobs.js';
 import { createKey, listKeys, revokeKey, rotateKey, SCOPES } from '../store/keys.js';
 import type { PassTypeRow } from '../store/schema.js';
-import { findPassType } from './access.js';
+import { findPassType, requireUnrestricted } from './access.js';
 import { type ActionContext, defineAction } from './registry.js';
 import { Empty } from './schemas.js';
 
@@ -474,12 +474,6 @@ const NewKeyOut = Type.Object({
 });
 const ScopeSchema = Type.Union(SCOPES.map((s) => Type.Literal(s)));
 
-/** App keys are managed only by unrestricted keys: a restricted key could otherwise mint or take over wider access. */
-function requireUnrestricted(ctx: ActionContext): void {
-  if (ctx.grant.templateIds || ctx.grant.passTypeIds)
-    throw forbidden('a key restricted to templates or pass types cannot manage app keys');
-}
-
 async function checkKeyRestrictions(
   ctx: ActionContext,
   templateIds?: number[] | null,
@@ -518,7 +512,7 @@ export const listAppKeys = defineAction({
   input: Empty,
   output: Type.Array(KeyOut),
   handler: (ctx) => {
-    requireUnrestricted(ctx);
+    requireUnrestricted(ctx, 'manage app keys');
     return listKeys(ctx.app.db, ctx.grant.accountId);
   },
 });
@@ -538,7 +532,7 @@ export const createAppKey = defineAction({
   }),
   output: NewKeyOut,
   async handler(ctx, input) {
-    requireUnrestricted(ctx);
+    requireUnrestricted(ctx, 'manage app keys');
     await checkKeyRestrictions(ctx, input.templateIds, input.passTypeIds);
     const { key, info } = await createKey(ctx.app.db, { accountId: ctx.grant.accountId, ...input });
     return { key, ...info };
@@ -554,7 +548,7 @@ export const rotateAppKey = defineAction({
   input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
   output: NewKeyOut,
   async handler(ctx, input) {
-    requireUnrestricted(ctx);
+    requireUnrestricted(ctx, 'manage app keys');
     const out = await rotateKey(ctx.app.db, ctx.grant.accountId, input.id);
     if (!out) throw notFound(`app key ${input.id}`);
     return { key: out.key, ...out.info };
@@ -570,7 +564,7 @@ export const revokeAppKey = defineAction({
   input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
   output: Empty,
   async handler(ctx, input) {
-    requireUnrestricted(ctx);
+    requireUnrestricted(ctx, 'manage app keys');
     if (!(await revokeKey(ctx.app.db, ctx.grant.accountId, input.id))) throw notFound(`app key ${input.id}`);
     return {};
   },

@@ -11,7 +11,7 @@ import {
 } from '../engine/index.js';
 import { AppError, fieldErrors, invalid } from '../errors.js';
 import type { Db } from '../store/db.js';
-import { appendEvent, type EventEnvelope } from '../store/events.js';
+import { appendEvent, type EventEnvelope, withEvents } from '../store/events.js';
 import { enqueueJob } from '../store/jobs.js';
 import { hotQueries } from '../store/prepared.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
@@ -268,7 +268,7 @@ async function writeOnce(
   };
   const images = options.images ?? (await loadImages(app.db, 'pass', found.pass.id));
   const built = await buildOr422(ctx, next, template, found.passType, images);
-  const envelope = await app.db.transaction().execute(async (trx) => {
+  const envelope = await withEvents(app, async (trx) => {
     next.updateTag = await nextUpdateTag(trx, found.passType.id);
     const updated = await trx
       .updateTable('passes')

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import { AppError, badRequest, invalid } from '../errors.js';
-import { appendEvent } from '../store/events.js';
+import { appendEvent, withEvents } from '../store/events.js';
 import { enqueueJob } from '../store/jobs.js';
 import type { PassRow } from '../store/schema.js';
 import {
@@ -96,7 +96,7 @@ export const createPass = defineAction({
       personalization: null,
     };
     const built = await buildOr422(ctx, draft, template, passType, imageFiles(images));
-    await ctx.app.db.transaction().execute(async (trx) => {
+    await withEvents(ctx.app, async (trx) => {
       draft.updateTag = await nextUpdateTag(trx, passType.id);
       const { id: _omit, ...row } = draft;
       const inserted = await trx.insertInto('passes').values(row).returning('id').executeTakeFirstOrThrow();
@@ -123,7 +123,7 @@ export const createPass = defineAction({
           accountId: draft.accountId,
           type: 'pass.created',
           passId: draft.id,
-          data: passEventData(ctx, draft, passType, { templateName: template.name }),
+          data: passEventData(ctx, draft, passType),
         },
         now,
       );
@@ -489,7 +489,7 @@ async function changeStatusOnly(
   change: { status: string; price?: number | null },
 ): Promise<void> {
   const now = ctx.app.clock.now();
-  await ctx.app.db.transaction().execute(async (trx) => {
+  await withEvents(ctx.app, async (trx) => {
     await trx
       .updateTable('passes')
       .set({ ...change, updatedAt: now.toISOString() })

@@ -6,7 +6,7 @@ import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { pushGroupKey } from '../actions/pass-ops.js';
 import type { App } from '../app.js';
-import { appendEvent } from '../store/events.js';
+import { appendEvent, withEvents } from '../store/events.js';
 import { backoffMs, enqueueJob, PARKED_UNTIL, ParkJobError } from '../store/jobs.js';
 import type { JobRow, PassTypeRow } from '../store/schema.js';
 import { type ApnsAuth, ApnsConnection, type ApnsResult } from './apns.js';
@@ -189,20 +189,22 @@ function pushOnce(app: App, pool: ApnsPool): (job: JobRow) => Promise<void> {
     if (retry.length === 0) return;
     const attempt = (payload.attempt ?? 1) + 1;
     if (attempt > MAX_DEVICE_ATTEMPTS) {
-      await appendEvent(
-        app.db,
-        {
-          accountId: pass.accountId,
-          type: 'push.failed',
-          passId: pass.id,
-          data: {
-            serialNumber: pass.serialNumber,
-            passTypeIdentifier: passType.passTypeIdentifier,
-            devices: retry,
-            attempts: attempt - 1,
+      await withEvents(app, (trx) =>
+        appendEvent(
+          trx,
+          {
+            accountId: pass.accountId,
+            type: 'push.failed',
+            passId: pass.id,
+            data: {
+              serialNumber: pass.serialNumber,
+              passTypeIdentifier: passType.passTypeIdentifier,
+              devices: retry,
+              attempts: attempt - 1,
+            },
           },
-        },
-        app.clock.now(),
+          app.clock.now(),
+        ),
       );
       return;
     }

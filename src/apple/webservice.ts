@@ -5,7 +5,7 @@ import { currentPkpass } from '../actions/pass-ops.js';
 import { systemContext } from '../actions/registry.js';
 import type { App } from '../app.js';
 import type { Db } from '../store/db.js';
-import { appendEvent } from '../store/events.js';
+import { appendEvent, withEvents } from '../store/events.js';
 import { hotQueries } from '../store/prepared.js';
 import type { PassRow, PassTypeRow } from '../store/schema.js';
 
@@ -106,7 +106,7 @@ export async function registerDevice(
   pushToken: string,
 ): Promise<201 | 200> {
   const now = app.clock.now().toISOString();
-  return app.db.transaction().execute(async (trx) => {
+  return withEvents(app, async (trx) => {
     let device = await trx
       .selectFrom('devices')
       .selectAll()
@@ -162,7 +162,7 @@ export async function unregisterDevice(
   deviceLibraryIdentifier: string,
   reason: string,
 ): Promise<boolean> {
-  return app.db.transaction().execute(async (trx) => {
+  return withEvents(app, async (trx) => {
     const device = await trx
       .selectFrom('devices')
       .select('id')
@@ -291,7 +291,7 @@ export async function personalize(app: App, found: AuthorizedPass, input: Person
     if (typeof v === 'string' && v.length <= 500) info[k] = v;
   }
   const now = app.clock.now();
-  await app.db.transaction().execute(async (trx) => {
+  await withEvents(app, async (trx) => {
     await trx
       .updateTable('passes')
       .set({

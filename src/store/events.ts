@@ -1,7 +1,9 @@
-// The event outbox: every change to a pass writes its event in the same transaction. Delivering events (webhooks,
-// CRM sync, live streams) reads from here.
+// The event outbox: every change to a pass writes its event in the same transaction, together with one delivery row
+// per webhook or integration that wants it. Delivering (src/events/) reads the deliveries; the events API and the
+// live stream read the events.
 import { randomUUID } from 'node:crypto';
 import type { Db } from './db.js';
+import { preparedIn } from './prepared.js';
 
 export interface EventInput {
   accountId: number;
@@ -17,13 +19,85 @@ export interface EventEnvelope {
   data: Record<string, unknown>;
 }
 
+/** Every event type Passslot writes: PassSlot's first, then its own. */
+export const EVENT_TYPES = [
+  'pass.created',
+  'pass.updated',
+  'pass.downloaded',
+  'registration.created',
+  'registration.deleted',
+  'scan.performed',
+  'pass.deleted',
+  'pass.status_changed',
+  'pass.revoked',
+  'pass.notified',
+  'pass.personalized',
+  'push.failed',
+  'passtype.certificate_expiring',
+  'webhook.disabled',
+  'integration.disabled',
+] as const;
+
+/** Does an event type match one of the patterns ("*", "pass.*", "registration.created")? */
+export function matchesEventType(patterns: readonly string[], type: string): boolean {
+  for (const p of patterns) {
+    if (p === '*' || p === type) return true;
+    if (p.endsWith('.*') && type.startsWith(p.slice(0, -1))) return true;
+  }
+  return false;
+}
+
+/** Transactions that queued deliveries: after they commit, the delivery engine is woken. */
+const queuedDeliveries = new WeakSet<object>();
+
+/** The enabled webhooks and integrations of an account, with their event patterns. */
+const targetsOf = preparedIn(1, (db, accountId: number) =>
+  db
+    .selectFrom('webhooks')
+    .select(['id', 'events'])
+    .select((eb) => eb.val('webhook').as('kind'))
+    .where('accountId', '=', accountId)
+    .where('enabled', '=', 1)
+    .unionAll(
+      db
+        .selectFrom('integrations')
+        .select(['id', 'events'])
+        .select((eb) => eb.val('integration').as('kind'))
+        .where('accountId', '=', accountId)
+        .where('enabled', '=', 1),
+    ),
+);
+
+/** What every event about a pass tells besides its own data: the template's name and the devices that have it. */
+const passFacts = preparedIn(1, (db, passId: number) =>
+  db
+    .selectFrom('passes')
+    .innerJoin('templates', 'templates.id', 'passes.templateId')
+    .select('templates.name as templateName')
+    .select((eb) =>
+      eb
+        .selectFrom('registrations')
+        .select((e) => e.fn.countAll<number>().as('n'))
+        .whereRef('registrations.passId', '=', 'passes.id')
+        .as('devicesInstalled'),
+    )
+    .where('passes.id', '=', passId),
+);
+
+/**
+ * Writes an event, and a delivery for every enabled webhook and integration of the account whose event patterns
+ * match. Events about a pass carry its template name and how many devices have it installed.
+ */
 export async function appendEvent(db: Db, input: EventInput, now: Date): Promise<EventEnvelope> {
-  const envelope: EventEnvelope = {
-    id: randomUUID(),
-    type: input.type,
-    created: now.toISOString(),
-    data: input.data,
-  };
+  const data = { ...input.data };
+  if (input.passId != null) {
+    const [facts] = await passFacts(db, input.passId);
+    if (facts) {
+      data.templateName ??= facts.templateName;
+      data.devicesInstalled ??= Number(facts.devicesInstalled ?? 0);
+    }
+  }
+  const envelope: EventEnvelope = { id: randomUUID(), type: input.type, created: now.toISOString(), data };
   await db
     .insertInto('events')
     .values({
@@ -31,9 +105,52 @@ export async function appendEvent(db: Db, input: EventInput, now: Date): Promise
       accountId: input.accountId,
       type: input.type,
       passId: input.passId ?? null,
-      data: JSON.stringify(input.data),
+      data: JSON.stringify(data),
       createdAt: envelope.created,
     })
     .execute();
+  const targets = await targetsOf(db, input.accountId);
+  const wanted = targets.filter((t) => matchesEventType(JSON.parse(t.events) as string[], input.type));
+  if (wanted.length) {
+    await db
+      .insertInto('deliveries')
+      .values(
+        wanted.map((t) => ({
+          accountId: input.accountId,
+          targetKind: t.kind as 'webhook' | 'integration',
+          targetId: t.id,
+          eventId: envelope.id,
+          passId: input.passId ?? null,
+          status: 'pending' as const,
+          attempts: 0,
+          nextAttemptAt: envelope.created,
+          createdAt: envelope.created,
+          updatedAt: envelope.created,
+        })),
+      )
+      .execute();
+    queuedDeliveries.add(db);
+  }
   return envelope;
+}
+
+/** What withEvents needs of the App (kept narrow so the store does not depend on it). */
+export interface EventSink {
+  db: Db;
+  wake(kind: string): void;
+}
+
+/**
+ * Runs `fn` in a transaction; once it has committed, wakes the live streams and, when deliveries were queued, the
+ * delivery engine (which also polls, so a wake lost to a crash only delays).
+ */
+export async function withEvents<T>(sink: EventSink, fn: (trx: Db) => Promise<T>): Promise<T> {
+  let used: Db | undefined;
+  const out = await sink.db.transaction().execute((trx) => {
+    used = trx;
+    return fn(trx);
+  });
+  sink.wake('events');
+  if (used && queuedDeliveries.has(used)) sink.wake('deliveries');
+  return out;
 }

@@ -14,6 +14,11 @@ export const SCOPES = [
   'scanners:read',
   'scanners:write',
   'audit:read',
+  'events:read',
+  'webhooks:read',
+  'webhooks:write',
+  'integrations:read',
+  'integrations:write',
   '*',
 ] as const;
 export type Scope = (typeof SCOPES)[number];

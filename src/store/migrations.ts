@@ -279,4 +279,102 @@ export const migrations: Record<string, MigrationFn> = {
     // What Wallet's personalization sent (rewards enrollment).
     await db.schema.alterTable('passes').addColumn('personalization', 'text').execute();
   },
+
+  '0003_sync': async (db, dialect) => {
+    const pk = (c: ColumnDefinitionBuilder) =>
+      dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement();
+    // Where events go: webhooks (signed POSTs) and CRM integrations share the columns the delivery engine reads.
+    for (const table of ['webhooks', 'integrations']) {
+      let t = db.schema
+        .createTable(table)
+        .addColumn('id', id(dialect), pk)
+        .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'));
+      t =
+        table === 'webhooks'
+          ? t
+              .addColumn('url', 'text', (c) => c.notNull())
+              .addColumn('secret_enc', 'text', (c) => c.notNull())
+              .addColumn('previous_secret_enc', 'text')
+              .addColumn('previous_secret_until', 'text')
+          : t
+              .addColumn('type', 'text', (c) => c.notNull())
+              .addColumn('settings', 'text', (c) => c.notNull())
+              .addColumn('mapping', 'text', (c) => c.notNull())
+              .addColumn('credentials_enc', 'text', (c) => c.notNull());
+      await t
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('events', 'text', (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('disabled_reason', 'text')
+        .addColumn('failing_since', 'text')
+        .addColumn('last_success_at', 'text')
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex(`${table}_account`).on(table).columns(['account_id', 'enabled']).execute();
+    }
+    // One row per event and target: written with the event, claimed with a lease, retried on a schedule.
+    await db.schema
+      .createTable('deliveries')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('target_kind', 'text', (c) => c.notNull())
+      .addColumn('target_id', 'integer', (c) => c.notNull())
+      .addColumn('event_id', 'text', (c) => c.notNull())
+      .addColumn('pass_id', 'integer')
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull())
+      .addColumn('next_attempt_at', 'text', (c) => c.notNull())
+      .addColumn('locked_until', 'text')
+      .addColumn('locked_by', 'text')
+      .addColumn('last_status', 'integer')
+      .addColumn('last_error', 'text')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addColumn('delivered_at', 'text')
+      .execute();
+    await db.schema
+      .createIndex('deliveries_due')
+      .on('deliveries')
+      .columns(['status', 'next_attempt_at'])
+      .execute();
+    await db.schema
+      .createIndex('deliveries_leases')
+      .on('deliveries')
+      .columns(['status', 'locked_until'])
+      .execute();
+    await db.schema
+      .createIndex('deliveries_order')
+      .on('deliveries')
+      .columns(['target_kind', 'target_id', 'pass_id', 'id'])
+      .execute();
+    await db.schema
+      .createIndex('deliveries_target')
+      .on('deliveries')
+      .columns(['target_kind', 'target_id', 'id'])
+      .execute();
+    await db.schema
+      .createTable('delivery_attempts')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('delivery_id', 'integer', (c) => c.notNull().references('deliveries.id').onDelete('cascade'))
+      .addColumn('attempted_at', 'text', (c) => c.notNull())
+      .addColumn('status_code', 'integer')
+      .addColumn('latency_ms', 'real', (c) => c.notNull())
+      .addColumn('error', 'text')
+      .addColumn('response_excerpt', 'text')
+      .execute();
+    await db.schema
+      .createIndex('delivery_attempts_delivery')
+      .on('delivery_attempts')
+      .columns(['delivery_id'])
+      .execute();
+    await db.schema
+      .createIndex('events_account_type')
+      .on('events')
+      .columns(['account_id', 'type', 'seq'])
+      .execute();
+    // When the account was last told that a pass type certificate is about to expire.
+    await db.schema.alterTable('pass_types').addColumn('expiry_warned_at', 'text').execute();
+  },
 };

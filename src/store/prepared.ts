@@ -7,20 +7,57 @@ class Slot {
   constructor(readonly index: number) {}
 }
 
+interface Compiled {
+  sql: string;
+  places: number[];
+  fixed: readonly unknown[];
+}
+
+function compileWithSlots<A extends unknown[]>(
+  arity: number,
+  build: (...slots: A) => Compilable<unknown>,
+): Compiled {
+  const slots = Array.from({ length: arity }, (_, i) => new Slot(i)) as unknown as A;
+  const compiled = build(...slots).compile();
+  return {
+    sql: compiled.sql,
+    places: compiled.parameters.map((p) => (p instanceof Slot ? p.index : -1)),
+    fixed: compiled.parameters,
+  };
+}
+
+async function runCompiled<R>(db: Db, c: Compiled, args: readonly unknown[]): Promise<R[]> {
+  const parameters = c.places.map((slot, i) => (slot >= 0 ? args[slot] : c.fixed[i]));
+  return (await db.executeQuery<R>(CompiledQuery.raw(c.sql, parameters))).rows;
+}
+
 /** Returns a function running the query `build` describes, with its arguments in the places of the slots. */
 export function prepared<A extends unknown[], R>(
   db: Db,
   arity: A['length'],
   build: (...slots: A) => Compilable<R>,
 ) {
-  const slots = Array.from({ length: arity }, (_, i) => new Slot(i)) as unknown as A;
-  const compiled = build(...slots).compile();
-  const places = compiled.parameters.map((p) => (p instanceof Slot ? p.index : -1));
-  const fixed = compiled.parameters;
-  return async (...args: A): Promise<R[]> => {
-    const parameters = places.map((slot, i) => (slot >= 0 ? args[slot] : fixed[i]));
-    const result = await db.executeQuery<R>(CompiledQuery.raw(compiled.sql, parameters));
-    return result.rows;
+  const c = compileWithSlots(arity, build);
+  return (...args: A): Promise<R[]> => runCompiled<R>(db, c, args);
+}
+
+/**
+ * Like prepared, for a query run on whichever database or transaction is passed (queries inside transactions):
+ * compiled once per dialect.
+ */
+export function preparedIn<A extends unknown[], R>(
+  arity: A['length'],
+  build: (db: Db, ...slots: A) => Compilable<R>,
+) {
+  const byAdapter = new WeakMap<object, Compiled>();
+  return (db: Db, ...args: A): Promise<R[]> => {
+    const adapter = db.getExecutor().adapter;
+    let c = byAdapter.get(adapter);
+    if (!c) {
+      c = compileWithSlots(arity, (...slots: A) => build(db, ...slots));
+      byAdapter.set(adapter, c);
+    }
+    return runCompiled<R>(db, c, args);
   };
 }
 

@@ -40,6 +40,8 @@ export interface PassTypesTable {
   wwdrPem: string | null;
   expiresAt: string;
   unhealthyReason: string | null;
+  /** When the account was last told (an event) that the certificate expires soon. */
+  expiryWarnedAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -211,6 +213,73 @@ export interface UpdateTagsTable {
   tag: number;
 }
 
+/** Columns shared by webhooks and integrations: the targets the delivery engine sends events to. */
+interface TargetColumns {
+  id: Generated<number>;
+  accountId: number;
+  description: string;
+  /** JSON array of event type patterns: "*", "pass.*", "registration.created". */
+  events: string;
+  enabled: number;
+  disabledReason: string | null;
+  /** Since when every attempt has failed (null while the target answers). */
+  failingSince: string | null;
+  lastSuccessAt: string | null;
+  /** Bumped on every change, so cached copies (decrypted secrets) know they are stale. */
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface WebhooksTable extends TargetColumns {
+  url: string;
+  /** The signing secret (whsec_...), encrypted with the master key. */
+  secretEnc: string;
+  /** The secret before the last rotation, still signing until previousSecretUntil. */
+  previousSecretEnc: string | null;
+  previousSecretUntil: string | null;
+}
+
+export interface IntegrationsTable extends TargetColumns {
+  type: string;
+  /** JSON: base URLs, object and external id field. */
+  settings: string;
+  /** JSON: CRM property or field name -> the event field it takes. */
+  mapping: string;
+  /** JSON credentials (tokens, client secret), encrypted with the master key. */
+  credentialsEnc: string;
+}
+
+export interface DeliveriesTable {
+  id: Generated<number>;
+  accountId: number;
+  targetKind: 'webhook' | 'integration';
+  targetId: number;
+  eventId: string;
+  /** Deliveries of one pass to one target go out in order. */
+  passId: number | null;
+  status: 'pending' | 'running' | 'delivered' | 'failed' | 'skipped';
+  attempts: number;
+  nextAttemptAt: string;
+  lockedUntil: string | null;
+  lockedBy: string | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+  deliveredAt: string | null;
+}
+
+export interface DeliveryAttemptsTable {
+  id: Generated<number>;
+  deliveryId: number;
+  attemptedAt: string;
+  statusCode: number | null;
+  latencyMs: number;
+  error: string | null;
+  responseExcerpt: string | null;
+}
+
 export interface Database {
   accounts: AccountsTable;
   appKeys: AppKeysTable;
@@ -229,6 +298,10 @@ export interface Database {
   walletLogs: WalletLogsTable;
   pushLog: PushLogTable;
   updateTags: UpdateTagsTable;
+  webhooks: WebhooksTable;
+  integrations: IntegrationsTable;
+  deliveries: DeliveriesTable;
+  deliveryAttempts: DeliveryAttemptsTable;
 }
 
 export type Account = Selectable<AccountsTable>;
@@ -238,4 +311,7 @@ export type TemplateRow = Selectable<TemplatesTable>;
 export type PassRow = Selectable<PassesTable>;
 export type ImageRow = Selectable<ImagesTable>;
 export type JobRow = Selectable<JobsTable>;
+export type WebhookRow = Selectable<WebhooksTable>;
+export type IntegrationRow = Selectable<IntegrationsTable>;
+export type DeliveryRow = Selectable<DeliveriesTable>;
 export type NewJob = Insertable<JobsTable>;

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { type AccountSetup, createAccount } from '../../src/actions/setup.js';
-import { type App, createApp } from '../../src/app.js';
+import { type App, type Clock, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';
 import { startWorkers, type Workers } from '../../src/workers.js';
@@ -73,6 +73,8 @@ export interface ServerOptions {
   env?: Record<string, string>;
   /** Start the background workers polling (default false: tests call workers.drain()). */
   poll?: boolean;
+  /** The service's clock (tests move it to make retries due). */
+  clock?: Clock;
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
@@ -88,7 +90,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     ...(pgDb ? { DATABASE_URL: pgDb.url } : {}),
     ...options.env,
   });
-  const app = await createApp(config);
+  const app = await createApp(config, { clock: options.clock });
   const server = await buildServer(app);
   await server.listen({ port, host: '127.0.0.1' });
   const workers = startWorkers(app, { poll: options.poll ?? false });

@@ -2,11 +2,11 @@
 // agents and a small page with a download link to everything else. Template links (/t/<token>) show the template.
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { currentPkpass } from '../../actions/pass-ops.js';
+import { currentPkpass, passEventData } from '../../actions/pass-ops.js';
 import { systemContext } from '../../actions/registry.js';
 import type { App } from '../../app.js';
 import { PKPASS_MIME } from '../../engine/index.js';
-import { appendEvent } from '../../store/events.js';
+import { appendEvent, withEvents } from '../../store/events.js';
 
 const WALLET_AGENT = /(iPhone|iPad|iPod|Passbook|PassKit|Wallet|Macintosh.*Safari)/i;
 
@@ -65,21 +65,17 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
       .executeTakeFirstOrThrow();
     const ctx = systemContext(app, row.accountId, req.id);
     const bytes = await currentPkpass(ctx, row, passType);
-    await appendEvent(
-      app.db,
-      {
-        accountId: row.accountId,
-        type: 'pass.downloaded',
-        passId: row.id,
-        data: {
-          pid: row.publicId,
-          serialNumber: row.serialNumber,
-          passTypeIdentifier: row.ptid,
-          templateId: row.templateId,
-          userAgent: req.headers['user-agent'] ?? null,
+    await withEvents(app, (trx) =>
+      appendEvent(
+        trx,
+        {
+          accountId: row.accountId,
+          type: 'pass.downloaded',
+          passId: row.id,
+          data: passEventData(ctx, row, passType, { userAgent: req.headers['user-agent'] ?? null }),
         },
-      },
-      app.clock.now(),
+        app.clock.now(),
+      ),
     );
     return reply
       .type(PKPASS_MIME)

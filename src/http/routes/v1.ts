@@ -1,14 +1,18 @@
 // PassSlot's v1 REST API (and Passslot's additions in the same style), each route mapping HTTP onto one action.
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { requireUnrestricted } from '../../actions/access.js';
+import { EventFilter, eventsAfter, resolveFilter } from '../../actions/events.js';
 import { imageBytes } from '../../actions/images.js';
 import { actionsByName } from '../../actions/index.js';
 import { passFile, requireBody } from '../../actions/passes.js';
-import { type Action, type ActionContext, runAction } from '../../actions/registry.js';
+import { type Action, type ActionContext, runAction, validate } from '../../actions/registry.js';
 import { IMAGE_TYPES, type ImageInput, RESOLUTIONS, type Resolution } from '../../actions/schemas.js';
 import type { App } from '../../app.js';
 import { PKPASS_MIME } from '../../engine/index.js';
-import { AppError, badRequest, invalid } from '../../errors.js';
+import { AppError, badRequest, forbidden, invalid } from '../../errors.js';
+import { closeStreams, streamEvents } from '../../events/stream.js';
+import { hasScope } from '../../store/keys.js';
 import type { Authenticator } from '../auth.js';
 
 type Query = Record<string, string | undefined>;
@@ -129,15 +133,16 @@ async function uploadedImage(req: FastifyRequest): Promise<string> {
   ]);
 }
 
-function listReply(app: App) {
+/** A page of a list: the items as the body (PassSlot's lists are arrays), the next page in a Link header. */
+function listReply(app: App, key = 'passes') {
   return (out: unknown, req: FastifyRequest, reply: FastifyReply) => {
-    const page = out as { passes: unknown[]; nextCursor: string | null };
+    const page = out as Record<string, unknown> & { nextCursor: string | null };
     if (page.nextCursor) {
       const next = new URL(req.url, app.config.publicUrl);
       next.searchParams.set('cursor', page.nextCursor);
       reply.header('Link', `<${next.toString()}>; rel="next"`);
     }
-    return reply.send(page.passes);
+    return reply.send(page[key]);
   };
 }
 
@@ -596,6 +601,153 @@ export async function v1Routes(api: FastifyInstance, app: App, auth: Authenticat
       return { action: q.action, keyId: num(q.keyId), since: q.since, limit: num(q.limit), cursor: q.cursor };
     },
   });
+
+  // --- events, webhooks and CRM integrations
+  route({
+    method: 'GET',
+    url: '/v1/events',
+    action: 'list_events',
+    tag: 'events',
+    reply: listReply(app, 'events'),
+    input: (req) => {
+      const q = query(req);
+      return {
+        type: q.type,
+        passTypeIdentifier: q.passTypeIdentifier,
+        serialNumber: q.serialNumber,
+        since: q.since,
+        limit: num(q.limit),
+        cursor: q.cursor,
+      };
+    },
+  });
+  api.get(
+    '/v1/events/stream',
+    {
+      config: { action: 'stream_events' },
+      schema: {
+        summary: 'Stream events live (Server-Sent Events)',
+        description:
+          'Sends each new event of the account as it happens: `id` (the event id), `event` (its type) and `data` (the ' +
+          'envelope). Reconnecting with the Last-Event-ID header (or ?lastEventId=) resumes after that event. Filters as ' +
+          'GET /v1/events: type, passTypeIdentifier and serialNumber. Scope `events:read`.',
+        tags: ['events'],
+      },
+    },
+    async (req, reply) => {
+      const ctx = ctxOf(req);
+      const q = query(req);
+      if (!hasScope(ctx.grant, 'events:read'))
+        throw forbidden('this app key lacks the scope events:read (needed by the event stream)');
+      requireUnrestricted(ctx, 'read the account-wide event feed');
+      const filter = await resolveFilter(
+        ctx,
+        validate(EventFilter, {
+          type: q.type,
+          passTypeIdentifier: q.passTypeIdentifier,
+          serialNumber: q.serialNumber,
+        }),
+      );
+      const last = req.headers['last-event-id'] ?? q.lastEventId;
+      let after: number;
+      if (typeof last === 'string' && last) {
+        const row = await app.db
+          .selectFrom('events')
+          .select('seq')
+          .where('accountId', '=', ctx.grant.accountId)
+          .where('id', '=', last)
+          .executeTakeFirst();
+        if (!row) throw invalid([{ field: 'Last-Event-ID', reasons: [`no event ${last} on this account`] }]);
+        after = row.seq;
+      } else {
+        const row = await app.db
+          .selectFrom('events')
+          .select((eb) => eb.fn.max('seq').as('seq'))
+          .where('accountId', '=', ctx.grant.accountId)
+          .executeTakeFirst();
+        after = Number(row?.seq ?? 0);
+      }
+      reply.hijack();
+      await streamEvents(app, reply.raw, after, (seq, limit) => eventsAfter(ctx, filter, seq, limit));
+    },
+  );
+  route({
+    method: 'GET',
+    url: '/v1/events/:id',
+    action: 'get_event',
+    tag: 'events',
+    input: (req) => ({ id: params(req).id }),
+  });
+  for (const [base, kind, tag] of [
+    ['/v1/webhooks', 'webhook', 'webhooks'],
+    ['/v1/integrations', 'integration', 'integrations'],
+  ] as const) {
+    const id = (req: FastifyRequest) => int(params(req).id!);
+    route({ method: 'GET', url: base, action: `list_${kind}s`, tag, input: () => ({}) });
+    route({
+      method: 'POST',
+      url: base,
+      action: `create_${kind}`,
+      tag,
+      reply: 'created',
+      input: (req) => requireBody(req.body),
+    });
+    route({
+      method: 'GET',
+      url: `${base}/:id`,
+      action: `get_${kind}`,
+      tag,
+      input: (req) => ({ id: id(req) }),
+    });
+    route({
+      method: 'PUT',
+      url: `${base}/:id`,
+      action: `update_${kind}`,
+      tag,
+      input: (req) => ({ ...requireBody(req.body), id: id(req) }),
+    });
+    route({
+      method: 'DELETE',
+      url: `${base}/:id`,
+      action: `delete_${kind}`,
+      tag,
+      reply: 'empty',
+      input: (req) => ({ id: id(req) }),
+    });
+    route({
+      method: 'GET',
+      url: `${base}/:id/deliveries`,
+      action: `list_${kind}_deliveries`,
+      tag,
+      reply: listReply(app, 'deliveries'),
+      input: (req) => {
+        const q = query(req);
+        return { id: id(req), status: q.status, limit: num(q.limit), cursor: q.cursor };
+      },
+    });
+    route({
+      method: 'POST',
+      url: `${base}/:id/deliveries/:deliveryId/retry`,
+      action: `retry_${kind}_delivery`,
+      tag,
+      input: (req) => ({ id: id(req), deliveryId: int(params(req).deliveryId!) }),
+    });
+    route({
+      method: 'POST',
+      url: `${base}/:id/replay`,
+      action: `replay_${kind}`,
+      tag,
+      input: (req) => ({ ...requireBody(req.body), id: id(req) }),
+    });
+  }
+  route({
+    method: 'POST',
+    url: '/v1/webhooks/:id/rotate-secret',
+    action: 'rotate_webhook_secret',
+    tag: 'webhooks',
+    input: (req) => ({ id: int(params(req).id!) }),
+  });
+  api.addHook('preClose', async () => closeStreams(app));
 
   api.get('/v1/openapi.json', { schema: { hide: true } }, async () => api.swagger());
 }

@@ -1,0 +1,172 @@
+// The event feed: every change in a pass's life, oldest first, with PassSlot's envelope.
+import { type Static, Type } from '@sinclair/typebox';
+import { invalid, notFound } from '../errors.js';
+import { EVENT_TYPES, matchesEventType } from '../store/events.js';
+import { requireUnrestricted } from './access.js';
+import { type ActionContext, defineAction } from './registry.js';
+
+export const EventOut = Type.Object({
+  id: Type.String({ description: 'the event id (a UUID), the same on every delivery of the event' }),
+  type: Type.String({ description: `one of ${EVENT_TYPES.join(', ')}` }),
+  created: Type.String({ description: 'when it happened (ISO 8601)' }),
+  data: Type.Record(Type.String(), Type.Unknown()),
+});
+
+const PATTERN = '^(\\*|[a-z_]+(\\.[a-z_]+)*(\\.\\*)?)$';
+export const EventPattern = Type.String({
+  pattern: PATTERN,
+  maxLength: 100,
+  description: 'an event type ("pass.created"), a family ("pass.*") or "*" for all',
+});
+
+/** Refuses patterns that match no event type (a typo would otherwise silently receive nothing). */
+export function checkPatterns(field: string, patterns: readonly string[]): void {
+  const unknown = patterns.filter((p) => !EVENT_TYPES.some((t) => matchesEventType([p], t)));
+  if (unknown.length)
+    throw invalid([
+      {
+        field,
+        reasons: [`${unknown.join(', ')} matches no event type; types are ${EVENT_TYPES.join(', ')}`],
+      },
+    ]);
+}
+
+export const EventFilter = Type.Object({
+  type: Type.Optional(
+    Type.String({
+      maxLength: 1000,
+      description: 'comma-separated event types or families, e.g. pass.*,registration.created',
+    }),
+  ),
+  passTypeIdentifier: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  serialNumber: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+});
+export type EventFilter = Static<typeof EventFilter>;
+
+/** The type patterns and pass of a filter, checked. */
+export async function resolveFilter(
+  ctx: ActionContext,
+  filter: EventFilter,
+): Promise<{ patterns: string[] | undefined; passId: number | undefined }> {
+  const patterns = filter.type
+    ?.split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (patterns) {
+    const bad = patterns.filter((p) => !new RegExp(PATTERN).test(p));
+    if (bad.length)
+      throw invalid([{ field: 'type', reasons: [`${bad.join(', ')} is not an event type pattern`] }]);
+    checkPatterns('type', patterns);
+  }
+  if ((filter.passTypeIdentifier === undefined) !== (filter.serialNumber === undefined))
+    throw invalid([
+      { field: 'serialNumber', reasons: ['give passTypeIdentifier and serialNumber together'] },
+    ]);
+  let passId: number | undefined;
+  if (filter.passTypeIdentifier && filter.serialNumber) {
+    const row = await ctx.app.db
+      .selectFrom('passes')
+      .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
+      .select('passes.id')
+      .where('passes.accountId', '=', ctx.grant.accountId)
+      .where('passTypes.passTypeIdentifier', '=', filter.passTypeIdentifier)
+      .where('passes.serialNumber', '=', filter.serialNumber)
+      .executeTakeFirst();
+    if (!row) throw notFound(`pass ${filter.passTypeIdentifier}/${filter.serialNumber}`);
+    passId = row.id;
+  }
+  return { patterns, passId };
+}
+
+/** The account's events after a sequence number, oldest first, filtered. */
+export function eventsAfter(
+  ctx: ActionContext,
+  filter: { patterns: string[] | undefined; passId: number | undefined },
+  afterSeq: number,
+  limit: number,
+  since?: string,
+) {
+  let q = ctx.app.db
+    .selectFrom('events')
+    .select(['seq', 'id', 'type', 'createdAt', 'data'])
+    .where('accountId', '=', ctx.grant.accountId)
+    .where('seq', '>', afterSeq);
+  if (filter.passId !== undefined) q = q.where('passId', '=', filter.passId);
+  if (since) q = q.where('createdAt', '>=', new Date(since).toISOString());
+  const { patterns } = filter;
+  if (patterns && !patterns.includes('*'))
+    q = q.where((eb) =>
+      eb.or(
+        patterns.map((p) =>
+          p.endsWith('.*') ? eb('type', 'like', `${p.slice(0, -1)}%`) : eb('type', '=', p),
+        ),
+      ),
+    );
+  return q.orderBy('seq').limit(limit).execute();
+}
+
+export const eventOut = (r: { id: string; type: string; createdAt: string; data: string }) => ({
+  id: r.id,
+  type: r.type,
+  created: r.createdAt,
+  data: JSON.parse(r.data) as Record<string, unknown>,
+});
+
+export const listEvents = defineAction({
+  name: 'list_events',
+  title: 'List events',
+  description:
+    'Lists the events of the account oldest first (pass created, downloaded, added to or removed from Wallet, updated, ' +
+    'redeemed, ...), filtered by type and pass; the next page is in the Link header (rel="next") and in nextCursor.',
+  scope: 'events:read',
+  mutates: false,
+  input: Type.Object({
+    ...EventFilter.properties,
+    since: Type.Optional(
+      Type.String({ format: 'date-time', description: 'only events at or after this time' }),
+    ),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]+$' })),
+  }),
+  output: Type.Object({ events: Type.Array(EventOut), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+  async handler(ctx, input) {
+    requireUnrestricted(ctx, 'read the account-wide event feed');
+    const { patterns, passId } = await resolveFilter(ctx, input);
+    const limit = input.limit ?? 100;
+    const rows = await eventsAfter(
+      ctx,
+      { patterns, passId },
+      Number(input.cursor ?? 0),
+      limit + 1,
+      input.since,
+    );
+    const page = rows.slice(0, limit);
+    return {
+      events: page.map(eventOut),
+      nextCursor: rows.length > limit ? String(page[page.length - 1]!.seq) : null,
+    };
+  },
+});
+
+export const getEvent = defineAction({
+  name: 'get_event',
+  title: 'Get an event',
+  description: 'Returns one event by its id.',
+  scope: 'events:read',
+  mutates: false,
+  input: Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }),
+  output: EventOut,
+  async handler(ctx, input) {
+    requireUnrestricted(ctx, 'read the account-wide event feed');
+    const row = await ctx.app.db
+      .selectFrom('events')
+      .select(['id', 'type', 'createdAt', 'data'])
+      .where('accountId', '=', ctx.grant.accountId)
+      .where('id', '=', input.id)
+      .executeTakeFirst();
+    if (!row) throw notFound(`event ${input.id}`);
+    return eventOut(row);
+  },
+});
+
+export const eventActions = [listEvents, getEvent];

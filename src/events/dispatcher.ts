@@ -1,0 +1,330 @@
+// The delivery engine shared by webhooks and CRM integrations: claims due deliveries with a lease, sends each through
+// the sender of its target kind, and records the attempt. A failure is retried on Standard Webhooks' schedule (about
+// three days, with jitter, or later when the receiver sends Retry-After); after the last try the delivery is failed and
+// kept for replay. 410 Gone, or a target failing for three days, disables the target with an event.
+import { randomUUID } from 'node:crypto';
+import type { App } from '../app.js';
+import {
+  type AttemptRecord,
+  claimDeliveries,
+  failOpenDeliveries,
+  recordAttempts,
+  releaseExpiredLeases,
+  type TargetKind,
+  type TargetRef,
+} from '../store/deliveries.js';
+import { appendEvent, withEvents } from '../store/events.js';
+import type { DeliveryRow } from '../store/schema.js';
+
+/** An event as stored: data is its JSON text. */
+export interface StoredEvent {
+  id: string;
+  accountId: number;
+  type: string;
+  created: string;
+  passId: number | null;
+  data: string;
+}
+
+export type Outcome =
+  | {
+      kind: 'delivered' | 'retry' | 'failed' | 'gone';
+      status: number | null;
+      latencyMs: number;
+      error: string | null;
+      excerpt: string | null;
+      retryAfterMs?: number;
+    }
+  | { kind: 'skipped'; reason: string };
+
+export interface Sender {
+  send(delivery: DeliveryRow, event: StoredEvent, now: Date): Promise<Outcome>;
+  close?(): Promise<void>;
+}
+
+/** The delay after each failed attempt (Standard Webhooks' example schedule): 10 attempts over about 75 hours. */
+export const RETRY_SCHEDULE_MS = [
+  5_000,
+  5 * 60_000,
+  30 * 60_000,
+  2 * 3_600_000,
+  5 * 3_600_000,
+  10 * 3_600_000,
+  14 * 3_600_000,
+  20 * 3_600_000,
+  24 * 3_600_000,
+];
+export const MAX_ATTEMPTS = RETRY_SCHEDULE_MS.length + 1;
+/** A target that has answered nothing but failures for this long is disabled. */
+export const DISABLE_AFTER_MS = 72 * 3_600_000;
+export const DELIVERY_TIMEOUT_MS = 10_000;
+const LEASE_MS = DELIVERY_TIMEOUT_MS + 5_000;
+const IN_FLIGHT = 64;
+const PER_TARGET = 16;
+const POLL_MS = 250;
+
+/** When attempt n (1-based) failed: the next one after the schedule's delay, with ±10% jitter, or Retry-After. */
+export function nextAttemptAt(
+  attempt: number,
+  now: Date,
+  retryAfterMs?: number,
+  random = Math.random,
+): Date | undefined {
+  if (attempt >= MAX_ATTEMPTS) return undefined;
+  const base = RETRY_SCHEDULE_MS[attempt - 1]!;
+  const jittered = base * (0.9 + 0.2 * random());
+  return new Date(now.getTime() + Math.max(jittered, Math.min(retryAfterMs ?? 0, 24 * 3_600_000)));
+}
+
+const tableOf = (kind: TargetKind) => (kind === 'webhook' ? 'webhooks' : 'integrations');
+
+/** Disables a target (410 Gone, failing for days, or by hand): its open deliveries fail, and an event says so. */
+export async function disableTarget(app: App, target: TargetRef, reason: string): Promise<void> {
+  const now = app.clock.now();
+  const row = await app.db
+    .selectFrom(tableOf(target.kind))
+    .select(['accountId', 'enabled'])
+    .where('id', '=', target.id)
+    .executeTakeFirst();
+  if (!row || !row.enabled) return;
+  await withEvents(app, async (trx) => {
+    await trx
+      .updateTable(tableOf(target.kind))
+      .set((eb) => ({
+        enabled: 0,
+        disabledReason: reason,
+        version: eb('version', '+', 1),
+        updatedAt: now.toISOString(),
+      }))
+      .where('id', '=', target.id)
+      .execute();
+    await failOpenDeliveries(trx, target, `${target.kind} disabled: ${reason}`, now);
+    await appendEvent(
+      trx,
+      { accountId: row.accountId, type: `${target.kind}.disabled`, data: { id: target.id, reason } },
+      now,
+    );
+  });
+  app.log.warn({ target, reason }, 'delivery target disabled');
+}
+
+export interface Dispatcher {
+  /** Runs until no delivery is due (tests). */
+  drain(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export function startDispatcher(
+  app: App,
+  senders: Record<TargetKind, Sender>,
+  options: { poll?: boolean } = {},
+): Dispatcher {
+  const workerId = `${process.pid}-${randomUUID().slice(0, 8)}`;
+  const inflight = new Set<Promise<void>>();
+  const perTarget = new Map<string, number>();
+  const results: AttemptRecord[] = [];
+  const touched = new Map<string, { ok: boolean; at: Date; target: TargetRef }>();
+  let stopped = false;
+  let loop: Promise<number> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  let lastRelease = 0;
+
+  async function attempt(d: DeliveryRow, event: StoredEvent | undefined): Promise<void> {
+    const now = app.clock.now();
+    let outcome: Outcome;
+    try {
+      outcome = event
+        ? await senders[d.targetKind].send(d, event, now)
+        : { kind: 'failed', status: null, latencyMs: 0, error: 'the event no longer exists', excerpt: null };
+    } catch (err) {
+      outcome = { kind: 'retry', status: null, latencyMs: 0, error: (err as Error).message, excerpt: null };
+    }
+    const at = app.clock.now();
+    const target = { kind: d.targetKind, id: d.targetId };
+    if (outcome.kind === 'skipped') {
+      results.push({
+        deliveryId: d.id,
+        workerId,
+        at,
+        statusCode: null,
+        latencyMs: 0,
+        error: outcome.reason,
+        excerpt: null,
+        next: { status: 'skipped' },
+      });
+      return;
+    }
+    const retryAt =
+      outcome.kind === 'retry' ? nextAttemptAt(d.attempts, at, outcome.retryAfterMs) : undefined;
+    results.push({
+      deliveryId: d.id,
+      workerId,
+      at,
+      statusCode: outcome.status,
+      latencyMs: outcome.latencyMs,
+      error: outcome.error,
+      excerpt: outcome.excerpt,
+      next:
+        outcome.kind === 'delivered'
+          ? { status: 'delivered' }
+          : retryAt
+            ? { status: 'pending', retryAt }
+            : { status: 'failed' },
+    });
+    touched.set(`${target.kind}:${target.id}`, { ok: outcome.kind === 'delivered', at, target });
+    if (outcome.kind === 'gone')
+      await flush().then(() => disableTarget(app, target, `the endpoint answered ${outcome.status} Gone`));
+    else if (outcome.kind !== 'delivered' && !retryAt) {
+      await flush();
+      const row = await app.db
+        .selectFrom(tableOf(target.kind))
+        .select(['failingSince'])
+        .where('id', '=', target.id)
+        .executeTakeFirst();
+      if (row?.failingSince && at.getTime() - Date.parse(row.failingSince) >= DISABLE_AFTER_MS)
+        await disableTarget(
+          app,
+          target,
+          `every delivery failed for ${Math.round(DISABLE_AFTER_MS / 3_600_000)} hours`,
+        );
+    }
+  }
+
+  /** Writes what finished: attempts, and whether each target answers (failingSince, lastSuccessAt). */
+  let flushing: Promise<void> = Promise.resolve();
+  function flush(): Promise<void> {
+    flushing = flushing
+      .then(async () => {
+        const batch = results.splice(0);
+        const targets = [...touched.values()];
+        touched.clear();
+        if (batch.length === 0 && targets.length === 0) return;
+        await recordAttempts(app.db, batch);
+        for (const t of targets) {
+          const at = t.at.toISOString();
+          if (t.ok)
+            await app.db
+              .updateTable(tableOf(t.target.kind))
+              .set({ failingSince: null, lastSuccessAt: at })
+              .where('id', '=', t.target.id)
+              .execute();
+          else
+            await app.db
+              .updateTable(tableOf(t.target.kind))
+              .set({ failingSince: at })
+              .where('id', '=', t.target.id)
+              .where('failingSince', 'is', null)
+              .execute();
+        }
+      })
+      .catch((err) => app.log.error({ err }, 'could not record deliveries'));
+    return flushing;
+  }
+
+  async function runOnce(): Promise<number> {
+    let total = 0;
+    const nowMs = app.clock.now().getTime();
+    if (nowMs - lastRelease > 1000) {
+      lastRelease = nowMs;
+      await releaseExpiredLeases(app.db, app.clock.now());
+    }
+    for (;;) {
+      const room = stopped ? 0 : IN_FLIGHT - inflight.size;
+      const exclude = [...perTarget.entries()]
+        .filter(([, n]) => n >= PER_TARGET)
+        .map(([key]) => {
+          const [kind, id] = key.split(':');
+          return { kind: kind as TargetKind, id: Number(id) };
+        });
+      const claimed =
+        room > 0
+          ? await claimDeliveries(app.db, app.dialect, workerId, app.clock.now(), LEASE_MS, room, exclude)
+          : [];
+      if (claimed.length) {
+        const ids = [...new Set(claimed.map((d) => d.eventId))];
+        const events = new Map<string, StoredEvent>();
+        for (let i = 0; i < ids.length; i += 500)
+          for (const e of await app.db
+            .selectFrom('events')
+            .select(['id', 'accountId', 'type', 'createdAt as created', 'passId', 'data'])
+            .where('id', 'in', ids.slice(i, i + 500))
+            .execute())
+            events.set(e.id, e);
+        for (const d of claimed) {
+          const key = `${d.targetKind}:${d.targetId}`;
+          perTarget.set(key, (perTarget.get(key) ?? 0) + 1);
+          const run: Promise<void> = attempt(d, events.get(d.eventId)).finally(() => {
+            inflight.delete(run);
+            const n = (perTarget.get(key) ?? 1) - 1;
+            if (n <= 0) perTarget.delete(key);
+            else perTarget.set(key, n);
+          });
+          inflight.add(run);
+          total++;
+        }
+      }
+      if (inflight.size === 0) {
+        await flush();
+        // what was just recorded may have unblocked the next event of a pass
+        if (claimed.length === 0 || stopped) return total;
+        continue;
+      }
+      if (claimed.length === 0 || inflight.size >= IN_FLIGHT) await Promise.race(inflight);
+      await flush();
+    }
+  }
+
+  function kick(): Promise<number> {
+    if (loop) {
+      again = true;
+      return loop;
+    }
+    loop = runOnce()
+      .catch((err) => {
+        app.log.error({ err }, 'delivery loop failed');
+        return 0;
+      })
+      .finally(() => {
+        loop = undefined;
+        if (again && !stopped) {
+          again = false;
+          void kick();
+        }
+      });
+    return loop;
+  }
+
+  app.onWake((kind) => {
+    if (!stopped && kind === 'deliveries') void kick();
+  });
+  if (options.poll !== false) {
+    const tick = () => {
+      if (stopped) return;
+      void kick().finally(() => {
+        if (!stopped) timer = setTimeout(tick, POLL_MS);
+      });
+    };
+    timer = setTimeout(tick, 0);
+  }
+
+  return {
+    async drain() {
+      let n = 0;
+      for (;;) {
+        if (loop) n += await loop;
+        const ran = await kick();
+        n += ran;
+        if (ran === 0 && !loop) return n;
+      }
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      if (loop) await loop;
+      await Promise.allSettled(inflight);
+      await flush();
+      for (const s of Object.values(senders)) await s.close?.();
+    },
+  };
+}

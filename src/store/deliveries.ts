@@ -1,0 +1,190 @@
+// Deliveries: one row per event and target (webhook or integration), written with the event (store/events.ts). They
+// are claimed with a lease like jobs, but only the oldest open delivery of a pass to a target can be claimed, so a
+// pass's events reach each target in order even across retries.
+import { sql } from 'kysely';
+import type { Db, Dialect } from './db.js';
+import type { DeliveryRow } from './schema.js';
+
+export type TargetKind = 'webhook' | 'integration';
+
+export interface TargetRef {
+  kind: TargetKind;
+  id: number;
+}
+
+/** Claims up to `limit` due deliveries whose earlier deliveries (same pass, same target) are all finished. */
+export async function claimDeliveries(
+  db: Db,
+  dialect: Dialect,
+  workerId: string,
+  now: Date,
+  leaseMs: number,
+  limit: number,
+  exclude: readonly TargetRef[] = [],
+): Promise<DeliveryRow[]> {
+  const nowIso = now.toISOString();
+  let due = db
+    .selectFrom('deliveries as d')
+    .select('d.id')
+    .where('d.status', '=', 'pending')
+    .where('d.nextAttemptAt', '<=', nowIso)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('deliveries as p')
+            .select('p.id')
+            .whereRef('p.targetKind', '=', 'd.targetKind')
+            .whereRef('p.targetId', '=', 'd.targetId')
+            .whereRef('p.passId', '=', 'd.passId')
+            .whereRef('p.id', '<', 'd.id')
+            .where('p.status', 'in', ['pending', 'running']),
+        ),
+      ),
+    );
+  for (const t of exclude)
+    due = due.where((eb) => eb.not(eb.and([eb('d.targetKind', '=', t.kind), eb('d.targetId', '=', t.id)])));
+  const ids = due.orderBy('d.nextAttemptAt').orderBy('d.id').limit(limit);
+  return db
+    .updateTable('deliveries')
+    .set((eb) => ({
+      status: 'running',
+      lockedBy: workerId,
+      lockedUntil: new Date(now.getTime() + leaseMs).toISOString(),
+      attempts: eb('attempts', '+', 1),
+      updatedAt: nowIso,
+    }))
+    .where('id', 'in', dialect === 'postgres' ? ids.modifyEnd(sql`for update skip locked`) : ids)
+    .returningAll()
+    .execute();
+}
+
+/** Deliveries whose process died mid-attempt (lease run out) become claimable again. */
+export async function releaseExpiredLeases(db: Db, now: Date): Promise<number> {
+  const r = await db
+    .updateTable('deliveries')
+    .set({ status: 'pending', lockedBy: null, lockedUntil: null, updatedAt: now.toISOString() })
+    .where('status', '=', 'running')
+    .where('lockedUntil', '<', now.toISOString())
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}
+
+export interface AttemptRecord {
+  deliveryId: number;
+  workerId: string;
+  at: Date;
+  statusCode: number | null;
+  latencyMs: number;
+  error: string | null;
+  excerpt: string | null;
+  /** What the delivery becomes: finished (delivered, failed, skipped) or pending again at retryAt. */
+  next: { status: 'delivered' | 'failed' | 'skipped' } | { status: 'pending'; retryAt: Date };
+}
+
+/** Records attempts and their outcome (one transaction for many, to keep up with fast receivers). */
+export async function recordAttempts(db: Db, records: readonly AttemptRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  await db.transaction().execute(async (trx) => {
+    for (const r of records) {
+      const at = r.at.toISOString();
+      const updated = await trx
+        .updateTable('deliveries')
+        .set({
+          status: r.next.status,
+          nextAttemptAt: r.next.status === 'pending' ? r.next.retryAt.toISOString() : at,
+          deliveredAt: r.next.status === 'delivered' ? at : null,
+          lockedBy: null,
+          lockedUntil: null,
+          lastStatus: r.statusCode,
+          lastError: r.error,
+          updatedAt: at,
+        })
+        .where('id', '=', r.deliveryId)
+        .where('lockedBy', '=', r.workerId)
+        .executeTakeFirst();
+      // a delivery whose lease ran out and was taken by another process is that process's to record
+      if (Number(updated.numUpdatedRows) === 0) continue;
+      if (r.next.status === 'skipped' && r.statusCode === null) continue;
+      await trx
+        .insertInto('deliveryAttempts')
+        .values({
+          deliveryId: r.deliveryId,
+          attemptedAt: at,
+          statusCode: r.statusCode,
+          latencyMs: Math.round(r.latencyMs * 100) / 100,
+          error: r.error,
+          responseExcerpt: r.excerpt,
+        })
+        .execute();
+    }
+  });
+}
+
+/** Gives up the open deliveries of a target that was disabled: failed, kept for replay. */
+export async function failOpenDeliveries(
+  db: Db,
+  target: TargetRef,
+  reason: string,
+  now: Date,
+): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({
+      status: 'failed',
+      lastError: reason,
+      lockedBy: null,
+      lockedUntil: null,
+      updatedAt: now.toISOString(),
+    })
+    .where('targetKind', '=', target.kind)
+    .where('targetId', '=', target.id)
+    .where('status', 'in', ['pending', 'running'])
+    .execute();
+}
+
+/** Queues the events of an account since a time again for one target (replay): returns how many. */
+export async function queueReplay(
+  db: Db,
+  accountId: number,
+  target: TargetRef,
+  patterns: (type: string) => boolean,
+  since: string,
+  now: Date,
+): Promise<number> {
+  const nowIso = now.toISOString();
+  let queued = 0;
+  let after = 0;
+  for (;;) {
+    const events = await db
+      .selectFrom('events')
+      .select(['seq', 'id', 'type', 'passId'])
+      .where('accountId', '=', accountId)
+      .where('createdAt', '>=', since)
+      .where('seq', '>', after)
+      .orderBy('seq')
+      .limit(1000)
+      .execute();
+    if (events.length === 0) return queued;
+    after = events[events.length - 1]!.seq;
+    const rows = events
+      .filter((e) => patterns(e.type))
+      .map((e) => ({
+        accountId,
+        targetKind: target.kind,
+        targetId: target.id,
+        eventId: e.id,
+        passId: e.passId,
+        status: 'pending' as const,
+        attempts: 0,
+        nextAttemptAt: nowIso,
+        createdAt: nowIso,
+        updatedAt: nowIso,
+      }));
+    for (let i = 0; i < rows.length; i += 200)
+      await db
+        .insertInto('deliveries')
+        .values(rows.slice(i, i + 200))
+        .execute();
+    queued += rows.length;
+  }
+}
