@@ -92,26 +92,35 @@ type LookupCallback = (
   family?: number,
 ) => void;
 
-/** dns.lookup that refuses private addresses, used by the sockets themselves. */
-function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
-  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err) return callback(err, []);
-    const list = addresses as LookupAddress[];
-    const refused = list.find((a) => !isPublicAddress(a.address));
-    if (refused) {
-      const e = new OutboundError(
-        `${hostname} resolves to ${refused.address}, a private, loopback or link-local address`,
-      ) as NodeJS.ErrnoException;
-      e.code = 'EPRIVATEADDRESS';
-      return callback(e, []);
-    }
-    if (options.all) return callback(null, list);
-    const first = list[0];
-    if (!first)
-      return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), []);
-    callback(null, first.address, first.family);
-  });
-}
+/** How host names are resolved: dns.lookup, or a stand-in for DNS in tests. */
+export type Resolver = (
+  hostname: string,
+  options: LookupOptions & { all: true },
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
+/** A lookup for sockets that resolves with `resolve` and refuses private addresses. */
+const guardedLookup =
+  (resolve: Resolver) =>
+  (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
+    resolve(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, []);
+      const list = addresses as LookupAddress[];
+      const refused = list.find((a) => !isPublicAddress(a.address));
+      if (refused) {
+        const e = new OutboundError(
+          `${hostname} resolves to ${refused.address}, a private, loopback or link-local address`,
+        ) as NodeJS.ErrnoException;
+        e.code = 'EPRIVATEADDRESS';
+        return callback(e, []);
+      }
+      if (options.all) return callback(null, list);
+      const first = list[0];
+      if (!first)
+        return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), []);
+      callback(null, first.address, first.family);
+    });
+  };
 
 export interface OutboundResponse {
   status: number;
@@ -135,11 +144,14 @@ export interface OutboundRequest {
 export class Outbound {
   private readonly agent: Agent;
 
-  constructor(readonly allowPrivate: boolean) {
+  constructor(
+    readonly allowPrivate: boolean,
+    resolve: Resolver = dnsLookup as Resolver,
+  ) {
     this.agent = new Agent({
       keepAliveTimeout: 30_000,
       connections: 32,
-      connect: allowPrivate ? {} : { lookup: guardedLookup },
+      connect: allowPrivate ? {} : { lookup: guardedLookup(resolve) },
     });
   }
 

@@ -19,6 +19,8 @@ const ALPHA_SECRETS = {
   onlyTemplate: `Alpha Only ${tag}`,
   scannerName: `alpha scanner ${tag}`,
   keyName: `alpha second key ${tag}`,
+  webhookUrl: `https://hooks.alpha.example/${tag}`,
+  crmToken: `pat-alpha-${tag}`,
 };
 
 const png = (w: number, h: number) => encodePng(w, h, () => [200, 40, 40, 255]);
@@ -51,6 +53,10 @@ const a = {
   key2: { id: 0, key: '' },
   initialKeyId: 0,
   jobId: 0,
+  webhookId: 0,
+  integrationId: 0,
+  eventId: '',
+  deliveryId: 0,
 };
 const b = { scannerId: 0, passSerial: '', keyIds: [] as number[] };
 
@@ -92,6 +98,10 @@ async function alphaSnapshot() {
     scanner: await get(`/v1/scanners/${a.scannerId}`),
     scanners: await get('/v1/scanners'),
     keys: (await get('/v1/keys')).map((key: any) => ({ ...key, lastUsedAt: undefined })),
+    webhook: await get(`/v1/webhooks/${a.webhookId}`),
+    webhookDeliveries: await get(`/v1/webhooks/${a.webhookId}/deliveries`),
+    integration: await get(`/v1/integrations/${a.integrationId}`),
+    event: await get(`/v1/events/${a.eventId}`),
   };
 }
 
@@ -179,6 +189,49 @@ beforeAll(async () => {
   );
   a.key2 = { id: key2.id, key: key2.key };
   a.initialKeyId = (await ok(await s.api(k, '/v1/keys'))).find((x: any) => x.name === 'initial key').id;
+  // a webhook (created disabled: no handshake), a CRM integration, an event and a delivery of alpha's
+  a.webhookId = (
+    await ok(
+      await s.api(k, '/v1/webhooks', {
+        method: 'POST',
+        json: { url: ALPHA_SECRETS.webhookUrl, events: ['*'], enabled: false },
+      }),
+      201,
+    )
+  ).id;
+  a.integrationId = (
+    await ok(
+      await s.api(k, '/v1/integrations', {
+        method: 'POST',
+        json: {
+          type: 'hubspot',
+          credentials: { accessToken: ALPHA_SECRETS.crmToken },
+          events: ['scan.performed'],
+        },
+      }),
+      201,
+    )
+  ).id;
+  a.eventId = (await ok(await s.api(k, '/v1/events?limit=1'))).at(0).id;
+  const now = new Date().toISOString();
+  a.deliveryId = (
+    await s.app.db
+      .insertInto('deliveries')
+      .values({
+        accountId: alpha.accountId,
+        targetKind: 'webhook',
+        targetId: a.webhookId,
+        eventId: a.eventId,
+        passId: null,
+        status: 'failed',
+        attempts: 10,
+        nextAttemptAt: now,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+  ).id;
 
   // beta: its own pass and scanner, so its lists are not trivially empty
   b.passSerial = (await createMemberPass(s, beta)).serialNumber;
@@ -334,7 +387,41 @@ function cases(): Case[] {
     { method: 'POST', route: '/v1/keys/:id/rotate', path: `/v1/keys/${a.initialKeyId}/rotate` },
     { method: 'DELETE', route: '/v1/keys/:id', path: `/v1/keys/${a.key2.id}` },
     { method: 'DELETE', route: '/v1/keys/:id', path: `/v1/keys/${a.initialKeyId}` },
+    // events, webhooks and CRM integrations
+    { method: 'GET', route: '/v1/events/:id', path: `/v1/events/${a.eventId}` },
+    {
+      method: 'POST',
+      route: '/v1/webhooks/:id/rotate-secret',
+      path: `/v1/webhooks/${a.webhookId}/rotate-secret`,
+    },
   );
+  for (const [base, id] of [
+    ['/v1/webhooks', a.webhookId],
+    ['/v1/integrations', a.integrationId],
+  ] as const) {
+    out.push(
+      { method: 'GET', route: `${base}/:id`, path: `${base}/${id}` },
+      {
+        method: 'PUT',
+        route: `${base}/:id`,
+        path: `${base}/${id}`,
+        json: { enabled: false, description: 'beta' },
+      },
+      { method: 'DELETE', route: `${base}/:id`, path: `${base}/${id}` },
+      { method: 'GET', route: `${base}/:id/deliveries`, path: `${base}/${id}/deliveries` },
+      {
+        method: 'POST',
+        route: `${base}/:id/deliveries/:deliveryId/retry`,
+        path: `${base}/${id}/deliveries/${a.deliveryId}/retry`,
+      },
+      {
+        method: 'POST',
+        route: `${base}/:id/replay`,
+        path: `${base}/${id}/replay`,
+        json: { since: '2020-01-01T00:00:00Z' },
+      },
+    );
+  }
   return out;
 }
 
@@ -357,6 +444,12 @@ const OTHER_TESTS = new Set([
   'POST /v1/templates',
   'PUT /v1/apns-key',
   'DELETE /v1/apns-key',
+  'GET /v1/events',
+  'GET /v1/events/stream',
+  'GET /v1/webhooks',
+  'POST /v1/webhooks',
+  'GET /v1/integrations',
+  'POST /v1/integrations',
 ]);
 
 describe(`tenant isolation on ${TEST_DB}`, () => {
@@ -491,6 +584,12 @@ describe(`tenant isolation on ${TEST_DB}`, () => {
 
     const scanners = await text('/v1/scanners');
     expect(scanners.map((x: any) => x.id)).toEqual([b.scannerId]);
+
+    const events = await text('/v1/events?limit=1000');
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.map((e: any) => e.id)).not.toContain(a.eventId);
+    expect(await text('/v1/webhooks')).toEqual([]);
+    expect(await text('/v1/integrations')).toEqual([]);
 
     const keys = await text('/v1/keys');
     expect(keys.map((x: any) => x.id).toSorted()).toEqual(b.keyIds.toSorted());

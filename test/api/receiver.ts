@@ -39,7 +39,8 @@ export async function startReceiver(options: { verify?: 'echo' | 'wrong' | numbe
       if (json.type === 'webhook.verify') {
         const v = options.verify ?? 'echo';
         if (typeof v === 'number') res.writeHead(v).end('no');
-        else res.writeHead(200, { 'content-type': 'text/plain' }).end(v === 'echo' ? json.data.token : 'wrong');
+        else
+          res.writeHead(200, { 'content-type': 'text/plain' }).end(v === 'echo' ? json.data.token : 'wrong');
         return;
       }
       const r = { path: req.url ?? '/', headers: req.headers, body, json, at: performance.now() };
