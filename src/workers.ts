@@ -8,6 +8,7 @@ import { createMailer } from './delivery/email.js';
 import { integrationSender } from './events/crm/index.js';
 import { startDispatcher } from './events/dispatcher.js';
 import { webhookSender } from './events/webhooks.js';
+import { appendEvent, withEvents } from './store/events.js';
 import {
   backoffMs,
   claimJobs,
@@ -34,10 +35,71 @@ const POLL_MS = 1000;
 
 const PRUNE_EVERY_MS = 10 * 60_000;
 const KEEP_DONE_JOBS_MS = 7 * 86_400_000;
+const KEEP_DELIVERIES_MS = 30 * 86_400_000;
+const EXPIRY_NOTICE_MS = 30 * 86_400_000;
+const EXPIRY_REMIND_MS = 7 * 86_400_000;
 
-/** Forgets what no longer matters: finished jobs after a week, idempotency keys after their 24 hours. */
+/**
+ * passtype.certificate_expiring: once a pass type's certificate has 30 days or less left, an event, repeated weekly
+ * until the certificate is replaced (pushes and new passes stop working when it expires).
+ */
+export async function warnExpiringCertificates(app: App): Promise<number> {
+  const now = app.clock.now();
+  const due = await app.db
+    .selectFrom('passTypes')
+    .select(['id', 'accountId', 'passTypeIdentifier', 'expiresAt', 'expiryWarnedAt'])
+    .where('expiresAt', '<', new Date(now.getTime() + EXPIRY_NOTICE_MS).toISOString())
+    .where((eb) =>
+      eb.or([
+        eb('expiryWarnedAt', 'is', null),
+        eb('expiryWarnedAt', '<', new Date(now.getTime() - EXPIRY_REMIND_MS).toISOString()),
+      ]),
+    )
+    .execute();
+  for (const pt of due)
+    await withEvents(app, async (trx) => {
+      const claimed = await trx
+        .updateTable('passTypes')
+        .set({ expiryWarnedAt: now.toISOString() })
+        .where('id', '=', pt.id)
+        .where((eb) =>
+          pt.expiryWarnedAt === null
+            ? eb('expiryWarnedAt', 'is', null)
+            : eb('expiryWarnedAt', '=', pt.expiryWarnedAt),
+        )
+        .executeTakeFirst();
+      // another process warned first
+      if (Number(claimed.numUpdatedRows) === 0) return;
+      const msLeft = Date.parse(pt.expiresAt) - now.getTime();
+      await appendEvent(
+        trx,
+        {
+          accountId: pt.accountId,
+          type: 'passtype.certificate_expiring',
+          data: {
+            passTypeIdentifier: pt.passTypeIdentifier,
+            certificateExpirationDate: pt.expiresAt,
+            daysLeft: Math.max(0, Math.floor(msLeft / 86_400_000)),
+            expired: msLeft <= 0,
+          },
+        },
+        now,
+      );
+    });
+  return due.length;
+}
+
+/**
+ * Forgets what no longer matters: finished jobs after a week, idempotency keys after their 24 hours, finished
+ * deliveries (and their attempts) after 30 days. Events stay: they are the account's history.
+ */
 export async function pruneOldRows(app: App): Promise<void> {
   const now = app.clock.now().getTime();
+  await app.db
+    .deleteFrom('deliveries')
+    .where('status', 'in', ['delivered', 'failed', 'skipped'])
+    .where('updatedAt', '<', new Date(now - KEEP_DELIVERIES_MS).toISOString())
+    .execute();
   await app.db
     .deleteFrom('jobs')
     .where('status', '=', 'done')
@@ -156,7 +218,10 @@ export function startWorkers(
     const tick = () => {
       if (stopped) return;
       const now = Date.now();
-      const prune = now - lastPrune > PRUNE_EVERY_MS ? pruneOldRows(app) : Promise.resolve();
+      const prune =
+        now - lastPrune > PRUNE_EVERY_MS
+          ? pruneOldRows(app).then(() => warnExpiringCertificates(app))
+          : Promise.resolve();
       if (now - lastPrune > PRUNE_EVERY_MS) lastPrune = now;
       void Promise.all([kick(), prune.catch((err) => app.log.warn({ err }, 'pruning failed'))]).finally(
         () => {

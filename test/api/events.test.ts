@@ -2,6 +2,7 @@
 // Events read by a real EventSource client, resumed with Last-Event-ID.
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { warnExpiringCertificates } from '../../src/workers.js';
 import { createMemberPass, startServer, type TestServer } from './harness.js';
 
 interface Envelope {
@@ -185,5 +186,26 @@ describe('events', () => {
     }
     const unknown = await s.api(s.alpha.appKey, '/v1/events/stream?lastEventId=nope');
     expect(unknown.status).toBe(422);
+  });
+
+  it('warns once (then weekly) when a pass type certificate has 30 days or less left', async () => {
+    const k = s.alpha.appKey;
+    expect(await warnExpiringCertificates(s.app)).toBe(0);
+    const expiresAt = new Date(Date.now() + 10 * 86_400_000 + 3_600_000).toISOString();
+    await s.app.db
+      .updateTable('passTypes')
+      .set({ expiresAt })
+      .where('passTypeIdentifier', '=', s.alpha.passTypeIdentifier)
+      .execute();
+    expect(await warnExpiringCertificates(s.app)).toBe(1);
+    expect(await warnExpiringCertificates(s.app)).toBe(0);
+    const events: Envelope[] = await (await s.api(k, '/v1/events?type=passtype.certificate_expiring')).json();
+    expect(events).toHaveLength(1);
+    expect(events[0]!.data).toEqual({
+      passTypeIdentifier: s.alpha.passTypeIdentifier,
+      certificateExpirationDate: expiresAt,
+      daysLeft: 10,
+      expired: false,
+    });
   });
 });
