@@ -82,6 +82,7 @@ function registrationEventData(
     passSerialNumber: pass.serialNumber,
     passTypeIdentifier: passType.passTypeIdentifier,
     passTemplateId: pass.templateId,
+    status: pass.status,
     email: pass.ownerEmail,
     userId: pass.ownerUserId,
     externalId: pass.ownerExternalId,

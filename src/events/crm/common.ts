@@ -59,7 +59,8 @@ export function sourceValue(source: string, f: EventFacts): string | undefined {
   else if (source === 'event') v = f.type;
   else if (source === 'eventId') v = f.event.id;
   else if (source === 'eventTime') v = f.event.created;
-  else v = source === 'email' ? (f.data.email ?? f.data.ownerEmail) : f.data[source];
+  // registration events name the pass's fields as PassSlot does: passPid, passSerialNumber, passTemplateId
+  else v = f.data[source] ?? f.data[`pass${source[0]!.toUpperCase()}${source.slice(1)}`];
   if (v === undefined || v === null) return undefined;
   return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
