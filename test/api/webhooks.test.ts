@@ -1,8 +1,10 @@
 // Webhooks end to end over real HTTP: PassSlot's handshake, Standard Webhooks signatures checked with the
 // standardwebhooks package, order per pass across retries, the retry schedule (the service's clock is moved), 410 and
 // long failure disabling an endpoint, secret rotation, the delivery log, retry and replay, and the SSRF guard.
+import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { verifyPkpass } from '../helpers.js';
 import { createMemberPass, startServer, type TestServer } from './harness.js';
 import { type Receiver, startReceiver } from './receiver.js';
 
@@ -136,6 +138,49 @@ describe('webhooks: handshake, signatures, management', () => {
     expect(log[0].attemptLog[0]).toMatchObject({ status: 200, response: 'ok', error: null });
     expect(log[0].attemptLog[0].latencyMs).toBeGreaterThan(0);
     await s.api(s.alpha.appKey, `/v1/webhooks/${hook.id}`, { method: 'DELETE' });
+  });
+
+  it("follows a pass's life in Wallet: downloaded, added, removed (PassSlot's registration fields)", async () => {
+    const life = await startReceiver();
+    try {
+      const hook = await createHook(s, life.url, ['pass.downloaded', 'registration.*']);
+      const pass = await createMemberPass(s, s.alpha, undefined, '?email=lin@example.com');
+      const res = await fetch(pass.url, { headers: { 'user-agent': 'iPhone Wallet' } });
+      const { passJson } = verifyPkpass(Buffer.from(await res.arrayBuffer()), s.alpha.devCaPath);
+      const device = randomBytes(16).toString('hex');
+      const registration = `${passJson.webServiceURL}/v1/devices/${device}/registrations/${pass.passTypeIdentifier}/${pass.serialNumber}`;
+      const auth = { authorization: `ApplePass ${passJson.authenticationToken}` };
+      const added = await fetch(registration, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ pushToken: randomBytes(32).toString('hex') }),
+      });
+      expect(added.status).toBe(201);
+      expect((await fetch(registration, { method: 'DELETE', headers: auth })).status).toBe(200);
+      const got = await life.waitFor(3);
+      expect(got.map((r) => r.json.type)).toEqual([
+        'pass.downloaded',
+        'registration.created',
+        'registration.deleted',
+      ]);
+      const common = {
+        deviceLibraryIdentifier: device,
+        passSerialNumber: pass.serialNumber,
+        passTypeIdentifier: pass.passTypeIdentifier,
+        passTemplateId: s.alpha.templateId,
+        passPid: expect.any(String),
+        email: 'lin@example.com',
+      };
+      expect(got[1]!.json.data).toMatchObject({ ...common, devicesInstalled: 1 });
+      expect(got[2]!.json.data).toMatchObject({ ...common, devicesInstalled: 0 });
+      expect(got[0]!.json.data).toMatchObject({
+        serialNumber: pass.serialNumber,
+        userAgent: 'iPhone Wallet',
+      });
+      await s.api(s.alpha.appKey, `/v1/webhooks/${hook.id}`, { method: 'DELETE' });
+    } finally {
+      await life.close();
+    }
   });
 
   it('refuses an endpoint that fails the handshake, and keeps nothing', async () => {
