@@ -9,7 +9,12 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/*.test.ts', 'test/engine/**/*.test.ts', 'test/apple/**/*.test.ts', 'test/events/**/*.test.ts'],
+          include: [
+            'test/*.test.ts',
+            'test/engine/**/*.test.ts',
+            'test/apple/**/*.test.ts',
+            'test/events/**/*.test.ts',
+          ],
           testTimeout: 30_000,
         },
       },

@@ -8,7 +8,7 @@ import {
   type PassIdentity,
   toPem,
 } from '../engine/index.js';
-import { conflict, forbidden, invalid, notFound } from '../errors.js';
+import { conflict, invalid, notFound } from '../errors.js';
 import { PARKED_UNTIL } from '../store/jobs.js';
 import { createKey, listKeys, revokeKey, rotateKey, SCOPES } from '../store/keys.js';
 import type { PassTypeRow } from '../store/schema.js';

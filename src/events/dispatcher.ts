@@ -86,7 +86,7 @@ export async function disableTarget(app: App, target: TargetRef, reason: string)
     .select(['accountId', 'enabled'])
     .where('id', '=', target.id)
     .executeTakeFirst();
-  if (!row || !row.enabled) return;
+  if (!row?.enabled) return;
   await withEvents(app, async (trx) => {
     await trx
       .updateTable(tableOf(target.kind))

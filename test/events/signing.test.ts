@@ -31,7 +31,7 @@ describe('Standard Webhooks signing', () => {
     expect(current).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     const body = JSON.stringify({ id: 'e1', type: 'pass.created', data: { a: 'é' } });
     const headers = webhookHeaders([current, previous], 'e1', new Date(), body);
-    expect(headers['webhook-signature'].split(' ')).toHaveLength(2);
+    expect(headers['webhook-signature']?.split(' ')).toHaveLength(2);
     for (const secret of [current, previous])
       expect(new Webhook(secret).verify(body, headers)).toEqual(JSON.parse(body));
     expect(() => new Webhook(newWebhookSecret()).verify(body, headers)).toThrow(/No matching signature/);
