@@ -129,6 +129,10 @@ export function startDispatcher(
   let again = false;
   let timer: NodeJS.Timeout | undefined;
   let lastRelease = 0;
+  /** Set while the loop waits on deliveries in flight: a wake (new deliveries) or a poll tick ends the wait. */
+  let interrupt: (() => void) | undefined;
+  /** Targets being disabled: none of their deliveries is claimed meanwhile. */
+  const disabling = new Set<string>();
 
   async function attempt(d: DeliveryRow, event: StoredEvent | undefined): Promise<void> {
     const now = app.clock.now();
@@ -172,11 +176,16 @@ export function startDispatcher(
             ? { status: 'pending', retryAt }
             : { status: 'failed' },
     });
-    touched.set(`${target.kind}:${target.id}`, { ok: outcome.kind === 'delivered', at, target });
-    if (outcome.kind === 'gone')
-      await flush().then(() => disableTarget(app, target, `the endpoint answered ${outcome.status} Gone`));
-    else if (outcome.kind !== 'delivered' && !retryAt) {
+    const key = `${target.kind}:${target.id}`;
+    touched.set(key, { ok: outcome.kind === 'delivered', at, target });
+    if (outcome.kind === 'delivered' || retryAt) return;
+    disabling.add(key);
+    try {
       await flush();
+      if (outcome.kind === 'gone') {
+        await disableTarget(app, target, `the endpoint answered ${outcome.status} Gone`);
+        return;
+      }
       const row = await app.db
         .selectFrom(tableOf(target.kind))
         .select(['failingSince'])
@@ -188,6 +197,8 @@ export function startDispatcher(
           target,
           `every delivery failed for ${Math.round(DISABLE_AFTER_MS / 3_600_000)} hours`,
         );
+    } finally {
+      disabling.delete(key);
     }
   }
 
@@ -224,19 +235,20 @@ export function startDispatcher(
 
   async function runOnce(): Promise<number> {
     let total = 0;
-    const nowMs = app.clock.now().getTime();
-    if (nowMs - lastRelease > 1000) {
-      lastRelease = nowMs;
-      await releaseExpiredLeases(app.db, app.clock.now());
-    }
     for (;;) {
+      const nowMs = app.clock.now().getTime();
+      if (nowMs - lastRelease > 1000) {
+        lastRelease = nowMs;
+        await releaseExpiredLeases(app.db, app.clock.now());
+      }
       const room = stopped ? 0 : IN_FLIGHT - inflight.size;
-      const exclude = [...perTarget.entries()]
-        .filter(([, n]) => n >= PER_TARGET)
-        .map(([key]) => {
-          const [kind, id] = key.split(':');
-          return { kind: kind as TargetKind, id: Number(id) };
-        });
+      const exclude = [
+        ...[...perTarget.entries()].filter(([, n]) => n >= PER_TARGET).map(([key]) => key),
+        ...disabling,
+      ].map((key) => {
+        const [kind, id] = key.split(':');
+        return { kind: kind as TargetKind, id: Number(id) };
+      });
       const claimed =
         room > 0
           ? await claimDeliveries(app.db, app.dialect, workerId, app.clock.now(), LEASE_MS, room, exclude)
@@ -270,7 +282,18 @@ export function startDispatcher(
         if (claimed.length === 0 || stopped) return total;
         continue;
       }
-      if (claimed.length === 0 || inflight.size >= IN_FLIGHT) await Promise.race(inflight);
+      if (claimed.length === 0 || inflight.size >= IN_FLIGHT) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          ...inflight,
+          new Promise<void>((resolve) => {
+            interrupt = resolve;
+            if (options.poll !== false) timer = setTimeout(resolve, POLL_MS);
+          }),
+        ]);
+        interrupt = undefined;
+        clearTimeout(timer);
+      }
       await flush();
     }
   }
@@ -278,6 +301,7 @@ export function startDispatcher(
   function kick(): Promise<number> {
     if (loop) {
       again = true;
+      interrupt?.();
       return loop;
     }
     loop = runOnce()
