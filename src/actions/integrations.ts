@@ -1,6 +1,7 @@
 // CRM integrations (HubSpot, Salesforce): the account's events, as they happen, update the pass owner's record in its
 // CRM. Credentials are stored encrypted and never returned; delivery shares the webhooks' engine, log and replay.
 import { type Static, Type } from '@sinclair/typebox';
+import { sql } from 'kysely';
 import type { FieldError } from '../errors.js';
 import { invalid } from '../errors.js';
 import { type Credentials, credentialsOf, mappingSourceProblem } from '../events/crm/common.js';
@@ -267,9 +268,8 @@ export const updateIntegration = defineAction({
     const changed = await ctx.app.db
       .updateTable('integrations')
       .set({
-        credentialsEnc: input.credentials
-          ? ctx.app.secrets.encrypt(JSON.stringify(creds))
-          : row.credentialsEnc,
+        // only a new secret is written: a token refresh may be storing rotated tokens right now
+        ...(input.credentials ? { credentialsEnc: ctx.app.secrets.encrypt(JSON.stringify(creds)) } : {}),
         mapping: JSON.stringify(mapping),
         settings: JSON.stringify(settings),
         events: input.events ? JSON.stringify(input.events) : row.events,
@@ -277,7 +277,7 @@ export const updateIntegration = defineAction({
         enabled: enabled ? 1 : 0,
         disabledReason: enabled ? null : row.enabled === 0 ? row.disabledReason : 'disabled by the account',
         failingSince: enabled && row.enabled === 0 ? null : row.failingSince,
-        version: row.version + 1,
+        version: sql`version + 1`,
         updatedAt: ctx.app.clock.now().toISOString(),
       })
       .where('id', '=', row.id)

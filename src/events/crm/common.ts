@@ -1,5 +1,6 @@
 // What the CRM connectors share: the fields an event offers to a mapping, credentials kept encrypted with OAuth
 // refreshes serialized per integration (and compare-and-set across processes), and the outcome of an HTTP answer.
+import { sql } from 'kysely';
 import type { App } from '../../app.js';
 import type { IntegrationRow } from '../../store/schema.js';
 import type { StoredEvent } from '../dispatcher.js';
@@ -65,15 +66,11 @@ export function sourceValue(source: string, f: EventFacts): string | undefined {
   return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
-/** Reads what a delivery needs to know about its event: its data and, when the mapping asks, the pass's values. */
-export async function factsOf(
-  app: App,
-  event: StoredEvent,
-  mapping: Record<string, string>,
-): Promise<EventFacts> {
+/** Reads what a delivery needs to know about its event: its data and, when a source asks, the pass's values. */
+export async function factsOf(app: App, event: StoredEvent, sources: readonly string[]): Promise<EventFacts> {
   const data = JSON.parse(event.data) as Record<string, unknown>;
   let values: Record<string, unknown> | undefined;
-  if (event.passId !== null && Object.values(mapping).some((s) => s.startsWith('values.'))) {
+  if (event.passId !== null && sources.some((s) => s.startsWith('values.'))) {
     const row = await app.db
       .selectFrom('passes')
       .select('values')
@@ -135,7 +132,16 @@ export function refreshAccessToken(
   const running = refreshing.get(row.id);
   if (running) return running;
   const work = (async () => {
-    const creds = credentialsOf(app, row);
+    // another delivery (or process) may have refreshed since the caller read the row: use its token rather than
+    // replaying a refresh token Salesforce may already have rotated out
+    const current = await app.db
+      .selectFrom('integrations')
+      .selectAll()
+      .where('id', '=', row.id)
+      .executeTakeFirstOrThrow();
+    if (current.credentialsEnc !== row.credentialsEnc)
+      return { row: current, creds: credentialsOf(app, current) };
+    const creds = credentialsOf(app, current);
     if (!creds.refreshToken || !creds.clientId || !creds.clientSecret)
       throw new OutboundError(
         'the access token expired and there is no refresh token, client id and secret to renew it',
@@ -176,11 +182,11 @@ export function refreshAccessToken(
       .updateTable('integrations')
       .set({
         credentialsEnc: app.secrets.encrypt(JSON.stringify(next)),
-        version: row.version + 1,
+        version: sql`version + 1`,
         updatedAt: now.toISOString(),
       })
       .where('id', '=', row.id)
-      .where('version', '=', row.version)
+      .where('credentialsEnc', '=', current.credentialsEnc)
       .executeTakeFirst();
     const fresh = await app.db
       .selectFrom('integrations')

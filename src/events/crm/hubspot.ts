@@ -31,15 +31,17 @@ export async function sendToHubSpot(
   const settings = JSON.parse(row.settings) as { baseUrl?: string };
   const base = (settings.baseUrl ?? HUBSPOT_DEFAULTS.baseUrl).replace(/\/+$/, '');
   const mapping = JSON.parse(row.mapping) as Record<string, string>;
-  const facts = await factsOf(app, event, mapping);
+  const facts = await factsOf(app, event, Object.values(mapping));
   const email = facts.data.email;
   if (typeof email !== 'string' || !email)
     return { kind: 'skipped', reason: 'the pass has no owner email to find the HubSpot contact by' };
 
   let creds = credentialsOf(app, row);
+  // an OAuth token of unknown age is refreshed once, so its expiry becomes known
   const expiring =
     !creds.accessToken ||
-    (creds.expiresAt !== undefined && Date.parse(creds.expiresAt) - now.getTime() < REFRESH_EARLY_MS);
+    creds.expiresAt === undefined ||
+    Date.parse(creds.expiresAt) - now.getTime() < REFRESH_EARLY_MS;
   if (creds.refreshToken && expiring)
     creds = (await refreshAccessToken(app, outbound, row, `${base}/oauth/2026-03/token`)).creds;
   if (!creds.accessToken)

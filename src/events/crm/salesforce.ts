@@ -43,11 +43,11 @@ export async function sendToSalesforce(
   outbound: Outbound,
   row: IntegrationRow,
   event: StoredEvent,
-  _now: Date,
+  now: Date,
 ): Promise<Outcome> {
   const settings = { ...SALESFORCE_DEFAULTS, ...(JSON.parse(row.settings) as Partial<SalesforceSettings>) };
   const mapping = JSON.parse(row.mapping) as Record<string, string>;
-  const facts = await factsOf(app, event, mapping);
+  const facts = await factsOf(app, event, [...Object.values(mapping), settings.externalIdFrom]);
   const externalId = sourceValue(settings.externalIdFrom, facts);
   if (!externalId)
     return {
@@ -98,7 +98,7 @@ export async function sendToSalesforce(
       return {
         kind: 'retry',
         error: message,
-        retryAfterMs: retryAfterMs(res.headers['retry-after'], Date.now()),
+        retryAfterMs: retryAfterMs(res.headers['retry-after'], now.getTime()),
         ...common,
       };
     return { kind: 'failed', error: message, ...common };
