@@ -7,6 +7,7 @@ import type { App } from '../app.js';
 import {
   type AttemptRecord,
   claimDeliveries,
+  dueTargets,
   failOpenDeliveries,
   recordAttempts,
   releaseExpiredLeases,
@@ -37,8 +38,18 @@ export type Outcome =
     }
   | { kind: 'skipped'; reason: string };
 
-export interface Sender {
-  send(delivery: DeliveryRow, event: StoredEvent, now: Date): Promise<Outcome>;
+/** What the engine reads of a target (a webhook or an integration row). */
+export interface TargetRow {
+  id: number;
+  enabled: number;
+  failingSince: string | null;
+  lastSuccessAt: string | null;
+}
+
+export interface Sender<T extends TargetRow = TargetRow> {
+  /** The target as it is now (read once per claim, so a disabled target stops at once). */
+  load(id: number): Promise<T | undefined>;
+  send(delivery: DeliveryRow, event: StoredEvent, target: T, now: Date): Promise<Outcome>;
   close?(): Promise<void>;
 }
 
@@ -62,6 +73,9 @@ const LEASE_MS = DELIVERY_TIMEOUT_MS + 5_000;
 const IN_FLIGHT = 64;
 const PER_TARGET = 16;
 const POLL_MS = 250;
+/** Answers recorded together under load, and how long to wait for them. */
+const GATHER = 8;
+const GATHER_MS = 2;
 
 /** When attempt n (1-based) failed: the next one after the schedule's delay, with ±10% jitter, or Retry-After. */
 export function nextAttemptAt(
@@ -123,7 +137,14 @@ export function startDispatcher(
   const inflight = new Set<Promise<void>>();
   const perTarget = new Map<string, number>();
   const results: AttemptRecord[] = [];
-  const touched = new Map<string, { ok: boolean; at: Date; target: TargetRef }>();
+  /** Targets whose attempts finished since the last flush: whether the last one succeeded. */
+  const touched = new Map<string, { ok: boolean; at: Date }>();
+  /** The rows of targets as last read. */
+  const rows = new Map<string, TargetRow>();
+  /** Targets that may have claimable deliveries (found due, or a delivery of theirs just finished). */
+  const maybeMore = new Set<string>();
+  /** Targets being disabled: none of their deliveries is claimed meanwhile. */
+  const disabling = new Set<string>();
   let stopped = false;
   let loop: Promise<number> | undefined;
   let again = false;
@@ -131,21 +152,44 @@ export function startDispatcher(
   let lastRelease = 0;
   /** Set while the loop waits on deliveries in flight: a wake (new deliveries) or a poll tick ends the wait. */
   let interrupt: (() => void) | undefined;
-  /** Targets being disabled: none of their deliveries is claimed meanwhile. */
-  const disabling = new Set<string>();
 
-  async function attempt(d: DeliveryRow, event: StoredEvent | undefined): Promise<void> {
+  const keyOf = (t: TargetRef) => `${t.kind}:${t.id}`;
+  const refOf = (key: string): TargetRef => {
+    const [kind, id] = key.split(':');
+    return { kind: kind as TargetKind, id: Number(id) };
+  };
+
+  async function attempt(
+    d: DeliveryRow,
+    event: StoredEvent | undefined,
+    row: TargetRow | undefined,
+  ): Promise<void> {
     const now = app.clock.now();
     let outcome: Outcome;
     try {
-      outcome = event
-        ? await senders[d.targetKind].send(d, event, now)
-        : { kind: 'failed', status: null, latencyMs: 0, error: 'the event no longer exists', excerpt: null };
+      outcome = !row?.enabled
+        ? {
+            kind: 'failed',
+            status: null,
+            latencyMs: 0,
+            error: `the ${d.targetKind} is disabled or deleted`,
+            excerpt: null,
+          }
+        : event
+          ? await senders[d.targetKind].send(d, event, row, now)
+          : {
+              kind: 'failed',
+              status: null,
+              latencyMs: 0,
+              error: 'the event no longer exists',
+              excerpt: null,
+            };
     } catch (err) {
       outcome = { kind: 'retry', status: null, latencyMs: 0, error: (err as Error).message, excerpt: null };
     }
     const at = app.clock.now();
     const target = { kind: d.targetKind, id: d.targetId };
+    const key = keyOf(target);
     if (outcome.kind === 'skipped') {
       results.push({
         deliveryId: d.id,
@@ -157,6 +201,7 @@ export function startDispatcher(
         excerpt: null,
         next: { status: 'skipped' },
       });
+      touched.set(key, { ok: touched.get(key)?.ok ?? true, at });
       return;
     }
     const retryAt =
@@ -176,9 +221,8 @@ export function startDispatcher(
             ? { status: 'pending', retryAt }
             : { status: 'failed' },
     });
-    const key = `${target.kind}:${target.id}`;
-    touched.set(key, { ok: outcome.kind === 'delivered', at, target });
-    if (outcome.kind === 'delivered' || retryAt) return;
+    if (row?.enabled) touched.set(key, { ok: outcome.kind === 'delivered', at });
+    if (outcome.kind === 'delivered' || retryAt || !row?.enabled) return;
     disabling.add(key);
     try {
       await flush();
@@ -186,12 +230,8 @@ export function startDispatcher(
         await disableTarget(app, target, `the endpoint answered ${outcome.status} Gone`);
         return;
       }
-      const row = await app.db
-        .selectFrom(tableOf(target.kind))
-        .select(['failingSince'])
-        .where('id', '=', target.id)
-        .executeTakeFirst();
-      if (row?.failingSince && at.getTime() - Date.parse(row.failingSince) >= DISABLE_AFTER_MS)
+      const failingSince = rows.get(key)?.failingSince;
+      if (failingSince && at.getTime() - Date.parse(failingSince) >= DISABLE_AFTER_MS)
         await disableTarget(
           app,
           target,
@@ -202,98 +242,146 @@ export function startDispatcher(
     }
   }
 
-  /** Writes what finished: attempts, and whether each target answers (failingSince, lastSuccessAt). */
+  /**
+   * Writes what finished in one transaction, then whether each target answers: failingSince when it starts failing,
+   * lastSuccessAt at most once a minute while it works. A finished delivery may unblock the next of its pass.
+   */
   let flushing: Promise<void> = Promise.resolve();
   function flush(): Promise<void> {
     flushing = flushing
       .then(async () => {
         const batch = results.splice(0);
-        const targets = [...touched.values()];
+        const targets = [...touched.entries()];
         touched.clear();
         if (batch.length === 0 && targets.length === 0) return;
         await recordAttempts(app.db, batch);
-        for (const t of targets) {
+        for (const [key, t] of targets) {
+          maybeMore.add(key);
+          const row = rows.get(key);
+          const { kind, id } = refOf(key);
           const at = t.at.toISOString();
-          if (t.ok)
+          if (
+            t.ok &&
+            (!row ||
+              row.failingSince !== null ||
+              !row.lastSuccessAt ||
+              t.at.getTime() - Date.parse(row.lastSuccessAt) > 60_000)
+          ) {
             await app.db
-              .updateTable(tableOf(t.target.kind))
+              .updateTable(tableOf(kind))
               .set({ failingSince: null, lastSuccessAt: at })
-              .where('id', '=', t.target.id)
+              .where('id', '=', id)
               .execute();
-          else
+            if (row) Object.assign(row, { failingSince: null, lastSuccessAt: at });
+          } else if (!t.ok && (!row || row.failingSince === null)) {
             await app.db
-              .updateTable(tableOf(t.target.kind))
+              .updateTable(tableOf(kind))
               .set({ failingSince: at })
-              .where('id', '=', t.target.id)
+              .where('id', '=', id)
               .where('failingSince', 'is', null)
               .execute();
+            if (row) row.failingSince = at;
+          }
         }
       })
       .catch((err) => app.log.error({ err }, 'could not record deliveries'));
     return flushing;
   }
 
+  /** Claims what one target can take now and starts sending it. */
+  async function claimFor(key: string): Promise<number> {
+    const room = Math.min(PER_TARGET - (perTarget.get(key) ?? 0), IN_FLIGHT - inflight.size);
+    if (room <= 0 || disabling.has(key)) return 0;
+    const target = refOf(key);
+    const row = await senders[target.kind].load(target.id);
+    if (row) rows.set(key, row);
+    else rows.delete(key);
+    const claimed = await claimDeliveries(
+      app.db,
+      app.dialect,
+      workerId,
+      app.clock.now(),
+      LEASE_MS,
+      target,
+      room,
+    );
+    if (claimed.length < room) maybeMore.delete(key);
+    if (claimed.length === 0) return 0;
+    const ids = [...new Set(claimed.map((d) => d.eventId))];
+    const events = new Map<string, StoredEvent>();
+    for (let i = 0; i < ids.length; i += 500)
+      for (const e of await app.db
+        .selectFrom('events')
+        .select(['id', 'accountId', 'type', 'createdAt as created', 'passId', 'data'])
+        .where('id', 'in', ids.slice(i, i + 500))
+        .execute())
+        events.set(e.id, e);
+    for (const d of claimed) {
+      perTarget.set(key, (perTarget.get(key) ?? 0) + 1);
+      const run: Promise<void> = attempt(d, events.get(d.eventId), row).finally(() => {
+        inflight.delete(run);
+        const n = (perTarget.get(key) ?? 1) - 1;
+        if (n <= 0) perTarget.delete(key);
+        else perTarget.set(key, n);
+      });
+      inflight.add(run);
+    }
+    return claimed.length;
+  }
+
+  /** Waits up to GATHER_MS for GATHER answers while deliveries are in flight (returns at once when idle). */
+  async function gather(): Promise<void> {
+    const until = performance.now() + GATHER_MS;
+    while (results.length < GATHER && inflight.size > 0 && !stopped) {
+      const left = until - performance.now();
+      if (left <= 0) return;
+      let t: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        ...inflight,
+        new Promise<'timeout'>((resolve) => {
+          t = setTimeout(() => resolve('timeout'), left);
+        }),
+      ]);
+      clearTimeout(t);
+      if (timedOut === 'timeout') return;
+    }
+  }
+
   async function runOnce(): Promise<number> {
     let total = 0;
+    let discover = true;
     for (;;) {
-      const nowMs = app.clock.now().getTime();
-      if (nowMs - lastRelease > 1000) {
-        lastRelease = nowMs;
-        await releaseExpiredLeases(app.db, app.clock.now());
-      }
-      const room = stopped ? 0 : IN_FLIGHT - inflight.size;
-      const exclude = [
-        ...[...perTarget.entries()].filter(([, n]) => n >= PER_TARGET).map(([key]) => key),
-        ...disabling,
-      ].map((key) => {
-        const [kind, id] = key.split(':');
-        return { kind: kind as TargetKind, id: Number(id) };
-      });
-      const claimed =
-        room > 0
-          ? await claimDeliveries(app.db, app.dialect, workerId, app.clock.now(), LEASE_MS, room, exclude)
-          : [];
-      if (claimed.length) {
-        const ids = [...new Set(claimed.map((d) => d.eventId))];
-        const events = new Map<string, StoredEvent>();
-        for (let i = 0; i < ids.length; i += 500)
-          for (const e of await app.db
-            .selectFrom('events')
-            .select(['id', 'accountId', 'type', 'createdAt as created', 'passId', 'data'])
-            .where('id', 'in', ids.slice(i, i + 500))
-            .execute())
-            events.set(e.id, e);
-        for (const d of claimed) {
-          const key = `${d.targetKind}:${d.targetId}`;
-          perTarget.set(key, (perTarget.get(key) ?? 0) + 1);
-          const run: Promise<void> = attempt(d, events.get(d.eventId)).finally(() => {
-            inflight.delete(run);
-            const n = (perTarget.get(key) ?? 1) - 1;
-            if (n <= 0) perTarget.delete(key);
-            else perTarget.set(key, n);
-          });
-          inflight.add(run);
-          total++;
+      if (!stopped) {
+        const now = app.clock.now();
+        if (now.getTime() - lastRelease > 1000) {
+          lastRelease = now.getTime();
+          await releaseExpiredLeases(app.db, now);
         }
+        if (discover) {
+          discover = false;
+          for (const t of await dueTargets(app.db, now)) maybeMore.add(keyOf(t));
+        }
+        for (const key of [...maybeMore]) total += await claimFor(key);
       }
       if (inflight.size === 0) {
         await flush();
         // what was just recorded may have unblocked the next event of a pass
-        if (claimed.length === 0 || stopped) return total;
+        if (stopped || maybeMore.size === 0) return total;
         continue;
       }
-      if (claimed.length === 0 || inflight.size >= IN_FLIGHT) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          ...inflight,
-          new Promise<void>((resolve) => {
-            interrupt = resolve;
-            if (options.poll !== false) timer = setTimeout(resolve, POLL_MS);
-          }),
-        ]);
-        interrupt = undefined;
-        clearTimeout(timer);
-      }
+      let wait: NodeJS.Timeout | undefined;
+      const woken = await Promise.race([
+        ...inflight,
+        new Promise<'wake'>((resolve) => {
+          interrupt = () => resolve('wake');
+          if (options.poll !== false) wait = setTimeout(() => resolve('wake'), POLL_MS);
+        }),
+      ]);
+      interrupt = undefined;
+      clearTimeout(wait);
+      if (woken === 'wake') discover = true;
+      // under load, let a few more answers land so they are recorded, and their successors claimed, together
+      else await gather();
       await flush();
     }
   }

@@ -39,23 +39,11 @@ export function outcomeOf(res: OutboundResponse | OutboundError, nowMs: number):
   };
 }
 
-export function webhookSender(app: App, outbound: Outbound): Sender {
+export function webhookSender(app: App, outbound: Outbound): Sender<WebhookRow> {
   const cache = new Map<number, { version: number; until: string | null; secrets: string[] }>();
   return {
-    async send(delivery, event, now) {
-      const hook = await app.db
-        .selectFrom('webhooks')
-        .selectAll()
-        .where('id', '=', delivery.targetId)
-        .executeTakeFirst();
-      if (!hook?.enabled)
-        return {
-          kind: 'failed',
-          status: null,
-          latencyMs: 0,
-          error: 'the webhook is disabled or deleted',
-          excerpt: null,
-        };
+    load: (id) => app.db.selectFrom('webhooks').selectAll().where('id', '=', id).executeTakeFirst(),
+    async send(_delivery, event, hook, now) {
       // decrypting once per version of the webhook, not per delivery
       let c = cache.get(hook.id);
       const nowIso = now.toISOString();

@@ -3,6 +3,7 @@
 // pass's events reach each target in order even across retries.
 import { sql } from 'kysely';
 import type { Db, Dialect } from './db.js';
+import { preparedIn } from './prepared.js';
 import type { DeliveryRow } from './schema.js';
 
 export type TargetKind = 'webhook' | 'integration';
@@ -12,38 +13,59 @@ export interface TargetRef {
   id: number;
 }
 
-/** Claims up to `limit` due deliveries whose earlier deliveries (same pass, same target) are all finished. */
+// Status tests are literals (not bound parameters) so that SQLite and PostgreSQL use the partial indexes on them.
+const PENDING = sql.lit<DeliveryRow['status']>('pending');
+const RUNNING = sql.lit<DeliveryRow['status']>('running');
+
+/** The targets that have deliveries due now. */
+export async function dueTargets(db: Db, now: Date): Promise<TargetRef[]> {
+  const rows = await db
+    .selectFrom('deliveries')
+    .select(['targetKind', 'targetId'])
+    .distinct()
+    .where('status', '=', PENDING)
+    .where('nextAttemptAt', '<=', now.toISOString())
+    .execute();
+  return rows.map((r) => ({ kind: r.targetKind, id: r.targetId }));
+}
+
+/**
+ * Claims up to `limit` due deliveries of one target whose earlier deliveries of the same pass are all finished,
+ * oldest first, leased to `workerId` for `leaseMs`.
+ */
 export async function claimDeliveries(
   db: Db,
   dialect: Dialect,
   workerId: string,
   now: Date,
   leaseMs: number,
+  target: TargetRef,
   limit: number,
-  exclude: readonly TargetRef[] = [],
 ): Promise<DeliveryRow[]> {
   const nowIso = now.toISOString();
-  let due = db
+  const ids = db
     .selectFrom('deliveries as d')
     .select('d.id')
-    .where('d.status', '=', 'pending')
+    .where('d.targetKind', '=', target.kind)
+    .where('d.targetId', '=', target.id)
+    .where('d.status', '=', PENDING)
     .where('d.nextAttemptAt', '<=', nowIso)
     .where(({ not, exists, selectFrom }) =>
       not(
         exists(
           selectFrom('deliveries as p')
             .select('p.id')
-            .whereRef('p.targetKind', '=', 'd.targetKind')
-            .whereRef('p.targetId', '=', 'd.targetId')
+            .where('p.targetKind', '=', target.kind)
+            .where('p.targetId', '=', target.id)
             .whereRef('p.passId', '=', 'd.passId')
             .whereRef('p.id', '<', 'd.id')
-            .where('p.status', 'in', ['pending', 'running']),
+            .where('p.status', 'in', [PENDING, RUNNING]),
         ),
       ),
-    );
-  for (const t of exclude)
-    due = due.where((eb) => eb.not(eb.and([eb('d.targetKind', '=', t.kind), eb('d.targetId', '=', t.id)])));
-  const ids = due.orderBy('d.nextAttemptAt').orderBy('d.id').limit(limit);
+    )
+    .orderBy('d.nextAttemptAt')
+    .orderBy('d.id')
+    .limit(limit);
   return db
     .updateTable('deliveries')
     .set((eb) => ({
@@ -63,7 +85,7 @@ export async function releaseExpiredLeases(db: Db, now: Date): Promise<number> {
   const r = await db
     .updateTable('deliveries')
     .set({ status: 'pending', lockedBy: null, lockedUntil: null, updatedAt: now.toISOString() })
-    .where('status', '=', 'running')
+    .where('status', '=', RUNNING)
     .where('lockedUntil', '<', now.toISOString())
     .executeTakeFirst();
   return Number(r.numUpdatedRows);
@@ -81,42 +103,71 @@ export interface AttemptRecord {
   next: { status: 'delivered' | 'failed' | 'skipped' } | { status: 'pending'; retryAt: Date };
 }
 
+const finishDelivery = preparedIn(
+  8,
+  (
+    db,
+    status: DeliveryRow['status'],
+    nextAttemptAt: string,
+    deliveredAt: string | null,
+    lastStatus: number | null,
+    lastError: string | null,
+    updatedAt: string,
+    id: number,
+    workerId: string,
+  ) =>
+    db
+      .updateTable('deliveries')
+      .set({
+        status,
+        nextAttemptAt,
+        deliveredAt,
+        lastStatus,
+        lastError,
+        updatedAt,
+        lockedBy: null,
+        lockedUntil: null,
+      })
+      .where('id', '=', id)
+      .where('lockedBy', '=', workerId)
+      .returning('id'),
+);
+
 /** Records attempts and their outcome (one transaction for many, to keep up with fast receivers). */
 export async function recordAttempts(db: Db, records: readonly AttemptRecord[]): Promise<void> {
   if (records.length === 0) return;
   await db.transaction().execute(async (trx) => {
+    const attempts = [];
     for (const r of records) {
       const at = r.at.toISOString();
-      const updated = await trx
-        .updateTable('deliveries')
-        .set({
-          status: r.next.status,
-          nextAttemptAt: r.next.status === 'pending' ? r.next.retryAt.toISOString() : at,
-          deliveredAt: r.next.status === 'delivered' ? at : null,
-          lockedBy: null,
-          lockedUntil: null,
-          lastStatus: r.statusCode,
-          lastError: r.error,
-          updatedAt: at,
-        })
-        .where('id', '=', r.deliveryId)
-        .where('lockedBy', '=', r.workerId)
-        .executeTakeFirst();
+      const updated = await finishDelivery(
+        trx,
+        r.next.status,
+        r.next.status === 'pending' ? r.next.retryAt.toISOString() : at,
+        r.next.status === 'delivered' ? at : null,
+        r.statusCode,
+        r.error,
+        at,
+        r.deliveryId,
+        r.workerId,
+      );
       // a delivery whose lease ran out and was taken by another process is that process's to record
-      if (Number(updated.numUpdatedRows) === 0) continue;
+      if (updated.length === 0) continue;
       if (r.next.status === 'skipped' && r.statusCode === null) continue;
+      attempts.push({
+        deliveryId: r.deliveryId,
+        attemptedAt: at,
+        statusCode: r.statusCode,
+        latencyMs: Math.round(r.latencyMs * 100) / 100,
+        error: r.error,
+        responseExcerpt: r.excerpt,
+      });
+    }
+    for (let i = 0; i < attempts.length; i += 100)
       await trx
         .insertInto('deliveryAttempts')
-        .values({
-          deliveryId: r.deliveryId,
-          attemptedAt: at,
-          statusCode: r.statusCode,
-          latencyMs: Math.round(r.latencyMs * 100) / 100,
-          error: r.error,
-          responseExcerpt: r.excerpt,
-        })
+        .values(attempts.slice(i, i + 100))
         .execute();
-    }
   });
 }
 

@@ -334,20 +334,31 @@ export const migrations: Record<string, MigrationFn> = {
       .addColumn('updated_at', 'text', (c) => c.notNull())
       .addColumn('delivered_at', 'text')
       .execute();
+    // due deliveries, a target's due deliveries in order, and the open (pending or running) deliveries of a pass to
+    // a target: partial indexes, so none of them grows with the delivered history
     await db.schema
       .createIndex('deliveries_due')
       .on('deliveries')
-      .columns(['status', 'next_attempt_at'])
+      .columns(['next_attempt_at', 'target_kind', 'target_id'])
+      .where(sql.ref('status'), '=', 'pending')
+      .execute();
+    await db.schema
+      .createIndex('deliveries_target_due')
+      .on('deliveries')
+      .columns(['target_kind', 'target_id', 'next_attempt_at', 'id'])
+      .where(sql.ref('status'), '=', 'pending')
+      .execute();
+    await db.schema
+      .createIndex('deliveries_open')
+      .on('deliveries')
+      .columns(['target_kind', 'target_id', 'pass_id', 'id'])
+      .where(sql.ref('status'), 'in', sql`('pending', 'running')`)
       .execute();
     await db.schema
       .createIndex('deliveries_leases')
       .on('deliveries')
-      .columns(['status', 'locked_until'])
-      .execute();
-    await db.schema
-      .createIndex('deliveries_order')
-      .on('deliveries')
-      .columns(['target_kind', 'target_id', 'pass_id', 'id'])
+      .columns(['locked_until'])
+      .where(sql.ref('status'), '=', 'running')
       .execute();
     await db.schema
       .createIndex('deliveries_target')

@@ -1,5 +1,6 @@
 // The sender of integration deliveries: loads the integration and hands the event to its CRM's connector.
 import type { App } from '../../app.js';
+import type { IntegrationRow } from '../../store/schema.js';
 import type { Sender } from '../dispatcher.js';
 import { type Outbound, OutboundError } from '../outbound.js';
 import { sendToHubSpot } from './hubspot.js';
@@ -8,22 +9,10 @@ import { sendToSalesforce } from './salesforce.js';
 export const INTEGRATION_TYPES = ['hubspot', 'salesforce'] as const;
 export type IntegrationType = (typeof INTEGRATION_TYPES)[number];
 
-export function integrationSender(app: App, outbound: Outbound): Sender {
+export function integrationSender(app: App, outbound: Outbound): Sender<IntegrationRow> {
   return {
-    async send(delivery, event, now) {
-      const row = await app.db
-        .selectFrom('integrations')
-        .selectAll()
-        .where('id', '=', delivery.targetId)
-        .executeTakeFirst();
-      if (!row?.enabled)
-        return {
-          kind: 'failed',
-          status: null,
-          latencyMs: 0,
-          error: 'the integration is disabled or deleted',
-          excerpt: null,
-        };
+    load: (id) => app.db.selectFrom('integrations').selectAll().where('id', '=', id).executeTakeFirst(),
+    async send(_delivery, event, row, now) {
       try {
         return row.type === 'hubspot'
           ? await sendToHubSpot(app, outbound, row, event, now)
