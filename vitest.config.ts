@@ -14,6 +14,7 @@ export default defineConfig({
             'test/engine/**/*.test.ts',
             'test/apple/**/*.test.ts',
             'test/events/**/*.test.ts',
+            'test/store/**/*.test.ts',
           ],
           testTimeout: 30_000,
         },

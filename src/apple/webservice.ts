@@ -56,6 +56,15 @@ function tokenMatches(authorization: string | undefined, expected: string | unde
 }
 
 /**
+ * Whether Wallet's copy is current: HTTP dates have whole seconds, so the pass is not modified when its version is not
+ * newer than If-Modified-Since at one-second granularity.
+ */
+export function notModifiedSince(lastModified: Date, ifModifiedSince: string | undefined): boolean {
+  const since = ifModifiedSince ? Date.parse(ifModifiedSince) : Number.NaN;
+  return !Number.isNaN(since) && Math.floor(lastModified.getTime() / 1000) <= Math.floor(since / 1000);
+}
+
+/**
  * What Wallet's "latest pass" request needs first: the pass's Last-Modified when the token matches, from a narrow
  * query, so that the frequent 304 answer costs little. undefined: not authorized.
  */
@@ -65,7 +74,13 @@ export async function authorizeLatest(
   serialNumber: string,
   authorization: string | undefined,
 ): Promise<{ lastModified: Date } | undefined> {
-  const [row] = await hotQueries(app.db).passAuthByRef(passTypeIdentifier, serialNumber);
+  const ref = `${passTypeIdentifier}\n${serialNumber}`;
+  let row = app.passAuth.get(ref);
+  if (!row) {
+    const begun = app.passAuth.begin();
+    [row] = await hotQueries(app.db).passAuthByRef(passTypeIdentifier, serialNumber);
+    if (row) app.passAuth.fill(ref, row, begun);
+  }
   if (!tokenMatches(authorization, row?.authToken) || !row) return undefined;
   return { lastModified: lastModifiedOf(row) };
 }

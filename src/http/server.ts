@@ -16,6 +16,7 @@ import type { App } from '../app.js';
 import { AppError, badRequest } from '../errors.js';
 import type { KeyGrant } from '../store/keys.js';
 import { Authenticator } from './auth.js';
+import { serverWithFastPath } from './fast-path.js';
 import { memoryCounter, rateLimitHeaders, redisCounter } from './rate-limit.js';
 import { publicRoutes } from './routes/public.js';
 import { v1Routes } from './routes/v1.js';
@@ -62,6 +63,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     routerOptions: { maxParamLength: 500 },
+    serverFactory: serverWithFastPath(app),
   });
   const auth = new Authenticator(app);
   fastify.decorate('authenticator', auth);

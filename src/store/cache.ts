@@ -31,3 +31,56 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
   if (map.size >= LIMIT) map.delete(map.keys().next().value as string);
   map.set(key, value);
 }
+
+/** What Wallet's conditional request needs of a pass. */
+export interface PassAuth {
+  id: number;
+  authToken: string;
+  modifiedAt: string | null;
+  updatedAt: string;
+}
+
+const PASS_AUTH_LIMIT = 200_000;
+
+/**
+ * The token and Last-Modified of passes Wallet asked about, so that its most frequent request (is my copy current?)
+ * is answered without a query. Only where one process writes (SQLite): every transaction that changes a pass writes
+ * an event about it, and once it commits the pass is dropped from here (store/events.ts, withEvents). A read that
+ * began before a change cannot put the old row back: fills are refused once anything was dropped since they began.
+ */
+export class PassAuthCache {
+  private readonly byRef = new Map<string, PassAuth>();
+  private readonly refOf = new Map<number, string>();
+  private generation = 0;
+
+  constructor(readonly enabled: boolean) {}
+
+  get(ref: string): PassAuth | undefined {
+    return this.enabled ? this.byRef.get(ref) : undefined;
+  }
+
+  /** Call before reading a row to fill with; pass the result to fill(). */
+  begin(): number {
+    return this.generation;
+  }
+
+  fill(ref: string, row: PassAuth, begun: number): void {
+    if (!this.enabled || begun !== this.generation) return;
+    if (this.byRef.size >= PASS_AUTH_LIMIT) {
+      this.byRef.clear();
+      this.refOf.clear();
+    }
+    this.byRef.set(ref, row);
+    this.refOf.set(row.id, ref);
+  }
+
+  forget(passIds: Iterable<number>): void {
+    this.generation++;
+    for (const id of passIds) {
+      const ref = this.refOf.get(id);
+      if (ref === undefined) continue;
+      this.refOf.delete(id);
+      this.byRef.delete(ref);
+    }
+  }
+}

@@ -49,6 +49,8 @@ export function matchesEventType(patterns: readonly string[], type: string): boo
 
 /** Transactions that queued deliveries: after they commit, the delivery engine is woken. */
 const queuedDeliveries = new WeakSet<object>();
+/** The passes each transaction wrote events about: after it commits, caches of them are dropped. */
+const passesChanged = new WeakMap<object, Set<number>>();
 
 /** The enabled webhooks and integrations of an account, with their event patterns. */
 const targetsOf = preparedIn(1, (db, accountId: number) =>
@@ -98,6 +100,11 @@ export async function appendEvent(db: Db, input: EventInput, now: Date): Promise
     }
   }
   const envelope: EventEnvelope = { id: randomUUID(), type: input.type, created: now.toISOString(), data };
+  if (input.passId != null) {
+    const set = passesChanged.get(db) ?? new Set<number>();
+    set.add(input.passId);
+    passesChanged.set(db, set);
+  }
   await db
     .insertInto('events')
     .values({
@@ -138,11 +145,14 @@ export async function appendEvent(db: Db, input: EventInput, now: Date): Promise
 export interface EventSink {
   db: Db;
   wake(kind: string): void;
+  /** Told, after a commit, which passes changed. */
+  passAuth?: { forget(passIds: Iterable<number>): void };
 }
 
 /**
- * Runs `fn` in a transaction; once it has committed, wakes the live streams and, when deliveries were queued, the
- * delivery engine (which also polls, so a wake lost to a crash only delays).
+ * Runs `fn` in a transaction; once it has committed, drops the passes it wrote events about from the cache of
+ * Wallet's conditional requests, and wakes the live streams and, when deliveries were queued, the delivery engine
+ * (which also polls, so a wake lost to a crash only delays).
  */
 export async function withEvents<T>(sink: EventSink, fn: (trx: Db) => Promise<T>): Promise<T> {
   let used: Db | undefined;
@@ -150,6 +160,10 @@ export async function withEvents<T>(sink: EventSink, fn: (trx: Db) => Promise<T>
     used = trx;
     return fn(trx);
   });
+  if (used) {
+    const changed = passesChanged.get(used);
+    if (changed) sink.passAuth?.forget(changed);
+  }
   sink.wake('events');
   if (used && queuedDeliveries.has(used)) sink.wake('deliveries');
   return out;

@@ -89,7 +89,7 @@ function buildHotQueries(db: Db) {
       db
         .selectFrom('passes')
         .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
-        .select(['passes.authToken', 'passes.modifiedAt', 'passes.updatedAt'])
+        .select(['passes.id', 'passes.authToken', 'passes.modifiedAt', 'passes.updatedAt'])
         .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier)
         .where('passes.serialNumber', '=', serialNumber),
     ),

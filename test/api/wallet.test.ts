@@ -245,6 +245,28 @@ describe(`the pass web service on ${TEST_DB}`, () => {
     const older = new Date(Date.parse(lastModified) - 1000).toUTCString();
     expect((await wallet(pass, path, { headers: { 'if-modified-since': older } })).status).toBe(200);
     expect((await wallet(pass, path, { token: 'nope-nope-nope-nope' })).status).toBe(401);
+    // a wrong token with If-Modified-Since (which the fast path in the HTTP server sees first) is still 401
+    const wrong = await wallet(pass, path, {
+      token: 'nope-nope-nope-nope',
+      headers: { 'if-modified-since': lastModified },
+    });
+    expect(wrong.status).toBe(401);
+    // the answer of the fast path over HTTP and of Fastify's route (inject skips the server's listener) agree
+    const viaHttp = await wallet(pass, path, { headers: { 'if-modified-since': lastModified } });
+    const viaRoute = await s.server.inject({
+      method: 'GET',
+      url: `/wallet${path}`,
+      headers: { authorization: `ApplePass ${pass.token}`, 'if-modified-since': lastModified },
+    });
+    expect([viaHttp.status, viaRoute.statusCode]).toEqual([304, 304]);
+    expect(viaHttp.headers.get('last-modified')).toBe(lastModified);
+    expect(viaRoute.headers['last-modified']).toBe(lastModified);
+    expect(await viaHttp.text()).toBe('');
+    // an encoded serial number is decoded as the router would
+    const encoded = `/v1/passes/${encodeURIComponent(pass.passTypeIdentifier)}/${encodeURIComponent(pass.serialNumber)}`;
+    expect((await wallet(pass, encoded, { headers: { 'if-modified-since': lastModified } })).status).toBe(
+      304,
+    );
     // two changes within one second still give the device a newer Last-Modified each time
     await s.api(s.alpha.appKey, `${pass.path}/values`, { method: 'PUT', json: { points: 1 } });
     const v2 = await wallet(pass, path, { headers: { 'if-modified-since': lastModified } });

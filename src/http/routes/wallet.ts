@@ -8,6 +8,7 @@ import {
   authorizePass,
   lastModifiedOf,
   latestPass,
+  notModifiedSince,
   passByIdentifiers,
   personalize,
   registerDevice,
@@ -94,13 +95,8 @@ export async function walletRoutes(fastify: FastifyInstance, app: App): Promise<
           req.headers.authorization,
         );
         if (!auth) return unauthorized(reply);
-        const modified = auth.lastModified;
-        const since = req.headers['if-modified-since']
-          ? Date.parse(req.headers['if-modified-since'])
-          : Number.NaN;
-        // HTTP dates have whole seconds: not modified when the version is not newer than the device's copy
-        if (!Number.isNaN(since) && Math.floor(modified.getTime() / 1000) <= Math.floor(since / 1000))
-          return reply.status(304).header('Last-Modified', modified.toUTCString()).send();
+        if (notModifiedSince(auth.lastModified, req.headers['if-modified-since']))
+          return reply.status(304).header('Last-Modified', auth.lastModified.toUTCString()).send();
         const found = await passByIdentifiers(app, p.passTypeIdentifier, p.serialNumber);
         if (!found) return unauthorized(reply);
         const bytes = await latestPass(app, found);

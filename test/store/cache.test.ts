@@ -1,0 +1,39 @@
+// The cache of Wallet's conditional requests: filled from reads, emptied of changed passes, and never refilled with
+// a row read before a change.
+import { describe, expect, it } from 'vitest';
+import { PassAuthCache } from '../../src/store/cache.js';
+
+const row = (id: number, modifiedAt: string) => ({
+  id,
+  authToken: 't'.repeat(32),
+  modifiedAt,
+  updatedAt: modifiedAt,
+});
+
+describe('PassAuthCache', () => {
+  it('serves what was filled until the pass changes', () => {
+    const c = new PassAuthCache(true);
+    c.fill('pt\n1', row(1, 'a'), c.begin());
+    c.fill('pt\n2', row(2, 'a'), c.begin());
+    expect(c.get('pt\n1')?.modifiedAt).toBe('a');
+    c.forget([1]);
+    expect(c.get('pt\n1')).toBeUndefined();
+    expect(c.get('pt\n2')?.modifiedAt).toBe('a');
+  });
+
+  it('refuses a row read before a change committed', () => {
+    const c = new PassAuthCache(true);
+    const begun = c.begin(); // a read starts and sees the old row...
+    c.forget([1]); // ...the change commits...
+    c.fill('pt\n1', row(1, 'old'), begun); // ...and the read's old row arrives late
+    expect(c.get('pt\n1')).toBeUndefined();
+    c.fill('pt\n1', row(1, 'new'), c.begin());
+    expect(c.get('pt\n1')?.modifiedAt).toBe('new');
+  });
+
+  it('keeps nothing when disabled (several processes may write: PostgreSQL)', () => {
+    const c = new PassAuthCache(false);
+    c.fill('pt\n1', row(1, 'a'), c.begin());
+    expect(c.get('pt\n1')).toBeUndefined();
+  });
+});
