@@ -73,8 +73,8 @@ export async function authorizeLatest(
   passTypeIdentifier: string,
   serialNumber: string,
   authorization: string | undefined,
-): Promise<{ lastModified: Date } | undefined> {
-  const ref = `${passTypeIdentifier}\n${serialNumber}`;
+): Promise<{ lastModified: Date; pkpass?: Uint8Array } | undefined> {
+  const ref = passRef(passTypeIdentifier, serialNumber);
   let row = app.passAuth.get(ref);
   if (!row) {
     const begun = app.passAuth.begin();
@@ -82,8 +82,12 @@ export async function authorizeLatest(
     if (row) app.passAuth.fill(ref, row, begun);
   }
   if (!tokenMatches(authorization, row?.authToken) || !row) return undefined;
-  return { lastModified: lastModifiedOf(row) };
+  return { lastModified: lastModifiedOf(row), pkpass: row.pkpass };
 }
+
+/** The key of a pass in the cache of Wallet's requests. */
+export const passRef = (passTypeIdentifier: string, serialNumber: string): string =>
+  `${passTypeIdentifier}\n${serialNumber}`;
 
 function registrationEventData(
   pass: PassRow,
@@ -255,6 +259,29 @@ export const lastModifiedOf = (pass: Pick<PassRow, 'modifiedAt' | 'updatedAt'>):
 export async function latestPass(app: App, found: AuthorizedPass): Promise<Uint8Array> {
   const ctx = systemContext(app, found.pass.accountId, 'wallet');
   return currentPkpass(ctx, found.pass, found.passType);
+}
+
+/**
+ * The pass for Wallet's "latest pass" request, read after its token was checked: the pass row and its .pkpass, which
+ * is kept with the cached token and Last-Modified for the pass's other devices.
+ */
+export async function latestPassFor(
+  app: App,
+  passTypeIdentifier: string,
+  serialNumber: string,
+): Promise<{ pass: PassRow; pkpass: Uint8Array } | undefined> {
+  const begun = app.passAuth.begin();
+  const found = await passByIdentifiers(app, passTypeIdentifier, serialNumber);
+  if (!found) return undefined;
+  const pkpass = await latestPass(app, found);
+  app.passAuth.attach(
+    passRef(passTypeIdentifier, serialNumber),
+    found.pass.id,
+    found.pass.modifiedAt,
+    pkpass,
+    begun,
+  );
+  return { pass: found.pass, pkpass };
 }
 
 const PASS_TYPE_ID = /\bpass\.[A-Za-z0-9.-]+[A-Za-z0-9]/g;

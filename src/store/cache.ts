@@ -38,13 +38,17 @@ export interface PassAuth {
   authToken: string;
   modifiedAt: string | null;
   updatedAt: string;
+  /** The .pkpass of this version, once one was served. */
+  pkpass?: Uint8Array;
 }
 
 const PASS_AUTH_LIMIT = 200_000;
+/** At most this many bytes of .pkpass files are kept (after a change, every device of a pass fetches the same file). */
+const PKPASS_BYTES_LIMIT = 64 * 1024 * 1024;
 
 /**
  * The token and Last-Modified of passes Wallet asked about, so that its most frequent request (is my copy current?)
- * is answered without a query. Only where one process writes (SQLite): every transaction that changes a pass writes
+ * is answered without a query, and the .pkpass its devices then fetch with one. Only where one process writes (SQLite): every transaction that changes a pass writes
  * an event about it, and once it commits the pass is dropped from here (store/events.ts, withEvents). A read that
  * began before a change cannot put the old row back: fills are refused once anything was dropped since they began.
  */
@@ -52,6 +56,7 @@ export class PassAuthCache {
   private readonly byRef = new Map<string, PassAuth>();
   private readonly refOf = new Map<number, string>();
   private generation = 0;
+  private bytes = 0;
 
   constructor(readonly enabled: boolean) {}
 
@@ -69,9 +74,24 @@ export class PassAuthCache {
     if (this.byRef.size >= PASS_AUTH_LIMIT) {
       this.byRef.clear();
       this.refOf.clear();
+      this.bytes = 0;
     }
-    this.byRef.set(ref, row);
+    this.byRef.set(ref, {
+      id: row.id,
+      authToken: row.authToken,
+      modifiedAt: row.modifiedAt,
+      updatedAt: row.updatedAt,
+    });
     this.refOf.set(row.id, ref);
+  }
+
+  /** Keeps the .pkpass served for a pass, when it is of the version the cache holds and nothing changed since `begun`. */
+  attach(ref: string, passId: number, modifiedAt: string | null, pkpass: Uint8Array, begun: number): void {
+    const entry = this.byRef.get(ref);
+    if (!entry || begun !== this.generation || entry.id !== passId || entry.modifiedAt !== modifiedAt) return;
+    if (entry.pkpass || this.bytes + pkpass.byteLength > PKPASS_BYTES_LIMIT) return;
+    entry.pkpass = pkpass;
+    this.bytes += pkpass.byteLength;
   }
 
   forget(passIds: Iterable<number>): void {
@@ -79,6 +99,7 @@ export class PassAuthCache {
     for (const id of passIds) {
       const ref = this.refOf.get(id);
       if (ref === undefined) continue;
+      this.bytes -= this.byRef.get(ref)?.pkpass?.byteLength ?? 0;
       this.refOf.delete(id);
       this.byRef.delete(ref);
     }

@@ -279,6 +279,38 @@ describe(`the pass web service on ${TEST_DB}`, () => {
     expect((passJson.storeCard as any).headerFields[0].value).toBe(2);
   });
 
+  it('serves the same .pkpass to every device of a pass, and the new one as soon as the pass changes', async () => {
+    const pass = await installable();
+    const path = `/v1/passes/${pass.passTypeIdentifier}/${pass.serialNumber}`;
+    const fetchPass = async () => {
+      const res = await wallet(pass, path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('application/vnd.apple.pkpass');
+      return { bytes: Buffer.from(await res.arrayBuffer()), lastModified: res.headers.get('last-modified') };
+    };
+    const first = await fetchPass(); // through the route, which keeps the file with the pass's cached token
+    const second = await fetchPass(); // from that cache, before Fastify
+    expect(second.bytes.equals(first.bytes)).toBe(true);
+    expect(second.lastModified).toBe(first.lastModified);
+    const viaRoute = await s.server.inject({
+      method: 'GET',
+      url: `/wallet${path}`,
+      headers: { authorization: `ApplePass ${pass.token}` },
+    });
+    expect(viaRoute.rawPayload.equals(second.bytes)).toBe(true);
+    expect(viaRoute.headers['last-modified']).toBe(second.lastModified);
+    verifyPkpass(second.bytes, s.alpha.devCaPath);
+    // a wrong token is refused even when the file is cached
+    expect((await wallet(pass, path, { token: 'nope-nope-nope-nope' })).status).toBe(401);
+    await s.api(s.alpha.appKey, `${pass.path}/values`, { method: 'PUT', json: { points: 4242 } });
+    const third = await fetchPass();
+    expect(third.bytes.equals(first.bytes)).toBe(false);
+    const { passJson } = verifyPkpass(third.bytes, s.alpha.devCaPath);
+    expect((passJson.storeCard as any).headerFields[0].value).toBe(4242);
+    expect(Date.parse(third.lastModified!)).toBeGreaterThan(Date.parse(first.lastModified!));
+    expect((await fetchPass()).bytes.equals(third.bytes)).toBe(true);
+  });
+
   it('serves a revoked pass and a deleted pass voided', async () => {
     for (const action of ['revoke', 'delete'] as const) {
       const pass = await installable();

@@ -7,7 +7,7 @@ import {
   authorizeLatest,
   authorizePass,
   lastModifiedOf,
-  latestPass,
+  latestPassFor,
   notModifiedSince,
   passByIdentifiers,
   personalize,
@@ -97,14 +97,13 @@ export async function walletRoutes(fastify: FastifyInstance, app: App): Promise<
         if (!auth) return unauthorized(reply);
         if (notModifiedSince(auth.lastModified, req.headers['if-modified-since']))
           return reply.status(304).header('Last-Modified', auth.lastModified.toUTCString()).send();
-        const found = await passByIdentifiers(app, p.passTypeIdentifier, p.serialNumber);
-        if (!found) return unauthorized(reply);
-        const bytes = await latestPass(app, found);
+        const latest = await latestPassFor(app, p.passTypeIdentifier, p.serialNumber);
+        if (!latest) return unauthorized(reply);
         return reply
           .status(200)
           .type(PKPASS_MIME)
-          .header('Last-Modified', lastModifiedOf(found.pass).toUTCString()) // the version actually sent
-          .send(Buffer.from(bytes));
+          .header('Last-Modified', lastModifiedOf(latest.pass).toUTCString()) // the version actually sent
+          .send(Buffer.from(latest.pkpass));
       });
 
       wallet.post('/v1/log', async (req, reply) => {
