@@ -4,6 +4,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { currentPkpass } from '../actions/pass-ops.js';
 import { systemContext } from '../actions/registry.js';
 import type { App } from '../app.js';
+import type { PassAuth } from '../store/cache.js';
 import type { Db } from '../store/db.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import { hotQueries } from '../store/prepared.js';
@@ -59,7 +60,13 @@ function tokenMatches(authorization: string | undefined, expected: string | unde
  * Whether Wallet's copy is current: HTTP dates have whole seconds, so the pass is not modified when its version is not
  * newer than If-Modified-Since at one-second granularity.
  */
-export function notModifiedSince(lastModified: Date, ifModifiedSince: string | undefined): boolean {
+export function notModifiedSince(
+  lastModified: Date,
+  ifModifiedSince: string | undefined,
+  lastModifiedHttp?: string,
+): boolean {
+  // Wallet sends back the Last-Modified it was given: the common case needs no date parsing
+  if (lastModifiedHttp !== undefined && ifModifiedSince === lastModifiedHttp) return true;
   const since = ifModifiedSince ? Date.parse(ifModifiedSince) : Number.NaN;
   return !Number.isNaN(since) && Math.floor(lastModified.getTime() / 1000) <= Math.floor(since / 1000);
 }
@@ -73,16 +80,35 @@ export async function authorizeLatest(
   passTypeIdentifier: string,
   serialNumber: string,
   authorization: string | undefined,
-): Promise<{ lastModified: Date; pkpass?: Uint8Array } | undefined> {
+): Promise<LatestAuth | undefined> {
   const ref = passRef(passTypeIdentifier, serialNumber);
-  let row = app.passAuth.get(ref);
-  if (!row) {
-    const begun = app.passAuth.begin();
-    [row] = await hotQueries(app.db).passAuthByRef(passTypeIdentifier, serialNumber);
-    if (row) app.passAuth.fill(ref, row, begun);
-  }
+  const cached = app.passAuth.get(ref);
+  if (cached) return tokenMatches(authorization, cached.authToken) ? cached : undefined;
+  const begun = app.passAuth.begin();
+  const [row] = await hotQueries(app.db).passAuthByRef(passTypeIdentifier, serialNumber);
   if (!tokenMatches(authorization, row?.authToken) || !row) return undefined;
-  return { lastModified: lastModifiedOf(row), pkpass: row.pkpass };
+  const lastModified = lastModifiedOf(row);
+  const auth = { ...row, lastModified, lastModifiedHttp: lastModified.toUTCString() };
+  app.passAuth.fill(ref, auth, begun);
+  return auth;
+}
+
+/** What answers Wallet's latest-pass request: Last-Modified (also as the HTTP date) and, once served, the file. */
+export type LatestAuth = Pick<PassAuth, 'lastModified' | 'lastModifiedHttp' | 'pkpass'>;
+
+/**
+ * The same from the cache alone, without waiting: undefined when the pass is not cached, false when the token does
+ * not match.
+ */
+export function cachedLatestAuth(
+  app: App,
+  passTypeIdentifier: string,
+  serialNumber: string,
+  authorization: string | undefined,
+): LatestAuth | false | undefined {
+  const cached = app.passAuth.get(passRef(passTypeIdentifier, serialNumber));
+  if (!cached) return undefined;
+  return tokenMatches(authorization, cached.authToken) ? cached : false;
 }
 
 /** The key of a pass in the cache of Wallet's requests. */

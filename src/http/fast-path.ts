@@ -6,7 +6,7 @@
 // Fastify's route, which is the reference behaviour and fills the cache; the tests run both.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { App } from '../app.js';
-import { authorizeLatest, notModifiedSince } from '../apple/webservice.js';
+import { authorizeLatest, cachedLatestAuth, type LatestAuth, notModifiedSince } from '../apple/webservice.js';
 import { PKPASS_MIME } from '../engine/index.js';
 
 const PREFIX = '/wallet/v1/passes/';
@@ -26,28 +26,47 @@ function latestPassRequest(req: IncomingMessage): { pt: string; sn: string } | u
   }
 }
 
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** 304 when Wallet's copy is current, the cached file when not; anything else is the route's to answer. */
+function answer(
+  auth: LatestAuth | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+  handler: Handler,
+): void {
+  if (!auth) {
+    handler(req, res);
+    return;
+  }
+  if (notModifiedSince(auth.lastModified, req.headers['if-modified-since'], auth.lastModifiedHttp)) {
+    res.writeHead(304, { 'last-modified': auth.lastModifiedHttp });
+    res.end();
+    return;
+  }
+  if (!auth.pkpass) {
+    handler(req, res);
+    return;
+  }
+  res.writeHead(200, {
+    'content-type': PKPASS_MIME,
+    'content-length': auth.pkpass.byteLength,
+    'last-modified': auth.lastModifiedHttp,
+  });
+  res.end(auth.pkpass);
+}
+
 /** An HTTP server answering Wallet's unchanged-pass requests itself and passing every other request to `handler`. */
 export function serverWithFastPath(app: App) {
-  return (handler: (req: IncomingMessage, res: ServerResponse) => void): Server =>
+  return (handler: Handler): Server =>
     createServer((req, res) => {
       const ref = latestPassRequest(req);
       if (!ref) return handler(req, res);
+      // cached: answered at once; else read (and cached) first
+      const cached = cachedLatestAuth(app, ref.pt, ref.sn, req.headers.authorization);
+      if (cached !== undefined) return answer(cached || undefined, req, res, handler);
       authorizeLatest(app, ref.pt, ref.sn, req.headers.authorization).then(
-        (auth) => {
-          if (!auth) return handler(req, res);
-          const lastModified = auth.lastModified.toUTCString();
-          if (notModifiedSince(auth.lastModified, req.headers['if-modified-since'])) {
-            res.writeHead(304, { 'last-modified': lastModified });
-            return res.end();
-          }
-          if (!auth.pkpass) return handler(req, res);
-          res.writeHead(200, {
-            'content-type': PKPASS_MIME,
-            'content-length': auth.pkpass.byteLength,
-            'last-modified': lastModified,
-          });
-          res.end(auth.pkpass);
-        },
+        (auth) => answer(auth, req, res, handler),
         () => handler(req, res),
       );
     });

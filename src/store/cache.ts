@@ -37,7 +37,9 @@ export interface PassAuth {
   id: number;
   authToken: string;
   modifiedAt: string | null;
-  updatedAt: string;
+  /** Last-Modified of the pass's current version, and as an HTTP date. */
+  lastModified: Date;
+  lastModifiedHttp: string;
   /** The .pkpass of this version, once one was served. */
   pkpass?: Uint8Array;
 }
@@ -80,7 +82,8 @@ export class PassAuthCache {
       id: row.id,
       authToken: row.authToken,
       modifiedAt: row.modifiedAt,
-      updatedAt: row.updatedAt,
+      lastModified: row.lastModified,
+      lastModifiedHttp: row.lastModifiedHttp,
     });
     this.refOf.set(row.id, ref);
   }

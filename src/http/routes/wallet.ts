@@ -96,7 +96,7 @@ export async function walletRoutes(fastify: FastifyInstance, app: App): Promise<
         );
         if (!auth) return unauthorized(reply);
         if (notModifiedSince(auth.lastModified, req.headers['if-modified-since']))
-          return reply.status(304).header('Last-Modified', auth.lastModified.toUTCString()).send();
+          return reply.status(304).header('Last-Modified', auth.lastModifiedHttp).send();
         const latest = await latestPassFor(app, p.passTypeIdentifier, p.serialNumber);
         if (!latest) return unauthorized(reply);
         return reply
