@@ -7,7 +7,8 @@ const row = (id: number, modifiedAt: string) => ({
   id,
   authToken: 't'.repeat(32),
   modifiedAt,
-  updatedAt: modifiedAt,
+  lastModified: new Date(0),
+  lastModifiedHttp: new Date(0).toUTCString(),
 });
 
 describe('PassAuthCache', () => {
