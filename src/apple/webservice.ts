@@ -255,21 +255,9 @@ export async function updatedSerials(
   passTypeIdentifier: string,
   since: string | undefined,
 ): Promise<{ serialNumbers: string[]; lastUpdated: string } | undefined> {
-  const tag = since !== undefined && /^\d+$/.test(since) ? Number(since) : undefined;
-  // From the device to its registrations to their passes: CROSS JOIN fixes this order on SQLite, which would
-  // otherwise start from every pass changed since the tag.
-  let q = app.db
-    .selectFrom('devices')
-    .crossJoin('registrations')
-    .crossJoin('passes')
-    .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
-    .select(['passes.serialNumber', 'passes.updateTag'])
-    .whereRef('registrations.deviceId', '=', 'devices.id')
-    .whereRef('passes.id', '=', 'registrations.passId')
-    .where('devices.deviceLibraryIdentifier', '=', deviceLibraryIdentifier)
-    .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier);
-  if (tag !== undefined) q = q.where('passes.updateTag', '>', tag);
-  const rows = await q.orderBy('passes.updateTag').execute();
+  // update tags start at 0: "after -1" is every pass of the device
+  const tag = since !== undefined && /^\d+$/.test(since) ? Number(since) : -1;
+  const rows = await hotQueries(app.db).serialsSince(deviceLibraryIdentifier, passTypeIdentifier, tag);
   if (rows.length === 0) return undefined;
   return {
     serialNumbers: rows.map((r) => r.serialNumber),

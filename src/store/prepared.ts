@@ -93,6 +93,28 @@ function buildHotQueries(db: Db) {
         .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier)
         .where('passes.serialNumber', '=', serialNumber),
     ),
+    /**
+     * The serial numbers and update tags of a device's passes of a pass type changed after a tag (-1: all). From the
+     * device to its registrations to their passes: CROSS JOIN fixes this order on SQLite, which would otherwise start
+     * from every pass changed since the tag.
+     */
+    serialsSince: prepared(
+      db,
+      3,
+      (deviceLibraryIdentifier: string, passTypeIdentifier: string, afterTag: number) =>
+        db
+          .selectFrom('devices')
+          .crossJoin('registrations')
+          .crossJoin('passes')
+          .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
+          .select(['passes.serialNumber', 'passes.updateTag'])
+          .whereRef('registrations.deviceId', '=', 'devices.id')
+          .whereRef('passes.id', '=', 'registrations.passId')
+          .where('devices.deviceLibraryIdentifier', '=', deviceLibraryIdentifier)
+          .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier)
+          .where('passes.updateTag', '>', afterTag)
+          .orderBy('passes.updateTag'),
+    ),
     /** The values of a live pass by pass type identifier and serial number, with what access checks need. */
     valuesByRef: prepared(db, 2, (passTypeIdentifier: string, serialNumber: string) =>
       db
