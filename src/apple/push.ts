@@ -144,7 +144,7 @@ function pushOnce(app: App, pool: ApnsPool): (job: JobRow) => Promise<void> {
     );
     const retry: string[] = [];
     let certificateError: ApnsResult | undefined;
-    const found = await passByIdentifiers(app, passType.passTypeIdentifier, pass.serialNumber);
+    let found: Awaited<ReturnType<typeof passByIdentifiers>> | null = null; // read when a dead token needs it
     // the push log of the job in a few statements (1,000 rows each, within SQLite's parameter limit)
     const at = app.clock.now().toISOString();
     for (let i = 0; i < results.length; i += 1000)
@@ -165,6 +165,7 @@ function pushOnce(app: App, pool: ApnsPool): (job: JobRow) => Promise<void> {
     for (const { device, result } of results) {
       if (result.status === 200) continue;
       if (result.status === 410 || (result.status === 400 && DEAD_TOKEN_REASONS.has(result.reason ?? ''))) {
+        found ??= await passByIdentifiers(app, passType.passTypeIdentifier, pass.serialNumber);
         if (found)
           await unregisterDevice(
             app,
