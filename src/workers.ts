@@ -19,6 +19,7 @@ import {
   PermanentJobError,
 } from './store/jobs.js';
 import type { JobRow } from './store/schema.js';
+import { startWorkLoop, type WorkLoop } from './work-loop.js';
 
 export type JobHandler = (job: JobRow) => Promise<void>;
 
@@ -142,11 +143,6 @@ export function startWorkers(
         .catch((err) => app.log.warn({ err }, 'could not resume parked emails'))
     : Promise.resolve();
   const workerId = `${process.pid}-${randomUUID().slice(0, 8)}`;
-  let stopped = false;
-  let running: Promise<number> | undefined;
-  let again = false;
-  let timer: NodeJS.Timeout | undefined;
-
   async function runJob(job: JobRow): Promise<void> {
     try {
       await handlers[job.kind]!(job);
@@ -175,7 +171,7 @@ export function startWorkers(
     let total = 0;
     const inflight = new Set<Promise<void>>();
     for (;;) {
-      const room = stopped ? 0 : CONCURRENCY - inflight.size;
+      const room = loop.stopped ? 0 : CONCURRENCY - inflight.size;
       const jobs =
         room > 0
           ? await claimJobs(app.db, app.dialect, kinds, workerId, app.clock.now(), LEASE_MS, room)
@@ -190,62 +186,34 @@ export function startWorkers(
     }
   }
 
-  function kick(): Promise<number> {
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = runOnce()
-      .catch((err) => {
-        app.log.error({ err }, 'worker loop failed');
-        return 0;
-      })
-      .finally(() => {
-        running = undefined;
-        if (again && !stopped) {
-          again = false;
-          void kick();
-        }
-      });
-    return running;
-  }
-
-  app.onWake((kind) => {
-    if (!stopped && kinds.includes(kind)) void kick();
-  });
   let lastPrune = 0;
-  if (options.poll !== false) {
-    const tick = () => {
-      if (stopped) return;
-      const now = Date.now();
-      const prune =
-        now - lastPrune > PRUNE_EVERY_MS
-          ? pruneOldRows(app).then(() => warnExpiringCertificates(app))
-          : Promise.resolve();
-      if (now - lastPrune > PRUNE_EVERY_MS) lastPrune = now;
-      void Promise.all([kick(), prune.catch((err) => app.log.warn({ err }, 'pruning failed'))]).finally(
-        () => {
-          if (!stopped) timer = setTimeout(tick, POLL_MS);
-        },
-      );
-    };
-    timer = setTimeout(tick, 0);
-  }
+  const loop: WorkLoop = startWorkLoop({
+    log: app.log,
+    name: 'worker',
+    run: runOnce,
+    pollMs: options.poll !== false ? POLL_MS : undefined,
+    async everyTick() {
+      if (Date.now() - lastPrune <= PRUNE_EVERY_MS) return;
+      lastPrune = Date.now();
+      await pruneOldRows(app);
+      await warnExpiringCertificates(app);
+    },
+  });
+  app.onWake((kind) => {
+    if (!loop.stopped && kinds.includes(kind)) void loop.kick();
+  });
 
   return {
     async drain() {
       let n = 0;
       for (;;) {
-        if (running) n += await running;
-        const ran = (await kick()) + (await dispatcher.drain());
+        const ran = (await loop.drain()) + (await dispatcher.drain());
         n += ran;
-        if (ran === 0 && !running) return n;
+        if (ran === 0) return n;
       }
     },
     async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      if (running) await running;
+      await loop.stop();
       await dispatcher.stop();
       mailer.close();
       apns.close();

@@ -18,13 +18,16 @@ import {
   DeliveryOut,
   DeliveryQuery,
   deleteTarget,
+  enabledColumns,
   findTarget,
   listDeliveries,
+  listTargets,
   ReplayInput,
   ReplayOut,
   RetryInput,
   replay,
   retryDelivery,
+  TargetIdInput,
   TargetState,
   targetState,
 } from './targets.js';
@@ -216,19 +219,8 @@ export const listIntegrations = defineAction({
   mutates: false,
   input: Type.Object({}),
   output: Type.Array(IntegrationOut),
-  async handler(ctx) {
-    requireUnrestricted(ctx, 'manage integrations');
-    const rows = await ctx.app.db
-      .selectFrom('integrations')
-      .selectAll()
-      .where('accountId', '=', ctx.grant.accountId)
-      .orderBy('id')
-      .execute();
-    return rows.map((r) => integrationOut(ctx, r));
-  },
+  handler: async (ctx) => (await listTargets(ctx, 'integration')).map((r) => integrationOut(ctx, r)),
 });
-
-const IdInput = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 
 export const getIntegration = defineAction({
   name: 'get_integration',
@@ -236,7 +228,7 @@ export const getIntegration = defineAction({
   description: 'Returns one CRM integration: its events, mapping, settings and whether it is answering.',
   scope: 'integrations:read',
   mutates: false,
-  input: IdInput,
+  input: TargetIdInput,
   output: IntegrationOut,
   handler: async (ctx, input) => integrationOut(ctx, await findTarget(ctx, 'integration', input.id)),
 });
@@ -274,9 +266,7 @@ export const updateIntegration = defineAction({
         settings: JSON.stringify(settings),
         events: input.events ? JSON.stringify(input.events) : row.events,
         description: input.description ?? row.description,
-        enabled: enabled ? 1 : 0,
-        disabledReason: enabled ? null : row.enabled === 0 ? row.disabledReason : 'disabled by the account',
-        failingSince: enabled && row.enabled === 0 ? null : row.failingSince,
+        ...enabledColumns(row, enabled),
         version: sql`version + 1`,
         updatedAt: ctx.app.clock.now().toISOString(),
       })
@@ -293,7 +283,7 @@ export const deleteIntegration = defineAction({
   description: 'Disconnects a CRM and forgets its credentials and delivery log.',
   scope: 'integrations:write',
   mutates: true,
-  input: IdInput,
+  input: TargetIdInput,
   output: Type.Object({}),
   async handler(ctx, input) {
     await deleteTarget(ctx, 'integration', input.id);

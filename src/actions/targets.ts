@@ -2,13 +2,11 @@
 // delivery, replaying past events, and finding one of the account's targets.
 import { Type } from '@sinclair/typebox';
 import { conflict, notFound } from '../errors.js';
-import { queueReplay, type TargetKind } from '../store/deliveries.js';
+import { queueReplay, type TargetKind, tableOf } from '../store/deliveries.js';
 import { matchesEventType } from '../store/events.js';
 import type { DeliveryRow, IntegrationRow, WebhookRow } from '../store/schema.js';
 import { requireUnrestricted } from './access.js';
 import type { ActionContext } from './registry.js';
-
-export const tableOf = (kind: TargetKind) => (kind === 'webhook' ? 'webhooks' : 'integrations');
 
 export async function findTarget(ctx: ActionContext, kind: 'webhook', id: number): Promise<WebhookRow>;
 export async function findTarget(
@@ -31,6 +29,34 @@ export async function findTarget(
   if (!row) throw notFound(`${kind} ${id}`);
   return row as WebhookRow | IntegrationRow;
 }
+
+/** The account's targets of a kind, oldest first. */
+export async function listTargets(ctx: ActionContext, kind: 'webhook'): Promise<WebhookRow[]>;
+export async function listTargets(ctx: ActionContext, kind: 'integration'): Promise<IntegrationRow[]>;
+export async function listTargets(
+  ctx: ActionContext,
+  kind: TargetKind,
+): Promise<(WebhookRow | IntegrationRow)[]> {
+  requireUnrestricted(ctx, `manage ${kind}s`);
+  return (await ctx.app.db
+    .selectFrom(tableOf(kind))
+    .selectAll()
+    .where('accountId', '=', ctx.grant.accountId)
+    .orderBy('id')
+    .execute()) as (WebhookRow | IntegrationRow)[];
+}
+
+/** The columns that say whether a target is enabled, after an update that leaves it `enabled`. */
+export function enabledColumns(row: WebhookRow | IntegrationRow, enabled: boolean) {
+  return {
+    enabled: enabled ? 1 : 0,
+    // a target enabled again starts afresh; one disabled keeps the reason it was disabled for
+    disabledReason: enabled ? null : row.enabled === 0 ? row.disabledReason : 'disabled by the account',
+    failingSince: enabled && row.enabled === 0 ? null : row.failingSince,
+  };
+}
+
+export const TargetIdInput = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 
 /** Removes a target and its deliveries. */
 export async function deleteTarget(ctx: ActionContext, kind: TargetKind, id: number): Promise<void> {

@@ -15,13 +15,16 @@ import {
   DeliveryOut,
   DeliveryQuery,
   deleteTarget,
+  enabledColumns,
   findTarget,
   listDeliveries,
+  listTargets,
   ReplayInput,
   ReplayOut,
   RetryInput,
   replay,
   retryDelivery,
+  TargetIdInput,
   TargetState,
   targetState,
 } from './targets.js';
@@ -135,19 +138,8 @@ export const listWebhooks = defineAction({
   mutates: false,
   input: Type.Object({}),
   output: Type.Array(WebhookOut),
-  async handler(ctx) {
-    requireUnrestricted(ctx, 'manage webhooks');
-    const rows = await ctx.app.db
-      .selectFrom('webhooks')
-      .selectAll()
-      .where('accountId', '=', ctx.grant.accountId)
-      .orderBy('id')
-      .execute();
-    return rows.map((r) => webhookOut(ctx, r));
-  },
+  handler: async (ctx) => (await listTargets(ctx, 'webhook')).map((r) => webhookOut(ctx, r)),
 });
-
-const IdInput = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 
 export const getWebhook = defineAction({
   name: 'get_webhook',
@@ -155,7 +147,7 @@ export const getWebhook = defineAction({
   description: 'Returns one webhook: its URL, events, and whether it is enabled and answering.',
   scope: 'webhooks:read',
   mutates: false,
-  input: IdInput,
+  input: TargetIdInput,
   output: WebhookOut,
   handler: async (ctx, input) => webhookOut(ctx, await findTarget(ctx, 'webhook', input.id)),
 });
@@ -191,9 +183,7 @@ export const updateWebhook = defineAction({
         url,
         events: input.events ? JSON.stringify(input.events) : row.events,
         description: input.description ?? row.description,
-        enabled: enabled ? 1 : 0,
-        disabledReason: enabled ? null : row.enabled === 0 ? row.disabledReason : 'disabled by the account',
-        failingSince: enabled && row.enabled === 0 ? null : row.failingSince,
+        ...enabledColumns(row, enabled),
         version: row.version + 1,
         updatedAt: now,
       })
@@ -210,7 +200,7 @@ export const deleteWebhook = defineAction({
   description: 'Removes a webhook and its delivery log; nothing more is sent to it.',
   scope: 'webhooks:write',
   mutates: true,
-  input: IdInput,
+  input: TargetIdInput,
   output: Type.Object({}),
   async handler(ctx, input) {
     await deleteTarget(ctx, 'webhook', input.id);
@@ -226,7 +216,7 @@ export const rotateWebhookSecret = defineAction({
     'carries both signatures, so the receiver can switch without losing a message.',
   scope: 'webhooks:write',
   mutates: true,
-  input: IdInput,
+  input: TargetIdInput,
   output: WithSecret,
   async handler(ctx, input) {
     const row = await findTarget(ctx, 'webhook', input.id);

@@ -13,9 +13,11 @@ import {
   releaseExpiredLeases,
   type TargetKind,
   type TargetRef,
+  tableOf,
 } from '../store/deliveries.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import type { DeliveryRow } from '../store/schema.js';
+import { startWorkLoop, type WorkLoop } from '../work-loop.js';
 
 /** An event as stored: data is its JSON text. */
 export interface StoredEvent {
@@ -90,8 +92,6 @@ export function nextAttemptAt(
   return new Date(now.getTime() + Math.max(jittered, Math.min(retryAfterMs ?? 0, 24 * 3_600_000)));
 }
 
-const tableOf = (kind: TargetKind) => (kind === 'webhook' ? 'webhooks' : 'integrations');
-
 /** Disables a target (410 Gone, failing for days, or by hand): its open deliveries fail, and an event says so. */
 export async function disableTarget(app: App, target: TargetRef, reason: string): Promise<void> {
   const now = app.clock.now();
@@ -145,10 +145,6 @@ export function startDispatcher(
   const maybeMore = new Set<string>();
   /** Targets being disabled: none of their deliveries is claimed meanwhile. */
   const disabling = new Set<string>();
-  let stopped = false;
-  let loop: Promise<number> | undefined;
-  let again = false;
-  let timer: NodeJS.Timeout | undefined;
   let lastRelease = 0;
   /** Set while the loop waits on deliveries in flight: a wake (new deliveries) or a poll tick ends the wait. */
   let interrupt: (() => void) | undefined;
@@ -332,7 +328,7 @@ export function startDispatcher(
   /** Waits up to GATHER_MS for GATHER answers while deliveries are in flight (returns at once when idle). */
   async function gather(): Promise<void> {
     const until = performance.now() + GATHER_MS;
-    while (results.length < GATHER && inflight.size > 0 && !stopped) {
+    while (results.length < GATHER && inflight.size > 0 && !loop.stopped) {
       const left = until - performance.now();
       if (left <= 0) return;
       let t: NodeJS.Timeout | undefined;
@@ -351,7 +347,7 @@ export function startDispatcher(
     let total = 0;
     let discover = true;
     for (;;) {
-      if (!stopped) {
+      if (!loop.stopped) {
         const now = app.clock.now();
         if (now.getTime() - lastRelease > 1000) {
           lastRelease = now.getTime();
@@ -366,7 +362,7 @@ export function startDispatcher(
       if (inflight.size === 0) {
         await flush();
         // what was just recorded may have unblocked the next event of a pass
-        if (stopped || maybeMore.size === 0) return total;
+        if (loop.stopped || maybeMore.size === 0) return total;
         continue;
       }
       let wait: NodeJS.Timeout | undefined;
@@ -386,54 +382,21 @@ export function startDispatcher(
     }
   }
 
-  function kick(): Promise<number> {
-    if (loop) {
-      again = true;
-      interrupt?.();
-      return loop;
-    }
-    loop = runOnce()
-      .catch((err) => {
-        app.log.error({ err }, 'delivery loop failed');
-        return 0;
-      })
-      .finally(() => {
-        loop = undefined;
-        if (again && !stopped) {
-          again = false;
-          void kick();
-        }
-      });
-    return loop;
-  }
-
-  app.onWake((kind) => {
-    if (!stopped && kind === 'deliveries') void kick();
+  const loop: WorkLoop = startWorkLoop({
+    log: app.log,
+    name: 'delivery',
+    run: runOnce,
+    pollMs: options.poll !== false ? POLL_MS : undefined,
+    onKickWhileRunning: () => interrupt?.(),
   });
-  if (options.poll !== false) {
-    const tick = () => {
-      if (stopped) return;
-      void kick().finally(() => {
-        if (!stopped) timer = setTimeout(tick, POLL_MS);
-      });
-    };
-    timer = setTimeout(tick, 0);
-  }
+  app.onWake((kind) => {
+    if (!loop.stopped && kind === 'deliveries') void loop.kick();
+  });
 
   return {
-    async drain() {
-      let n = 0;
-      for (;;) {
-        if (loop) n += await loop;
-        const ran = await kick();
-        n += ran;
-        if (ran === 0 && !loop) return n;
-      }
-    },
+    drain: () => loop.drain(),
     async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      if (loop) await loop;
+      await loop.stop();
       await Promise.allSettled(inflight);
       await flush();
       for (const s of Object.values(senders)) await s.close?.();

@@ -8,6 +8,9 @@ import type { DeliveryRow } from './schema.js';
 
 export type TargetKind = 'webhook' | 'integration';
 
+/** The table a target kind lives in. */
+export const tableOf = (kind: TargetKind) => (kind === 'webhook' ? 'webhooks' : 'integrations');
+
 export interface TargetRef {
   kind: TargetKind;
   id: number;

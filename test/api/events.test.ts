@@ -2,7 +2,7 @@
 // Events read by a real EventSource client, resumed with Last-Event-ID.
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { warnExpiringCertificates } from '../../src/workers.js';
+import { pruneOldRows, warnExpiringCertificates } from '../../src/workers.js';
 import { createMemberPass, startServer, type TestServer } from './harness.js';
 
 interface Envelope {
@@ -207,5 +207,52 @@ describe('events', () => {
       daysLeft: 10,
       expired: false,
     });
+  });
+
+  it('forgets finished deliveries after 30 days and keeps open ones and the events', async () => {
+    const [event] = await (await s.api(s.alpha.appKey, '/v1/events?limit=1')).json();
+    const at = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString();
+    const delivery = async (status: 'delivered' | 'failed' | 'pending', daysAgo: number) =>
+      (
+        await s.app.db
+          .insertInto('deliveries')
+          .values({
+            accountId: s.alpha.accountId,
+            targetKind: 'webhook',
+            targetId: 999_999,
+            eventId: event.id,
+            passId: null,
+            status,
+            attempts: 1,
+            nextAttemptAt: status === 'pending' ? at(-1) : at(daysAgo),
+            createdAt: at(daysAgo),
+            updatedAt: at(daysAgo),
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow()
+      ).id;
+    const old = [await delivery('delivered', 31), await delivery('failed', 40)];
+    const kept = [await delivery('delivered', 29), await delivery('pending', 31)];
+    await s.app.db
+      .insertInto('deliveryAttempts')
+      .values({
+        deliveryId: old[0]!,
+        attemptedAt: at(31),
+        statusCode: 200,
+        latencyMs: 1,
+        error: null,
+        responseExcerpt: null,
+      })
+      .execute();
+    await pruneOldRows(s.app);
+    const left = (
+      await s.app.db.selectFrom('deliveries').select('id').where('targetId', '=', 999_999).execute()
+    ).map((r) => r.id);
+    expect(left.toSorted()).toEqual(kept.toSorted());
+    expect(
+      await s.app.db.selectFrom('deliveryAttempts').selectAll().where('deliveryId', '=', old[0]!).execute(),
+    ).toEqual([]);
+    expect((await s.api(s.alpha.appKey, `/v1/events/${event.id}`)).status).toBe(200);
+    await s.app.db.deleteFrom('deliveries').where('targetId', '=', 999_999).execute();
   });
 });
