@@ -143,8 +143,8 @@ export function startDispatcher(
   const rows = new Map<string, TargetRow>();
   /** Targets that may have claimable deliveries (found due, or a delivery of theirs just finished). */
   const maybeMore = new Set<string>();
-  /** Targets being disabled: none of their deliveries is claimed meanwhile. */
-  const disabling = new Set<string>();
+  /** Targets being disabled: none of their deliveries is claimed meanwhile, and a claim under way waits for it. */
+  const disabling = new Map<string, Promise<void>>();
   let lastRelease = 0;
   /** Set while the loop waits on deliveries in flight: a wake (new deliveries) or a poll tick ends the wait. */
   let interrupt: (() => void) | undefined;
@@ -219,8 +219,8 @@ export function startDispatcher(
     });
     if (row?.enabled) touched.set(key, { ok: outcome.kind === 'delivered', at });
     if (outcome.kind === 'delivered' || retryAt || !row?.enabled) return;
-    disabling.add(key);
-    try {
+    const work = (async () => {
+      await disabling.get(key);
       await flush();
       if (outcome.kind === 'gone') {
         await disableTarget(app, target, `the endpoint answered ${outcome.status} Gone`);
@@ -233,8 +233,12 @@ export function startDispatcher(
           target,
           `every delivery failed for ${Math.round(DISABLE_AFTER_MS / 3_600_000)} hours`,
         );
+    })();
+    disabling.set(key, work);
+    try {
+      await work;
     } finally {
-      disabling.delete(key);
+      if (disabling.get(key) === work) disabling.delete(key);
     }
   }
 
@@ -289,9 +293,6 @@ export function startDispatcher(
     const room = Math.min(PER_TARGET - (perTarget.get(key) ?? 0), IN_FLIGHT - inflight.size);
     if (room <= 0 || disabling.has(key)) return 0;
     const target = refOf(key);
-    const row = await senders[target.kind].load(target.id);
-    if (row) rows.set(key, row);
-    else rows.delete(key);
     const claimed = await claimDeliveries(
       app.db,
       app.dialect,
@@ -303,6 +304,12 @@ export function startDispatcher(
     );
     if (claimed.length < room) maybeMore.delete(key);
     if (claimed.length === 0) return 0;
+    // the target is read after the claim, and after a disable that began meanwhile (its failed delivery may have
+    // unblocked these): a disabled target's deliveries are recorded as failed, never sent
+    await disabling.get(key);
+    const row = await senders[target.kind].load(target.id);
+    if (row) rows.set(key, row);
+    else rows.delete(key);
     const ids = [...new Set(claimed.map((d) => d.eventId))];
     const events = new Map<string, StoredEvent>();
     for (let i = 0; i < ids.length; i += 500)
