@@ -15,6 +15,7 @@ export default defineConfig({
             'test/apple/**/*.test.ts',
             'test/events/**/*.test.ts',
             'test/store/**/*.test.ts',
+            'test/http/**/*.test.ts',
           ],
           testTimeout: 30_000,
         },

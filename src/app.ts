@@ -4,7 +4,7 @@ import { type Logger, pino } from 'pino';
 import { Renderer } from './actions/render.js';
 import type { Config } from './config.js';
 import { Outbound } from './events/outbound.js';
-import { PassAuthCache, RowCache } from './store/cache.js';
+import { HotPassCache, RowCache } from './store/cache.js';
 import { type Db, type Dialect, migrate, openStore, type Store } from './store/db.js';
 import { createSecrets, loadMasterKey, type Secrets } from './store/secrets.js';
 
@@ -26,7 +26,7 @@ export interface App {
   /** Pass type and template rows by version. */
   rows: RowCache;
   /** Token and Last-Modified of passes for Wallet's conditional requests (SQLite only; see store/cache.ts). */
-  passAuth: PassAuthCache;
+  hotPasses: HotPassCache;
   /** The HTTP client for addresses users give (webhooks, CRMs), with the SSRF guard. */
   outbound: Outbound;
   /** Wakes the background workers when durable work was just queued (they also poll). */
@@ -64,7 +64,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     log,
     renderer: new Renderer(config.renderThreads),
     rows: new RowCache(),
-    passAuth: new PassAuthCache(store.dialect === 'sqlite'),
+    hotPasses: new HotPassCache(store.dialect === 'sqlite'),
     outbound: new Outbound(config.webhookAllowPrivate),
     wake: (kind) => {
       for (const l of listeners) l(kind);

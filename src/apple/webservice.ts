@@ -4,7 +4,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { currentPkpass } from '../actions/pass-ops.js';
 import { systemContext } from '../actions/registry.js';
 import type { App } from '../app.js';
-import type { PassAuth } from '../store/cache.js';
+import { type HotPass, passRef } from '../store/cache.js';
 import type { Db } from '../store/db.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import { hotQueries } from '../store/prepared.js';
@@ -81,20 +81,12 @@ export async function authorizeLatest(
   serialNumber: string,
   authorization: string | undefined,
 ): Promise<LatestAuth | undefined> {
-  const ref = passRef(passTypeIdentifier, serialNumber);
-  const cached = app.passAuth.get(ref);
-  if (cached) return tokenMatches(authorization, cached.authToken) ? cached : undefined;
-  const begun = app.passAuth.begin();
-  const [row] = await hotQueries(app.db).passAuthByRef(passTypeIdentifier, serialNumber);
-  if (!tokenMatches(authorization, row?.authToken) || !row) return undefined;
-  const lastModified = lastModifiedOf(row);
-  const auth = { ...row, lastModified, lastModifiedHttp: lastModified.toUTCString() };
-  app.passAuth.fill(ref, auth, begun);
-  return auth;
+  const pass = await app.hotPasses.read(app.db, passTypeIdentifier, serialNumber);
+  return pass && tokenMatches(authorization, pass.authToken) ? pass : undefined;
 }
 
 /** What answers Wallet's latest-pass request: Last-Modified (also as the HTTP date) and, once served, the file. */
-export type LatestAuth = Pick<PassAuth, 'lastModified' | 'lastModifiedHttp' | 'pkpass'>;
+export type LatestAuth = Pick<HotPass, 'lastModified' | 'lastModifiedHttp' | 'pkpass'>;
 
 /**
  * The same from the cache alone, without waiting: undefined when the pass is not cached, false when the token does
@@ -106,14 +98,10 @@ export function cachedLatestAuth(
   serialNumber: string,
   authorization: string | undefined,
 ): LatestAuth | false | undefined {
-  const cached = app.passAuth.get(passRef(passTypeIdentifier, serialNumber));
+  const cached = app.hotPasses.get(passRef(passTypeIdentifier, serialNumber));
   if (!cached) return undefined;
   return tokenMatches(authorization, cached.authToken) ? cached : false;
 }
-
-/** The key of a pass in the cache of Wallet's requests. */
-export const passRef = (passTypeIdentifier: string, serialNumber: string): string =>
-  `${passTypeIdentifier}\n${serialNumber}`;
 
 function registrationEventData(
   pass: PassRow,
@@ -265,10 +253,6 @@ export async function updatedSerials(
   };
 }
 
-/** The Last-Modified of a pass's current version (whole seconds). */
-export const lastModifiedOf = (pass: Pick<PassRow, 'modifiedAt' | 'updatedAt'>): Date =>
-  new Date(pass.modifiedAt ?? Math.floor(Date.parse(pass.updatedAt) / 1000) * 1000);
-
 /** The current .pkpass of a pass (voided when revoked or deleted), from the render cache. */
 export async function latestPass(app: App, found: AuthorizedPass): Promise<Uint8Array> {
   const ctx = systemContext(app, found.pass.accountId, 'wallet');
@@ -284,11 +268,11 @@ export async function latestPassFor(
   passTypeIdentifier: string,
   serialNumber: string,
 ): Promise<{ pass: PassRow; pkpass: Uint8Array } | undefined> {
-  const begun = app.passAuth.begin();
+  const begun = app.hotPasses.begin();
   const found = await passByIdentifiers(app, passTypeIdentifier, serialNumber);
   if (!found) return undefined;
   const pkpass = await latestPass(app, found);
-  app.passAuth.attach(
+  app.hotPasses.attach(
     passRef(passTypeIdentifier, serialNumber),
     found.pass.id,
     found.pass.modifiedAt,

@@ -1,6 +1,6 @@
 // App key authentication, as PassSlot's clients send it: HTTP Basic with the key as user and an empty password, the
 // raw key in Authorization, or Bearer <key>.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { App } from '../app.js';
 import { AppError } from '../errors.js';
@@ -28,8 +28,14 @@ export class Authenticator {
   constructor(private readonly app: App) {}
 
   async authenticate(request: FastifyRequest): Promise<KeyGrant> {
-    const key = presentedKey(request.headers.authorization);
-    if (!key)
+    const header = request.headers.authorization;
+    const now = Date.now();
+    // cached by a hash of the header, so no lookup compares the secret itself, and a hit parses nothing
+    const cacheKey = header ? hash('sha256', header, 'base64') : undefined;
+    const hit = cacheKey ? this.cache.get(cacheKey) : undefined;
+    if (hit && hit.until > now) return hit.grant;
+    const key = presentedKey(header);
+    if (!key || !cacheKey)
       throw new AppError(
         401,
         'Authentication required: send your app key as HTTP Basic user (curl -u KEY:), or in Authorization',
@@ -38,11 +44,6 @@ export class Authenticator {
           'WWW-Authenticate': 'Basic realm="passslot"',
         },
       );
-    const now = Date.now();
-    // cached by the key's hash, so no lookup compares the secret itself
-    const cacheKey = createHash('sha256').update(key).digest('base64');
-    const hit = this.cache.get(cacheKey);
-    if (hit && hit.until > now) return hit.grant;
     const grant = await verifyKey(this.app.db, key);
     if (!grant) {
       this.cache.delete(cacheKey);

@@ -18,6 +18,7 @@ import type { KeyGrant } from '../store/keys.js';
 import { Authenticator } from './auth.js';
 import { serverWithFastPath } from './fast-path.js';
 import { memoryCounter, rateLimitHeaders, redisCounter } from './rate-limit.js';
+import { lazyRequestLogger } from './request-logger.js';
 import { publicRoutes } from './routes/public.js';
 import { v1Routes } from './routes/v1.js';
 import { walletRoutes } from './routes/wallet.js';
@@ -62,6 +63,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     bodyLimit: MAX_BODY,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
+    childLoggerFactory: lazyRequestLogger,
     routerOptions: { maxParamLength: 500 },
     serverFactory: serverWithFastPath(app),
   });
@@ -174,15 +176,12 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   if (redis) fastify.addHook('onClose', async () => void (await redis.quit()));
 
   await fastify.register(async (api) => {
-    // API clients get the request id to quote (the audit log and error answers carry it too)
-    api.addHook('onSend', (request, reply, payload, done) => {
-      reply.header('X-Request-Id', request.id);
-      done(null, payload);
-    });
     const counter = redis
       ? redisCounter(redis, (err) => app.log.warn({ err }, 'rate limit store unavailable'))
       : memoryCounter();
     api.addHook('onRequest', async (request, reply) => {
+      // API clients get the request id to quote (the audit log and error answers carry it too)
+      reply.header('X-Request-Id', request.id);
       if (request.url.startsWith('/v1/openapi.json')) return;
       const grant = await auth.authenticate(request);
       request.grant = grant;

@@ -2,6 +2,7 @@
 // memory per version. A lookup names the version it needs (pass type updatedAt, template version), read with the row
 // that refers to it, so a change made by any process is never served stale.
 import type { Db } from './db.js';
+import { hotQueries } from './prepared.js';
 import type { PassTypeRow, TemplateRow } from './schema.js';
 
 const LIMIT = 1000;
@@ -32,38 +33,74 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
   map.set(key, value);
 }
 
-/** What Wallet's conditional request needs of a pass. */
-export interface PassAuth {
+/** The Last-Modified of a pass's current version (whole seconds). */
+export const lastModifiedOf = (pass: { modifiedAt: string | null; updatedAt: string }): Date =>
+  new Date(pass.modifiedAt ?? Math.floor(Date.parse(pass.updatedAt) / 1000) * 1000);
+
+/** What the most frequent requests about one pass need: Wallet's "is my copy current?" and the API's values read. */
+export interface HotPass {
   id: number;
+  accountId: number;
+  templateId: number;
+  deletedAt: string | null;
   authToken: string;
   modifiedAt: string | null;
   /** Last-Modified of the pass's current version, and as an HTTP date. */
   lastModified: Date;
   lastModifiedHttp: string;
+  /** The values, as stored (JSON text). */
+  values: string;
   /** The .pkpass of this version, once one was served. */
   pkpass?: Uint8Array;
 }
 
-const PASS_AUTH_LIMIT = 200_000;
+const HOT_PASS_LIMIT = 200_000;
+/** Passes with more value text than this are read from the database each time. */
+const VALUES_LIMIT = 8 * 1024;
 /** At most this many bytes of .pkpass files are kept (after a change, every device of a pass fetches the same file). */
 const PKPASS_BYTES_LIMIT = 64 * 1024 * 1024;
 
 /**
- * The token and Last-Modified of passes Wallet asked about, so that its most frequent request (is my copy current?)
- * is answered without a query, and the .pkpass its devices then fetch with one. Only where one process writes (SQLite): every transaction that changes a pass writes
- * an event about it, and once it commits the pass is dropped from here (store/events.ts, withEvents). A read that
- * began before a change cannot put the old row back: fills are refused once anything was dropped since they began.
+ * Passes read by Wallet's conditional request or the API's values read, so that those are answered without a query
+ * (and the .pkpass every device fetches after a change, with one). Only where one process writes (SQLite): every
+ * transaction that changes a pass writes an event about it, and once it commits the pass is dropped from here
+ * (store/events.ts, withEvents). A read that began before a change cannot put the old row back: fills are refused
+ * once anything was dropped since they began.
  */
-export class PassAuthCache {
-  private readonly byRef = new Map<string, PassAuth>();
+export class HotPassCache {
+  private readonly byRef = new Map<string, HotPass>();
   private readonly refOf = new Map<number, string>();
   private generation = 0;
   private bytes = 0;
 
   constructor(readonly enabled: boolean) {}
 
-  get(ref: string): PassAuth | undefined {
+  get(ref: string): HotPass | undefined {
     return this.enabled ? this.byRef.get(ref) : undefined;
+  }
+
+  /** The pass (deleted ones too) from the cache, or read with one query and kept. */
+  async read(db: Db, passTypeIdentifier: string, serialNumber: string): Promise<HotPass | undefined> {
+    const ref = passRef(passTypeIdentifier, serialNumber);
+    const cached = this.get(ref);
+    if (cached) return cached;
+    const begun = this.begin();
+    const [row] = await hotQueries(db).hotPassByRef(passTypeIdentifier, serialNumber);
+    if (!row) return undefined;
+    const lastModified = lastModifiedOf(row);
+    const pass: HotPass = {
+      id: row.id,
+      accountId: row.accountId,
+      templateId: row.templateId,
+      deletedAt: row.deletedAt,
+      authToken: row.authToken,
+      modifiedAt: row.modifiedAt,
+      lastModified,
+      lastModifiedHttp: lastModified.toUTCString(),
+      values: row.values,
+    };
+    this.fill(ref, pass, begun);
+    return pass;
   }
 
   /** Call before reading a row to fill with; pass the result to fill(). */
@@ -71,21 +108,15 @@ export class PassAuthCache {
     return this.generation;
   }
 
-  fill(ref: string, row: PassAuth, begun: number): void {
-    if (!this.enabled || begun !== this.generation) return;
-    if (this.byRef.size >= PASS_AUTH_LIMIT) {
+  fill(ref: string, pass: HotPass, begun: number): void {
+    if (!this.enabled || begun !== this.generation || pass.values.length > VALUES_LIMIT) return;
+    if (this.byRef.size >= HOT_PASS_LIMIT) {
       this.byRef.clear();
       this.refOf.clear();
       this.bytes = 0;
     }
-    this.byRef.set(ref, {
-      id: row.id,
-      authToken: row.authToken,
-      modifiedAt: row.modifiedAt,
-      lastModified: row.lastModified,
-      lastModifiedHttp: row.lastModifiedHttp,
-    });
-    this.refOf.set(row.id, ref);
+    this.byRef.set(ref, { ...pass, pkpass: undefined });
+    this.refOf.set(pass.id, ref);
   }
 
   /** Keeps the .pkpass served for a pass, when it is of the version the cache holds and nothing changed since `begun`. */
@@ -108,3 +139,7 @@ export class PassAuthCache {
     }
   }
 }
+
+/** The key of a pass in the cache. */
+export const passRef = (passTypeIdentifier: string, serialNumber: string): string =>
+  `${passTypeIdentifier}\n${serialNumber}`;

@@ -146,12 +146,12 @@ export interface EventSink {
   db: Db;
   wake(kind: string): void;
   /** Told, after a commit, which passes changed. */
-  passAuth?: { forget(passIds: Iterable<number>): void };
+  hotPasses?: { forget(passIds: Iterable<number>): void };
 }
 
 /**
  * Runs `fn` in a transaction; once it has committed, drops the passes it wrote events about from the cache of
- * Wallet's conditional requests, and wakes the live streams and, when deliveries were queued, the delivery engine
+ * hot passes, and wakes the live streams and, when deliveries were queued, the delivery engine
  * (which also polls, so a wake lost to a crash only delays).
  */
 export async function withEvents<T>(sink: EventSink, fn: (trx: Db) => Promise<T>): Promise<T> {
@@ -162,7 +162,7 @@ export async function withEvents<T>(sink: EventSink, fn: (trx: Db) => Promise<T>
   });
   if (used) {
     const changed = passesChanged.get(used);
-    if (changed) sink.passAuth?.forget(changed);
+    if (changed) sink.hotPasses?.forget(changed);
   }
   sink.wake('events');
   if (used && queuedDeliveries.has(used)) sink.wake('deliveries');

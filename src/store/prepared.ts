@@ -84,12 +84,21 @@ function buildHotQueries(db: Db) {
         .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier)
         .where('passes.serialNumber', '=', serialNumber),
     ),
-    /** The token and Last-Modified of a pass (deleted ones too), for Wallet's conditional requests. */
-    passAuthByRef: prepared(db, 2, (passTypeIdentifier: string, serialNumber: string) =>
+    /** What the hottest requests about a pass need (deleted ones too: Wallet gets them voided); store/cache.ts. */
+    hotPassByRef: prepared(db, 2, (passTypeIdentifier: string, serialNumber: string) =>
       db
         .selectFrom('passes')
         .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
-        .select(['passes.id', 'passes.authToken', 'passes.modifiedAt', 'passes.updatedAt'])
+        .select([
+          'passes.id',
+          'passes.accountId',
+          'passes.templateId',
+          'passes.deletedAt',
+          'passes.authToken',
+          'passes.modifiedAt',
+          'passes.updatedAt',
+          'passes.values',
+        ])
         .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier)
         .where('passes.serialNumber', '=', serialNumber),
     ),
@@ -114,16 +123,6 @@ function buildHotQueries(db: Db) {
           .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier)
           .where('passes.updateTag', '>', afterTag)
           .orderBy('passes.updateTag'),
-    ),
-    /** The values of a live pass by pass type identifier and serial number, with what access checks need. */
-    valuesByRef: prepared(db, 2, (passTypeIdentifier: string, serialNumber: string) =>
-      db
-        .selectFrom('passes')
-        .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
-        .select(['passes.accountId', 'passes.templateId', 'passes.values'])
-        .where('passTypes.passTypeIdentifier', '=', passTypeIdentifier)
-        .where('passes.serialNumber', '=', serialNumber)
-        .where('passes.deletedAt', 'is', null),
     ),
     /** The cached .pkpass of a pass, with the version it is of. */
     renderOf: prepared(db, 1, (passId: number) =>

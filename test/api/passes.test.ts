@@ -190,8 +190,11 @@ describe(`passes on ${TEST_DB}`, () => {
   it('updates values (merging), re-renders a new version and queues one push per change; status alone does not push', async () => {
     const p = await createMemberPass(s, s.alpha);
     const before = (await jobs('push')).length;
+    // read first: on SQLite the read is cached, and the change must drop it
+    expect(await (await s.api(key, `${p.path}/values`)).json()).toEqual(memberValues());
     const res = await s.api(key, `${p.path}/values`, { method: 'PUT', json: { points: 500 } });
     expect(await res.json()).toEqual(memberValues({ points: 500 }));
+    expect(await (await s.api(key, `${p.path}/values`)).json()).toEqual(memberValues({ points: 500 }));
     for (const single of ['values', 'value']) {
       const one = await s.api(key, `${p.path}/${single}/firstName`, {
         method: 'PUT',
@@ -259,6 +262,7 @@ describe(`passes on ${TEST_DB}`, () => {
 
   it('deletes a pass: gone from the API, voided in its cached render for devices, an event', async () => {
     const p = await createMemberPass(s, s.alpha);
+    expect((await s.api(key, `${p.path}/values`)).status).toBe(200); // cached on SQLite, dropped by the delete
     const res = await s.api(key, p.path, { method: 'DELETE' });
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('');

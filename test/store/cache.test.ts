@@ -1,19 +1,23 @@
-// The cache of Wallet's conditional requests: filled from reads, emptied of changed passes, and never refilled with
+// The cache of hot passes (Wallet's conditional requests, the API's values read): filled from reads, emptied of changed passes, and never refilled with
 // a row read before a change.
 import { describe, expect, it } from 'vitest';
-import { PassAuthCache } from '../../src/store/cache.js';
+import { HotPassCache } from '../../src/store/cache.js';
 
 const row = (id: number, modifiedAt: string) => ({
   id,
+  accountId: 1,
+  templateId: 1,
+  deletedAt: null,
+  values: '{}',
   authToken: 't'.repeat(32),
   modifiedAt,
   lastModified: new Date(0),
   lastModifiedHttp: new Date(0).toUTCString(),
 });
 
-describe('PassAuthCache', () => {
+describe('HotPassCache', () => {
   it('serves what was filled until the pass changes', () => {
-    const c = new PassAuthCache(true);
+    const c = new HotPassCache(true);
     c.fill('pt\n1', row(1, 'a'), c.begin());
     c.fill('pt\n2', row(2, 'a'), c.begin());
     expect(c.get('pt\n1')?.modifiedAt).toBe('a');
@@ -23,7 +27,7 @@ describe('PassAuthCache', () => {
   });
 
   it('refuses a row read before a change committed', () => {
-    const c = new PassAuthCache(true);
+    const c = new HotPassCache(true);
     const begun = c.begin(); // a read starts and sees the old row...
     c.forget([1]); // ...the change commits...
     c.fill('pt\n1', row(1, 'old'), begun); // ...and the read's old row arrives late
@@ -33,7 +37,7 @@ describe('PassAuthCache', () => {
   });
 
   it('keeps nothing when disabled (several processes may write: PostgreSQL)', () => {
-    const c = new PassAuthCache(false);
+    const c = new HotPassCache(false);
     c.fill('pt\n1', row(1, 'a'), c.begin());
     expect(c.get('pt\n1')).toBeUndefined();
   });

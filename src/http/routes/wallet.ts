@@ -6,7 +6,6 @@ import type { App } from '../../app.js';
 import {
   authorizeLatest,
   authorizePass,
-  lastModifiedOf,
   latestPassFor,
   notModifiedSince,
   passByIdentifiers,
@@ -17,6 +16,7 @@ import {
   updatedSerials,
 } from '../../apple/webservice.js';
 import { PKPASS_MIME } from '../../engine/index.js';
+import { lastModifiedOf } from '../../store/cache.js';
 
 type RegistrationParams = {
   deviceLibraryIdentifier: string;
