@@ -8,6 +8,7 @@ import { pushGroupKey } from '../actions/pass-ops.js';
 import type { App } from '../app.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import { backoffMs, enqueueJob, PARKED_UNTIL, ParkJobError } from '../store/jobs.js';
+import { preparedIn, preparedRows } from '../store/prepared.js';
 import type { JobRow, PassTypeRow } from '../store/schema.js';
 import { type ApnsAuth, ApnsConnection, type ApnsResult } from './apns.js';
 import { passByIdentifiers, unregisterDevice } from './webservice.js';
@@ -28,17 +29,67 @@ const DEAD_TOKEN_REASONS = new Set(['BadDeviceToken', 'DeviceTokenNotForTopic'])
 export const retryGroupKey = (passTypeId: number, passId: number): string =>
   `push-retry:${passTypeId}:${passId}`;
 
+// The queries of every push job, compiled once (a fan-out runs thousands of jobs a minute).
+const jobStatus = preparedIn(1, (db, id: number) =>
+  db.selectFrom('jobs').select('status').where('id', '=', id),
+);
+const passById = preparedIn(1, (db, id: number) => db.selectFrom('passes').selectAll().where('id', '=', id));
+const passTypeById = preparedIn(1, (db, id: number) =>
+  db.selectFrom('passTypes').selectAll().where('id', '=', id),
+);
+const accountApnsKey = preparedIn(1, (db, id: number) =>
+  db.selectFrom('accounts').select(['apnsKeyEnc', 'apnsKeyId', 'apnsTeamId']).where('id', '=', id),
+);
+const devicesOfPass = preparedIn(1, (db, passId: number) =>
+  db
+    .selectFrom('registrations')
+    .innerJoin('devices', 'devices.id', 'registrations.deviceId')
+    .select(['devices.deviceLibraryIdentifier', 'devices.pushToken'])
+    .where('registrations.passId', '=', passId),
+);
+/** Earlier and retrying pushes of a pass, pending or held by this worker, are done with a full push. */
+const coalescePushes = preparedIn(
+  6,
+  (
+    db,
+    lastError: string,
+    updatedAt: string,
+    groupKey: string,
+    retryKey: string,
+    id: number,
+    lockedBy: string,
+  ) =>
+    db
+      .updateTable('jobs')
+      .set({ status: 'done', lastError, updatedAt })
+      .where('groupKey', 'in', [groupKey, retryKey])
+      .where('id', '!=', id)
+      .where((eb) =>
+        eb.or([
+          eb('status', '=', 'pending'),
+          eb.and([eb('status', '=', 'running'), eb('lockedBy', '=', lockedBy)]),
+        ]),
+      )
+      .where('runAt', '<', PARKED_UNTIL.toISOString()),
+);
+const insertPushLog = preparedRows('pushLog', [
+  'passId',
+  'deviceLibraryIdentifier',
+  'pushToken',
+  'status',
+  'reason',
+  'apnsId',
+  'createdAt',
+]);
+
 /** One APNs connection per identity (pass type certificate, or the account's token key). */
 export class ApnsPool {
   private readonly connections = new Map<string, ApnsConnection>();
   constructor(private readonly app: App) {}
 
   async connection(passType: PassTypeRow): Promise<ApnsConnection> {
-    const account = await this.app.db
-      .selectFrom('accounts')
-      .select(['apnsKeyEnc', 'apnsKeyId', 'apnsTeamId'])
-      .where('id', '=', passType.accountId)
-      .executeTakeFirstOrThrow();
+    const [account] = await accountApnsKey(this.app.db, passType.accountId);
+    if (!account) throw new Error(`no account ${passType.accountId}`);
     const useToken = account.apnsKeyEnc && account.apnsKeyId && account.apnsTeamId;
     const key = useToken
       ? `token:${passType.accountId}:${account.apnsKeyId}`
@@ -91,49 +142,33 @@ export function pushJobHandler(app: App, pool: ApnsPool): (job: JobRow) => Promi
 function pushOnce(app: App, pool: ApnsPool): (job: JobRow) => Promise<void> {
   return async (job) => {
     // a push merged into another one while it waited
-    const self = await app.db.selectFrom('jobs').select('status').where('id', '=', job.id).executeTakeFirst();
+    const [self] = await jobStatus(app.db, job.id);
     if (self?.status !== 'running') return;
     const payload = JSON.parse(job.payload) as PushPayload;
-    const pass = await app.db
-      .selectFrom('passes')
-      .selectAll()
-      .where('id', '=', payload.passId)
-      .executeTakeFirst();
+    const [pass] = await passById(app.db, payload.passId);
     if (!pass) return;
-    const passType = await app.db
-      .selectFrom('passTypes')
-      .selectAll()
-      .where('id', '=', pass.passTypeId)
-      .executeTakeFirstOrThrow();
+    const [passType] = await passTypeById(app.db, pass.passTypeId);
+    if (!passType) throw new Error(`no pass type ${pass.passTypeId}`);
     const now = app.clock.now();
-    if (!payload.devices) {
-      // a full push covers every device: earlier and retrying pushes of this pass are done with it
-      await app.db
-        .updateTable('jobs')
-        .set({ status: 'done', lastError: `coalesced into job ${job.id}`, updatedAt: now.toISOString() })
-        .where('groupKey', 'in', [pushGroupKey(passType.id, pass.id), retryGroupKey(passType.id, pass.id)])
-        .where('id', '!=', job.id)
-        .where((eb) =>
-          eb.or([
-            eb('status', '=', 'pending'),
-            eb.and([eb('status', '=', 'running'), eb('lockedBy', '=', job.lockedBy)]),
-          ]),
-        )
-        .where('runAt', '<', new Date('9999-01-01').toISOString())
-        .execute();
-    }
+    // a full push covers every device: earlier and retrying pushes of this pass are done with it
+    if (!payload.devices)
+      await coalescePushes(
+        app.db,
+        `coalesced into job ${job.id}`,
+        now.toISOString(),
+        pushGroupKey(passType.id, pass.id),
+        retryGroupKey(passType.id, pass.id),
+        job.id,
+        job.lockedBy ?? '',
+      );
     if (passType.unhealthyReason)
       throw new ParkJobError(
         `pass type ${passType.passTypeIdentifier} is unhealthy: ${passType.unhealthyReason}`,
       );
-    let q = app.db
-      .selectFrom('registrations')
-      .innerJoin('devices', 'devices.id', 'registrations.deviceId')
-      .select(['devices.deviceLibraryIdentifier', 'devices.pushToken'])
-      .where('registrations.passId', '=', pass.id);
-    if (payload.devices)
-      q = q.where('devices.deviceLibraryIdentifier', 'in', payload.devices.length ? payload.devices : ['']);
-    const devices = await q.execute();
+    const only = payload.devices && new Set(payload.devices);
+    const devices = (await devicesOfPass(app.db, pass.id)).filter(
+      (d) => !only || only.has(d.deviceLibraryIdentifier),
+    );
     if (devices.length === 0) return;
     const connection = await pool.connection(passType);
     const results = await Promise.all(
@@ -145,23 +180,20 @@ function pushOnce(app: App, pool: ApnsPool): (job: JobRow) => Promise<void> {
     const retry: string[] = [];
     let certificateError: ApnsResult | undefined;
     let found: Awaited<ReturnType<typeof passByIdentifiers>> | null = null; // read when a dead token needs it
-    // the push log of the job in a few statements (1,000 rows each, within SQLite's parameter limit)
+    // the push log of the job in a few statements
     const at = app.clock.now().toISOString();
-    for (let i = 0; i < results.length; i += 1000)
-      await app.db
-        .insertInto('pushLog')
-        .values(
-          results.slice(i, i + 1000).map(({ device, result }) => ({
-            passId: pass.id,
-            deviceLibraryIdentifier: device.deviceLibraryIdentifier,
-            pushToken: device.pushToken,
-            status: result.status,
-            reason: result.reason ?? null,
-            apnsId: result.apnsId ?? null,
-            createdAt: at,
-          })),
-        )
-        .execute();
+    await insertPushLog(
+      app.db,
+      results.map(({ device, result }) => ({
+        passId: pass.id,
+        deviceLibraryIdentifier: device.deviceLibraryIdentifier,
+        pushToken: device.pushToken,
+        status: result.status,
+        reason: result.reason ?? null,
+        apnsId: result.apnsId ?? null,
+        createdAt: at,
+      })),
+    );
     for (const { device, result } of results) {
       if (result.status === 200) continue;
       if (result.status === 410 || (result.status === 400 && DEAD_TOKEN_REASONS.has(result.reason ?? ''))) {

@@ -3,6 +3,7 @@
 // FOR UPDATE SKIP LOCKED; SQLite has one writer, so its claim is a single UPDATE.
 import { sql } from 'kysely';
 import type { Db, Dialect } from './db.js';
+import { preparedIn } from './prepared.js';
 import type { JobRow } from './schema.js';
 
 export interface EnqueueInput {
@@ -72,13 +73,16 @@ export async function claimJobs(
   return [...pending, ...(await claim(dueIds('running', limit - pending.length)))];
 }
 
-export async function completeJob(db: Db, id: number, workerId: string, now: Date): Promise<void> {
-  await db
+const finishJob = preparedIn(3, (db, updatedAt: string, id: number, workerId: string) =>
+  db
     .updateTable('jobs')
-    .set({ status: 'done', lockedUntil: null, lastError: null, updatedAt: now.toISOString() })
+    .set({ status: 'done', lockedUntil: null, lastError: null, updatedAt })
     .where('id', '=', id)
-    .where('lockedBy', '=', workerId)
-    .execute();
+    .where('lockedBy', '=', workerId),
+);
+
+export async function completeJob(db: Db, id: number, workerId: string, now: Date): Promise<void> {
+  await finishJob(db, now.toISOString(), id, workerId);
 }
 
 /** Records a failure: retried at `retryAt`, or failed for good when it is undefined. */
