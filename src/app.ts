@@ -2,6 +2,7 @@
 // its own data directory): config, database, secrets, clock, logger, the pass renderer.
 import { type Logger, pino } from 'pino';
 import { Renderer } from './actions/render.js';
+import { ApnsPool } from './apple/push.js';
 import type { Config } from './config.js';
 import { Outbound } from './events/outbound.js';
 import { HotPassCache, RowCache } from './store/cache.js';
@@ -25,8 +26,10 @@ export interface App {
   renderer: Renderer;
   /** Pass type and template rows by version. */
   rows: RowCache;
-  /** Token and Last-Modified of passes for Wallet's conditional requests (SQLite only; see store/cache.ts). */
+  /** What the hottest requests about a pass need (Wallet's conditional request, values), SQLite only; store/cache.ts. */
   hotPasses: HotPassCache;
+  /** The APNs connections, on the push thread when the service runs compiled (apple/push-thread.ts). */
+  apns: ApnsPool;
   /** The HTTP client for addresses users give (webhooks, CRMs), with the SSRF guard. */
   outbound: Outbound;
   /** Wakes the background workers when durable work was just queued (they also poll). */
@@ -54,7 +57,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const { key } = loadMasterKey(config.masterKey, config.dataDir);
   const secrets = createSecrets(key);
   const listeners: ((kind: string) => void)[] = [];
-  const app: App = {
+  const app: Omit<App, 'apns'> & { apns?: ApnsPool } = {
     config,
     store,
     db: store.db,
@@ -73,10 +76,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       listeners.push(listener);
     },
     close: async () => {
+      await app.apns?.close();
       await app.renderer.close();
       await app.outbound.close();
       await store.close();
     },
   };
-  return app;
+  app.apns = new ApnsPool(app as App);
+  return app as App;
 }

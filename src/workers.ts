@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { bulkJobHandler } from './actions/bulk.js';
 import type { App } from './app.js';
-import { ApnsPool, pushJobHandler } from './apple/push.js';
+import { pushJobHandler } from './apple/push.js';
 import { createMailer } from './delivery/email.js';
 import { integrationSender } from './events/crm/index.js';
 import { startDispatcher } from './events/dispatcher.js';
@@ -117,10 +117,9 @@ export function startWorkers(
   options: { poll?: boolean; handlers?: Record<string, JobHandler> } = {},
 ): Workers {
   const mailer = createMailer(app);
-  const apns = new ApnsPool(app);
   const handlers: Record<string, JobHandler> = {
     email: (job) => mailer.send(job),
-    push: pushJobHandler(app, apns),
+    push: pushJobHandler(app, app.apns),
     template_passes: bulkJobHandler(app),
     bulk_values: bulkJobHandler(app),
     ...options.handlers,
@@ -216,7 +215,6 @@ export function startWorkers(
       await loop.stop();
       await dispatcher.stop();
       mailer.close();
-      apns.close();
     },
   };
 }

@@ -1,8 +1,11 @@
 // The service as a newcomer runs it: `passslot serve` (what npm start runs) spawned on a fresh data directory, the
 // printed curl run as printed, the pass it makes verified; init, accounts and keys commands; graceful SIGTERM.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { type PassUpdate, SimulatedDevice } from '../src/apple/device.js';
+import { ensureServerCertificate, startApnsStandin } from '../src/apple/standin.js';
 import { freePort } from './api/harness.js';
 import { tmpDir, verifyPkpass } from './helpers.js';
 
@@ -134,7 +137,11 @@ describe('passslot serve with render threads', () => {
     const port = await freePort();
     const server = await serve({ ...env, PORT: String(port) });
     const base = `http://127.0.0.1:${port}`;
-    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok', renderThreads: 2 });
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({
+      status: 'ok',
+      renderThreads: 2,
+      pushThread: true,
+    });
     const auth = { authorization: `Bearer ${setup.appKey}`, 'content-type': 'application/json' };
     const values = {
       firstName: 'Ada',
@@ -200,5 +207,91 @@ describe('passslot serve with render threads', () => {
     verifyPkpass(Buffer.from(await (await fetch(path, { headers: auth })).arrayBuffer()), setup.devCaPath);
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
+  }, 90_000);
+
+  it('sends pushes from the push thread: the pass certificate and topic, the new version fetched, dead tokens dropped', async () => {
+    const env = { PASSSLOT_DATA_DIR: tmpDir('passslot-push-thread-'), PASSSLOT_LOG_LEVEL: 'silent' };
+    const setup = JSON.parse(cli(env, 'init', '--json').stdout);
+    const certsDir = tmpDir('passslot-push-thread-apns-');
+    ensureServerCertificate(certsDir);
+    const apns = await startApnsStandin({ certsDir, clientCas: [readFileSync(setup.devCaPath, 'utf8')] });
+    const phones: SimulatedDevice[] = [];
+    try {
+      const port = await freePort();
+      const server = await serve({
+        ...env,
+        PORT: String(port),
+        PASSSLOT_PUBLIC_URL: `http://127.0.0.1:${port}`,
+        PASSSLOT_APNS_URL: apns.url,
+        PASSSLOT_APNS_CA: apns.serverCertificatePath,
+        PASSSLOT_PUSH_DEBOUNCE_MS: '50',
+      });
+      const base = `http://127.0.0.1:${port}`;
+      expect(await (await fetch(`${base}/healthz`)).json()).toMatchObject({ pushThread: true });
+      const auth = { authorization: `Bearer ${setup.appKey}`, 'content-type': 'application/json' };
+      const created = (await (
+        await fetch(`${base}/v1/templates/${setup.templateId}/pass`, {
+          method: 'POST',
+          headers: auth,
+          body: JSON.stringify({
+            firstName: 'Ada',
+            lastName: 'L',
+            memberSince: '2024',
+            points: 1,
+            memberId: 'P-1',
+          }),
+        })
+      ).json()) as { passTypeIdentifier: string; serialNumber: string; url: string };
+      const path = `${base}/v1/passes/${created.passTypeIdentifier}/${created.serialNumber}`;
+      for (let i = 0; i < 3; i++) {
+        const d = new SimulatedDevice({ apnsUrl: apns.url, apnsCa: apns.serverCertificatePem });
+        phones.push(d);
+        await d.listen();
+        expect(await d.addPass(created.url)).toBe(201);
+      }
+      const [alive, other, dead] = phones as [SimulatedDevice, SimulatedDevice, SimulatedDevice];
+      apns.setToken(dead.pushToken, { status: 410, reason: 'Unregistered' });
+      const updated = (d: SimulatedDevice) =>
+        new Promise<PassUpdate>((resolve) => {
+          const off = d.on('update', (u) => {
+            if (u.status === 200) {
+              off();
+              resolve(u);
+            }
+          });
+        });
+      const both = Promise.all([updated(alive), updated(other)]);
+      await fetch(`${path}/values`, { method: 'PUT', headers: auth, body: '{"points": 2024}' });
+      for (const u of await both) expect(u.changes).toContainEqual(expect.objectContaining({ to: 2024 }));
+      for (const d of phones)
+        expect(apns.received.find((r) => r.token === d.pushToken)).toMatchObject({
+          path: `/3/device/${d.pushToken}`,
+          topic: created.passTypeIdentifier,
+          body: '{}',
+          auth: { kind: 'certificate', authorized: true, uid: created.passTypeIdentifier },
+        });
+      // the 410 removed the dead device's registration; the push log has all three answers
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const details = (await (await fetch(`${path}/details`, { headers: auth })).json()) as {
+          devices: { deviceLibraryIdentifier: string }[];
+          pushes: { deviceLibraryIdentifier: string; status: number }[];
+        };
+        if (details.devices.length === 2) {
+          expect(details.devices.map((d) => d.deviceLibraryIdentifier).sort()).toEqual(
+            [alive.deviceLibraryIdentifier, other.deviceLibraryIdentifier].sort(),
+          );
+          expect(details.pushes.map((p) => p.status).sort()).toEqual([200, 200, 410]);
+          break;
+        }
+        if (Date.now() > deadline) throw new Error('the dead token was never unregistered');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    } finally {
+      for (const d of phones) await d.close();
+      await apns.close();
+    }
   }, 90_000);
 });

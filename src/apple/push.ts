@@ -10,7 +10,8 @@ import { appendEvent, withEvents } from '../store/events.js';
 import { backoffMs, enqueueJob, PARKED_UNTIL, ParkJobError } from '../store/jobs.js';
 import { preparedIn, preparedRows } from '../store/prepared.js';
 import type { JobRow, PassTypeRow } from '../store/schema.js';
-import { type ApnsAuth, ApnsConnection, type ApnsResult } from './apns.js';
+import { ApnsConnection, type ApnsResult } from './apns.js';
+import { type ApnsIdentity, PushThread, pushThreadAvailable } from './push-thread.js';
 import { passByIdentifiers, unregisterDevice } from './webservice.js';
 
 export interface PushPayload {
@@ -82,42 +83,68 @@ const insertPushLog = preparedRows('pushLog', [
   'createdAt',
 ]);
 
-/** One APNs connection per identity (pass type certificate, or the account's token key). */
+/**
+ * One APNs connection per identity (pass type certificate, or the account's token key): on the push thread when it
+ * is there (the compiled service), else on this thread.
+ */
 export class ApnsPool {
   private readonly connections = new Map<string, ApnsConnection>();
-  constructor(private readonly app: App) {}
+  /** Started with the first push. */
+  private thread: PushThread | undefined;
+  readonly threaded: boolean;
 
-  async connection(passType: PassTypeRow): Promise<ApnsConnection> {
-    const [account] = await accountApnsKey(this.app.db, passType.accountId);
-    if (!account) throw new Error(`no account ${passType.accountId}`);
-    const useToken = account.apnsKeyEnc && account.apnsKeyId && account.apnsTeamId;
-    const key = useToken
-      ? `token:${passType.accountId}:${account.apnsKeyId}`
-      : `cert:${passType.id}:${passType.updatedAt}`;
-    let connection = this.connections.get(key);
-    if (!connection) {
-      const auth: ApnsAuth = useToken
-        ? {
-            kind: 'token',
-            keyId: account.apnsKeyId!,
-            teamId: account.apnsTeamId!,
-            privateKey: createPrivateKey(this.app.secrets.decrypt(account.apnsKeyEnc!)),
-          }
-        : {
-            kind: 'certificate',
-            certificatePem: passType.certificatePem,
-            privateKeyPem: this.app.secrets.decrypt(passType.privateKeyEnc),
-          };
-      const ca = this.app.config.apnsCaFile ? readFileSync(this.app.config.apnsCaFile, 'utf8') : undefined;
-      connection = new ApnsConnection(this.app.config.apnsUrl, auth, ca);
-      this.connections.set(key, connection);
-    }
-    return connection;
+  constructor(
+    private readonly app: App,
+    options: { thread?: boolean } = {},
+  ) {
+    this.threaded = options.thread ?? pushThreadAvailable();
   }
 
-  close(): void {
+  /** Sends the pass-update push to every token with the pass type's identity; never throws (status 0). */
+  async send(passType: PassTypeRow, tokens: string[], now: Date): Promise<ApnsResult[]> {
+    const [account] = await accountApnsKey(this.app.db, passType.accountId);
+    if (!account) throw new Error(`no account ${passType.accountId}`);
+    const { apnsKeyEnc, apnsKeyId, apnsTeamId } = account;
+    const key =
+      apnsKeyEnc && apnsKeyId && apnsTeamId
+        ? `token:${passType.accountId}:${apnsKeyId}`
+        : `cert:${passType.id}:${passType.updatedAt}`;
+    const identity = (): ApnsIdentity => ({
+      origin: this.app.config.apnsUrl,
+      auth:
+        apnsKeyEnc && apnsKeyId && apnsTeamId
+          ? {
+              kind: 'token',
+              keyId: apnsKeyId,
+              teamId: apnsTeamId,
+              privateKey: createPrivateKey(this.app.secrets.decrypt(apnsKeyEnc)),
+            }
+          : {
+              kind: 'certificate',
+              certificatePem: passType.certificatePem,
+              privateKeyPem: this.app.secrets.decrypt(passType.privateKeyEnc),
+            },
+      ca: this.app.config.apnsCaFile ? readFileSync(this.app.config.apnsCaFile, 'utf8') : undefined,
+    });
+    const topic = passType.passTypeIdentifier;
+    if (this.threaded) {
+      this.thread ??= new PushThread();
+      return this.thread.send(key, identity, tokens, topic, now);
+    }
+    let connection = this.connections.get(key);
+    if (!connection) {
+      const { origin, auth, ca } = identity();
+      connection = new ApnsConnection(origin, auth, ca);
+      this.connections.set(key, connection);
+    }
+    const c = connection;
+    return Promise.all(tokens.map((t) => c.send(t, topic, now)));
+  }
+
+  async close(): Promise<void> {
     for (const c of this.connections.values()) c.close();
     this.connections.clear();
+    await this.thread?.close();
   }
 }
 
@@ -170,13 +197,12 @@ function pushOnce(app: App, pool: ApnsPool): (job: JobRow) => Promise<void> {
       (d) => !only || only.has(d.deviceLibraryIdentifier),
     );
     if (devices.length === 0) return;
-    const connection = await pool.connection(passType);
-    const results = await Promise.all(
-      devices.map(async (d) => ({
-        device: d,
-        result: await connection.send(d.pushToken, passType.passTypeIdentifier, now),
-      })),
+    const answers = await pool.send(
+      passType,
+      devices.map((d) => d.pushToken),
+      now,
     );
+    const results = devices.map((device, i) => ({ device, result: answers[i]! }));
     const retry: string[] = [];
     let certificateError: ApnsResult | undefined;
     let found: Awaited<ReturnType<typeof passByIdentifiers>> | null = null; // read when a dead token needs it

@@ -163,7 +163,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
 
   fastify.get('/healthz', { schema: { hide: true } }, async () => {
     await app.db.selectFrom('accounts').select('id').limit(1).execute();
-    return { status: 'ok', renderThreads: app.renderer.threads };
+    return { status: 'ok', renderThreads: app.renderer.threads, pushThread: app.apns.threaded };
   });
 
   const redis = app.config.redisUrl

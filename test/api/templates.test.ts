@@ -371,7 +371,11 @@ describe(`OpenAPI on ${TEST_DB}`, () => {
   });
 
   it('answers health checks', async () => {
-    expect(await (await request(`${s.url}/healthz`)).json()).toEqual({ status: 'ok', renderThreads: 0 });
+    expect(await (await request(`${s.url}/healthz`)).json()).toEqual({
+      status: 'ok',
+      renderThreads: 0,
+      pushThread: false,
+    });
   });
 
   it('does not leak the internals of an unexpected error', async () => {
