@@ -22,18 +22,30 @@ export function presentedKey(header: string | undefined): string | undefined {
 
 const CACHE_MS = 2000;
 
+// Keys are cached by a hash of the Authorization header: no lookup compares the secret itself, and a hit parses nothing.
+const cacheKeyOf = (header: string): string => hash('sha256', header, 'base64');
+
 /** Verifies keys with a short in-process cache (revocations through this process clear it at once). */
 export class Authenticator {
   private readonly cache = new Map<string, { grant: KeyGrant; until: number }>();
   constructor(private readonly app: App) {}
 
+  /** The grant of a key verified in the last seconds, without waiting; undefined when it must be verified. */
+  cached(header: string | undefined): KeyGrant | undefined {
+    return header ? this.lookup(cacheKeyOf(header)) : undefined;
+  }
+
+  private lookup(cacheKey: string): KeyGrant | undefined {
+    const hit = this.cache.get(cacheKey);
+    return hit && hit.until > Date.now() ? hit.grant : undefined;
+  }
+
   async authenticate(request: FastifyRequest): Promise<KeyGrant> {
     const header = request.headers.authorization;
+    const cacheKey = header ? cacheKeyOf(header) : undefined;
+    const hit = cacheKey ? this.lookup(cacheKey) : undefined;
+    if (hit) return hit;
     const now = Date.now();
-    // cached by a hash of the header, so no lookup compares the secret itself, and a hit parses nothing
-    const cacheKey = header ? hash('sha256', header, 'base64') : undefined;
-    const hit = cacheKey ? this.cache.get(cacheKey) : undefined;
-    if (hit && hit.until > now) return hit.grant;
     const key = presentedKey(header);
     if (!key || !cacheKey)
       throw new AppError(

@@ -17,7 +17,7 @@ import { AppError, badRequest } from '../errors.js';
 import type { KeyGrant } from '../store/keys.js';
 import { Authenticator } from './auth.js';
 import { serverWithFastPath } from './fast-path.js';
-import { memoryCounter, rateLimitHeaders, redisCounter } from './rate-limit.js';
+import { type Hit, memoryCounter, rateLimitHeaders, redisCounter } from './rate-limit.js';
 import { lazyRequestLogger } from './request-logger.js';
 import { publicRoutes } from './routes/public.js';
 import { v1Routes } from './routes/v1.js';
@@ -179,14 +179,10 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     const counter = redis
       ? redisCounter(redis, (err) => app.log.warn({ err }, 'rate limit store unavailable'))
       : memoryCounter();
-    api.addHook('onRequest', async (request, reply) => {
-      // API clients get the request id to quote (the audit log and error answers carry it too)
-      reply.header('X-Request-Id', request.id);
-      if (request.url.startsWith('/v1/openapi.json')) return;
-      const grant = await auth.authenticate(request);
+    /** The key's grant and its standing in the rate limit: headers, and 429 beyond it. */
+    const admit = (request: FastifyRequest, reply: FastifyReply, grant: KeyGrant, hit: Hit): void => {
       request.grant = grant;
       const limit = grant.rateLimit ?? app.config.rateLimitPerMinute;
-      const hit = await counter.hit(`key:${grant.keyId}`, 60_000);
       reply.headers(rateLimitHeaders(limit, hit));
       if (hit.count > limit) {
         const seconds = Math.max(1, Math.ceil(hit.resetMs / 1000));
@@ -199,6 +195,26 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
           },
         );
       }
+    };
+    api.addHook('onRequest', (request, reply, done) => {
+      // API clients get the request id to quote (the audit log and error answers carry it too)
+      reply.header('X-Request-Id', request.id);
+      if (request.url.startsWith('/v1/openapi.json')) return done();
+      // a key seen in the last seconds, counted in memory: no promise to wait for
+      const cached = auth.cached(request.headers.authorization);
+      const hit = cached && counter.hitNow?.(`key:${cached.keyId}`, 60_000);
+      if (cached && hit) {
+        try {
+          admit(request, reply, cached, hit);
+        } catch (err) {
+          return done(err as Error);
+        }
+        return done();
+      }
+      auth
+        .authenticate(request)
+        .then(async (grant) => admit(request, reply, grant, await counter.hit(`key:${grant.keyId}`, 60_000)))
+        .then(() => done(), done);
     });
 
     // Idempotency-Key on POST: the same key and body within 24 h replays the first answer.
