@@ -1,7 +1,7 @@
 // The APNs stand-in of the wallet benchmark, in a child process of its own so that its CPU is measured apart from the
 // service's and the simulated devices'. It trusts the account's development CA (BENCH_CLIENT_CA), listens on PORT and
 // prints "listening". Over IPC it sends the parent, every 10 ms, the device tokens it answered 200 since the last
-// batch (the parent plays those devices), and on {type: 'stats'} the arrival times' summary.
+// batch (the parent plays those devices), on {type: 'stats'} the arrival times' summary, on {type: 'reset'} a fresh start.
 import { readFileSync } from 'node:fs';
 import { startApnsStandin } from '../src/apple/standin.js';
 
@@ -93,6 +93,11 @@ function stats(): StandinStats {
 
 process.on('message', (message: { type?: string }) => {
   if (message.type === 'stats') process.send?.(stats());
+  // a new fan-out: forget the arrivals so far
+  if (message.type === 'reset') {
+    n200 = 0;
+    for (const k of Object.keys(statuses)) delete statuses[k];
+  }
 });
 process.once('SIGTERM', () => {
   void standin.close().then(() => process.exit(0));

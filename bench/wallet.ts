@@ -232,7 +232,6 @@ async function main(): Promise<void> {
     const insertStart = now();
     const tokenOf = (i: number): string => `${i.toString(16).padStart(8, '0')}${'ab'.repeat(28)}`;
     const dliOf = (i: number): string => `benchdevice${i.toString().padStart(8, '0')}`;
-    let tag: string;
     {
       const db = new SQLite(dbPath);
       db.pragma('busy_timeout = 5000');
@@ -250,281 +249,322 @@ async function main(): Promise<void> {
         }
       });
       for (let i = 0; i < DEVICES; i += 10_000) insertBatch(i, Math.min(DEVICES, i + 10_000));
-      tag = String(
-        (
-          db
-            .prepare(
-              'select update_tags.tag from update_tags join pass_types on pass_types.id = update_tags.pass_type_id where pass_type_identifier = ?',
-            )
-            .get(pt) as {
-            tag: number;
-          }
-        ).tag,
-      );
       db.close();
     }
     const insertS = (now() - insertStart) / 1000;
 
-    // the simulated devices: every `step`-th device fetches on its push, as Wallet does
-    const step = FETCH_SAMPLE > 0 ? DEVICES / FETCH_SAMPLE : Number.POSITIVE_INFINITY;
-    const fetches = (i: number): boolean => FETCH_SAMPLE > 0 && Math.floor(i % step) === 0;
-    let sampled = 0;
-    for (let i = 0; i < DEVICES; i++) if (fetches(i)) sampled++;
-    const lastModifiedBefore = passes.map(lastModifiedOf);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: FETCH_CONCURRENCY });
-    function get(
-      path: string,
-      headers: http.OutgoingHttpHeaders,
-    ): Promise<{ status: number; body: Buffer; lm?: string }> {
-      return new Promise((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              body: Buffer.concat(chunks),
-              lm: res.headers['last-modified'],
-            }),
-          );
-          res.on('error', reject);
-        });
-        req.on('error', reject);
-        req.end();
-      });
-    }
-    const failures = new Map<string, number>();
-    const fail = (why: string): void => {
-      failures.set(why, (failures.get(why) ?? 0) + 1);
-    };
-    let fetched = 0;
-    let lastFetchAt = 0;
-    const latencies: number[] = [];
-    async function device(i: number, pushedAt: number): Promise<void> {
-      const p = passes[Math.floor(i / DEVICES_PER_PASS)]!;
-      try {
-        const serials = await get(
-          `/wallet/v1/devices/${dliOf(i)}/registrations/${encodeURIComponent(pt)}?passesUpdatedSince=${tag}`,
-          {},
+    /**
+     * One template change fanned out to every device: pushes/s at the stand-in and, when devices fetch (every
+     * `step`-th, as Wallet does on a push), the time until they all have the new version.
+     */
+    async function fanOut(title: string, fetchSample: number): Promise<void> {
+      // where this fan-out starts: the update tag, and each pass's Last-Modified as devices hold it
+      let tag: string;
+      let lastModifiedBefore: string[];
+      {
+        const db = new SQLite(dbPath, { readonly: true, fileMustExist: true });
+        tag = String(
+          (
+            db
+              .prepare(
+                'select update_tags.tag from update_tags join pass_types on pass_types.id = update_tags.pass_type_id where pass_type_identifier = ?',
+              )
+              .get(pt) as { tag: number }
+          ).tag,
         );
-        if (serials.status !== 200) return fail(`serials ${serials.status}`);
-        const body = JSON.parse(serials.body.toString('utf8')) as { serialNumbers: string[] };
-        if (!body.serialNumbers.includes(p.serial)) return fail('serials without the pass');
-        const pass = await get(
-          `/wallet/v1/passes/${encodeURIComponent(pt)}/${encodeURIComponent(p.serial)}`,
-          {
-            authorization: `ApplePass ${p.token}`,
-            'if-modified-since': lastModifiedBefore[Math.floor(i / DEVICES_PER_PASS)],
-          },
+        const current = db.prepare(
+          'select modified_at as modifiedAt, updated_at as updatedAt from passes where id = ?',
         );
-        if (pass.status !== 200) return fail(`pass ${pass.status}`);
-        if (pass.body.length < 1000 || pass.lm === lastModifiedBefore[Math.floor(i / DEVICES_PER_PASS)])
-          return fail('pass not the new version');
-        fetched++;
-        lastFetchAt = now();
-        latencies.push(lastFetchAt - pushedAt);
-      } catch (err) {
-        fail((err as Error).message);
+        lastModifiedBefore = passes.map((p) =>
+          lastModifiedOf(current.get(p.id) as { modifiedAt: string | null; updatedAt: string }),
+        );
+        db.close();
       }
-    }
-    // a FIFO of devices woken by a push, run with at most FETCH_CONCURRENCY at once
-    const queue: [number, number][] = [];
-    let head = 0;
-    let active = 0;
-    let saturatedMs = 0;
-    let saturatedSince: number | undefined;
-    const pump = () => {
-      while (active < FETCH_CONCURRENCY && head < queue.length) {
-        const [i, at] = queue[head++]!;
-        active++;
-        void device(i, at).finally(() => {
-          active--;
-          pump();
+      standin.send({ type: 'reset' });
+      // the simulated devices: every `step`-th device fetches on its push, as Wallet does
+      const step = fetchSample > 0 ? DEVICES / fetchSample : Number.POSITIVE_INFINITY;
+      const fetches = (i: number): boolean => fetchSample > 0 && Math.floor(i % step) === 0;
+      let sampled = 0;
+      for (let i = 0; i < DEVICES; i++) if (fetches(i)) sampled++;
+      const agent = new http.Agent({ keepAlive: true, maxSockets: FETCH_CONCURRENCY });
+      function get(
+        path: string,
+        headers: http.OutgoingHttpHeaders,
+      ): Promise<{ status: number; body: Buffer; lm?: string }> {
+        return new Promise((resolve, reject) => {
+          const req = http.request({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                body: Buffer.concat(chunks),
+                lm: res.headers['last-modified'],
+              }),
+            );
+            res.on('error', reject);
+          });
+          req.on('error', reject);
+          req.end();
         });
       }
-      const saturated = head < queue.length;
-      if (saturated && saturatedSince === undefined) saturatedSince = now();
-      if (!saturated && saturatedSince !== undefined) {
-        saturatedMs += now() - saturatedSince;
-        saturatedSince = undefined;
-      }
-    };
-    let pushes = 0;
-    let firstPushAt = 0;
-    let lastPushAt = 0;
-    standin.on('message', (m: { type: string; tokens?: string[] }) => {
-      if (m.type !== 'pushes' || !m.tokens) return;
-      const at = now();
-      if (!firstPushAt) firstPushAt = at;
-      lastPushAt = at;
-      pushes += m.tokens.length;
-      for (const t of m.tokens) {
-        const i = Number.parseInt(t.slice(0, 8), 16);
-        if (fetches(i)) queue.push([i, at]);
-      }
-      pump();
-    });
-
-    // phases from the service's database, read-only, every 250 ms
-    const watch = new SQLite(dbPath, { readonly: true, fileMustExist: true });
-    const jobCounts = watch.prepare('select kind, status, count(*) as n from jobs group by kind, status');
-    let templateDoneAt = 0;
-    let pushJobsSeenAt = 0;
-
-    // the template change: the terms on the back of every pass
-    const template = (await (await api(`/v1/templates/${setup.templateId}`)).json()) as {
-      description: { storeCard: { backFields: { value: string }[] } };
-    };
-    template.description.storeCard.backFields[0]!.value = 'Show this card at the counter. New terms apply.';
-    const cpuBefore = {
-      service: cpuMs(service.pid),
-      standin: cpuMs(standin.pid),
-      client: process.cpuUsage(),
-    };
-    const t0 = now();
-    await api(`/v1/templates/${setup.templateId}`, {
-      method: 'PUT',
-      body: JSON.stringify({ description: template.description }),
-    });
-    const deadline = t0 + FANOUT_TIMEOUT_S * 1000;
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 250));
-      const rows = jobCounts.all() as { kind: string; status: string; n: number }[];
-      if (!templateDoneAt && rows.some((r) => r.kind === 'template_passes' && r.status === 'done'))
-        templateDoneAt = now();
-      if (!pushJobsSeenAt && rows.some((r) => r.kind === 'push')) pushJobsSeenAt = now();
-      const fetchesDone = fetched + [...failures.values()].reduce((a, b) => a + b, 0);
-      if ((pushes >= DEVICES && fetchesDone >= sampled && active === 0) || now() > deadline) break;
-    }
-    const cpuAfter = {
-      service: cpuMs(service.pid),
-      standin: cpuMs(standin.pid),
-      client: process.cpuUsage(cpuBefore.client),
-    };
-    const elapsedMs = Math.max(lastPushAt, lastFetchAt) - t0;
-    const stats = await new Promise<StandinStats>((resolve) => {
-      const onStats = (m: StandinStats) => {
-        if (m.type !== 'stats') return;
-        standin.off('message', onStats);
-        resolve(m);
+      const failures = new Map<string, number>();
+      const fail = (why: string): void => {
+        failures.set(why, (failures.get(why) ?? 0) + 1);
       };
-      standin.on('message', onStats);
-      standin.send({ type: 'stats' });
-    });
-    // job timings as the service recorded them
-    const jobs = watch
-      .prepare(
-        `select kind, status, count(*) as n, min(created_at) as firstCreated, max(created_at) as lastCreated,
-                min(updated_at) as firstUpdated, max(updated_at) as lastUpdated,
-                sum(last_error like 'coalesced%') as coalesced
-         from jobs group by kind, status`,
-      )
-      .all() as {
-      kind: string;
-      status: string;
-      n: number;
-      firstCreated: string;
-      lastCreated: string;
-      firstUpdated: string;
-      lastUpdated: string;
-      coalesced: number;
-    }[];
-    const pushLog = watch.prepare('select status, count(*) as n from push_log group by status').all() as {
-      status: number;
-      n: number;
-    }[];
-    watch.close();
-    agent.destroy();
+      let fetched = 0;
+      let lastFetchAt = 0;
+      const latencies: number[] = [];
+      async function device(i: number, pushedAt: number): Promise<void> {
+        const p = passes[Math.floor(i / DEVICES_PER_PASS)]!;
+        try {
+          const serials = await get(
+            `/wallet/v1/devices/${dliOf(i)}/registrations/${encodeURIComponent(pt)}?passesUpdatedSince=${tag}`,
+            {},
+          );
+          if (serials.status !== 200) return fail(`serials ${serials.status}`);
+          const body = JSON.parse(serials.body.toString('utf8')) as { serialNumbers: string[] };
+          if (!body.serialNumbers.includes(p.serial)) return fail('serials without the pass');
+          const pass = await get(
+            `/wallet/v1/passes/${encodeURIComponent(pt)}/${encodeURIComponent(p.serial)}`,
+            {
+              authorization: `ApplePass ${p.token}`,
+              'if-modified-since': lastModifiedBefore[Math.floor(i / DEVICES_PER_PASS)],
+            },
+          );
+          if (pass.status !== 200) return fail(`pass ${pass.status}`);
+          if (pass.body.length < 1000 || pass.lm === lastModifiedBefore[Math.floor(i / DEVICES_PER_PASS)])
+            return fail('pass not the new version');
+          fetched++;
+          lastFetchAt = now();
+          latencies.push(lastFetchAt - pushedAt);
+        } catch (err) {
+          fail((err as Error).message);
+        }
+      }
+      // a FIFO of devices woken by a push, run with at most FETCH_CONCURRENCY at once
+      const queue: [number, number][] = [];
+      let head = 0;
+      let active = 0;
+      let saturatedMs = 0;
+      let saturatedSince: number | undefined;
+      const pump = () => {
+        while (active < FETCH_CONCURRENCY && head < queue.length) {
+          const [i, at] = queue[head++]!;
+          active++;
+          void device(i, at).finally(() => {
+            active--;
+            pump();
+          });
+        }
+        const saturated = head < queue.length;
+        if (saturated && saturatedSince === undefined) saturatedSince = now();
+        if (!saturated && saturatedSince !== undefined) {
+          saturatedMs += now() - saturatedSince;
+          saturatedSince = undefined;
+        }
+      };
+      let pushes = 0;
+      let firstPushAt = 0;
+      let lastPushAt = 0;
+      const onPushes = (m: { type: string; tokens?: string[] }) => {
+        if (m.type !== 'pushes' || !m.tokens) return;
+        const at = now();
+        if (!firstPushAt) firstPushAt = at;
+        lastPushAt = at;
+        pushes += m.tokens.length;
+        for (const t of m.tokens) {
+          const i = Number.parseInt(t.slice(0, 8), 16);
+          if (fetches(i)) queue.push([i, at]);
+        }
+        pump();
+      };
+      standin.on('message', onPushes);
 
-    const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-    const at = (iso: string | undefined) => (iso ? Date.parse(iso) - t0 : Number.NaN);
-    const tmplJob = jobs.find((j) => j.kind === 'template_passes' && j.status === 'done');
-    const pushDone = jobs.filter((j) => j.kind === 'push' && j.status === 'done');
-    const pushJobsN = pushDone.reduce((a, j) => a + j.n, 0);
-    const rate = stats.count > 1 ? ((stats.count - 1) * 1000) / (stats.last - stats.first) : 0;
-    print(
-      `(2) fan-out of one template change: ${PASSES} passes (created through the API in ${createS.toFixed(1)} s, ` +
-        `${(PASSES / createS).toFixed(0)}/s) x ${DEVICES_PER_PASS} devices = ${DEVICES} registrations ` +
-        `(inserted with SQL in ${insertS.toFixed(1)} s)`,
-    );
-    const renderRate = tmplJob
-      ? (PASSES * 1000) / (at(tmplJob.lastUpdated) - at(tmplJob.firstCreated))
-      : Number.NaN;
-    print(
-      `    why ${PASSES} x ${DEVICES_PER_PASS}: every pass is re-rendered and signed by the template job ` +
-        `(${renderRate.toFixed(0)} passes/s here, so 100,000 passes would take ` +
-        `${(100_000 / renderRate).toFixed(0)} s before the last push); a push job sends to all devices of its pass at once`,
-    );
-    print(`    times from PUT /v1/templates/:id (t0):`);
-    if (tmplJob)
-      print(
-        `    template job (re-render ${PASSES} passes, enqueue push jobs)  done at ${s(at(tmplJob.lastUpdated))}` +
-          `  (${((PASSES * 1000) / (at(tmplJob.lastUpdated) - at(tmplJob.firstCreated))).toFixed(0)} passes/s; ` +
-          `push jobs enqueued ${s(at(jobs.find((j) => j.kind === 'push')?.firstCreated))}..` +
-          `${s(Math.max(...jobs.filter((j) => j.kind === 'push').map((j) => at(j.lastCreated))))})`,
+      // phases from the service's database, read-only, every 250 ms
+      const watch = new SQLite(dbPath, { readonly: true, fileMustExist: true });
+      // (jobs of this fan-out only: created since t0)
+      const jobCounts = watch.prepare(
+        'select kind, status, count(*) as n from jobs where created_at >= ? group by kind, status',
       );
-    else
+      let templateDoneAt = 0;
+      let pushJobsSeenAt = 0;
+
+      // the template change: the terms on the back of every pass
+      const template = (await (await api(`/v1/templates/${setup.templateId}`)).json()) as {
+        description: { storeCard: { backFields: { value: string }[] } };
+      };
+      template.description.storeCard.backFields[0]!.value =
+        `Show this card at the counter. New terms: ${title}.`;
+      const cpuBefore = {
+        service: cpuMs(service.pid),
+        standin: cpuMs(standin.pid),
+        client: process.cpuUsage(),
+      };
+      const t0 = now();
+      const t0Iso = new Date(t0).toISOString();
+      await api(`/v1/templates/${setup.templateId}`, {
+        method: 'PUT',
+        body: JSON.stringify({ description: template.description }),
+      });
+      const deadline = t0 + FANOUT_TIMEOUT_S * 1000;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 250));
+        const rows = jobCounts.all(t0Iso) as { kind: string; status: string; n: number }[];
+        if (!templateDoneAt && rows.some((r) => r.kind === 'template_passes' && r.status === 'done'))
+          templateDoneAt = now();
+        if (!pushJobsSeenAt && rows.some((r) => r.kind === 'push')) pushJobsSeenAt = now();
+        const fetchesDone = fetched + [...failures.values()].reduce((a, b) => a + b, 0);
+        if ((pushes >= DEVICES && fetchesDone >= sampled && active === 0) || now() > deadline) break;
+      }
+      const cpuAfter = {
+        service: cpuMs(service.pid),
+        standin: cpuMs(standin.pid),
+        client: process.cpuUsage(cpuBefore.client),
+      };
+      standin.off('message', onPushes);
+      const elapsedMs = Math.max(lastPushAt, lastFetchAt) - t0;
+      const stats = await new Promise<StandinStats>((resolve) => {
+        const onStats = (m: StandinStats) => {
+          if (m.type !== 'stats') return;
+          standin.off('message', onStats);
+          resolve(m);
+        };
+        standin.on('message', onStats);
+        standin.send({ type: 'stats' });
+      });
+      // job timings as the service recorded them
+      const jobs = watch
+        .prepare(
+          `select kind, status, count(*) as n, min(created_at) as firstCreated, max(created_at) as lastCreated,
+                  min(updated_at) as firstUpdated, max(updated_at) as lastUpdated,
+                  sum(last_error like 'coalesced%') as coalesced
+           from jobs where created_at >= ? group by kind, status`,
+        )
+        .all(t0Iso) as {
+        kind: string;
+        status: string;
+        n: number;
+        firstCreated: string;
+        lastCreated: string;
+        firstUpdated: string;
+        lastUpdated: string;
+        coalesced: number;
+      }[];
+      const pushLog = watch
+        .prepare('select status, count(*) as n from push_log where created_at >= ? group by status')
+        .all(t0Iso) as {
+        status: number;
+        n: number;
+      }[];
+      watch.close();
+      agent.destroy();
+
+      const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+      const at = (iso: string | undefined) => (iso ? Date.parse(iso) - t0 : Number.NaN);
+      const tmplJob = jobs.find((j) => j.kind === 'template_passes' && j.status === 'done');
+      const pushDone = jobs.filter((j) => j.kind === 'push' && j.status === 'done');
+      const pushJobsN = pushDone.reduce((a, j) => a + j.n, 0);
+      const rate = stats.count > 1 ? ((stats.count - 1) * 1000) / (stats.last - stats.first) : 0;
       print(
-        `    template job NOT done (${JSON.stringify(jobs.filter((j) => j.kind === 'template_passes'))})`,
+        `${title} of one template change: ${PASSES} passes (created through the API in ${createS.toFixed(1)} s, ` +
+          `${(PASSES / createS).toFixed(0)}/s) x ${DEVICES_PER_PASS} devices = ${DEVICES} registrations ` +
+          `(inserted with SQL in ${insertS.toFixed(1)} s)`,
       );
-    print(`    first push at the stand-in                                  ${s(stats.first - t0)}`);
-    print(
-      `    last push at the stand-in (all ${DEVICES} pushes arrived)      ${stats.count >= DEVICES ? s(stats.last - t0) : `NOT ALL: ${stats.count} of ${DEVICES}`}`,
-    );
-    print(
-      `    pushes/s delivered (200), first to last push               ${rate.toFixed(0).padStart(7)} /s   ` +
-        `(goal >= 10000)${rate >= 10_000 ? '' : '  MISSED'}`,
-    );
-    print(
-      `    pushes/s by second: ${stats.perSecond.join(' ')}; stand-in answers ${JSON.stringify(stats.statuses)}; ` +
-        `push_log ${JSON.stringify(Object.fromEntries(pushLog.map((r) => [r.status, r.n])))}`,
-    );
-    print(
-      `    arrivals come in ${stats.bursts} bursts (runs with < 1 ms between pushes): median ${stats.medianBurst} ` +
-        `pushes, median gap ${stats.medianGapMs.toFixed(1)} ms`,
-    );
-    print(
-      `    push jobs: ${pushJobsN} done (${pushDone.reduce((a, j) => a + Number(j.coalesced ?? 0), 0)} coalesced), ` +
-        `${JSON.stringify(jobs.filter((j) => j.kind === 'push' && j.status !== 'done').map((j) => [j.status, j.n]))} not done; ` +
-        `${((stats.last - stats.first) / Math.max(1, pushJobsN)).toFixed(1)} ms per job of ${DEVICES_PER_PASS} pushes`,
-    );
-    if (FETCH_SAMPLE > 0) {
-      const lat = Float64Array.from(latencies).sort();
-      const sampleNote =
-        FETCH_SAMPLE === DEVICES ? 'every device' : `a sample of ${sampled} devices (every ${step}th)`;
+      const renderRate = tmplJob
+        ? (PASSES * 1000) / (at(tmplJob.lastUpdated) - at(tmplJob.firstCreated))
+        : Number.NaN;
       print(
-        `    ${sampleNote} fetched the new version (serials since tag ${tag}, then the pass with If-Modified-Since):`,
+        `    why ${PASSES} x ${DEVICES_PER_PASS}: every pass is re-rendered and signed by the template job ` +
+          `(${renderRate.toFixed(0)} passes/s here, so 100,000 passes would take ` +
+          `${(100_000 / renderRate).toFixed(0)} s before the last push); a push job sends to all devices of its pass at once`,
+      );
+      print(`    times from PUT /v1/templates/:id (t0):`);
+      if (tmplJob)
+        print(
+          `    template job (re-render ${PASSES} passes, enqueue push jobs)  done at ${s(at(tmplJob.lastUpdated))}` +
+            `  (${((PASSES * 1000) / (at(tmplJob.lastUpdated) - at(tmplJob.firstCreated))).toFixed(0)} passes/s; ` +
+            `push jobs enqueued ${s(at(jobs.find((j) => j.kind === 'push')?.firstCreated))}..` +
+            `${s(Math.max(...jobs.filter((j) => j.kind === 'push').map((j) => at(j.lastCreated))))})`,
+        );
+      else
+        print(
+          `    template job NOT done (${JSON.stringify(jobs.filter((j) => j.kind === 'template_passes'))})`,
+        );
+      print(`    first push at the stand-in                                  ${s(stats.first - t0)}`);
+      print(
+        `    last push at the stand-in (all ${DEVICES} pushes arrived)      ${stats.count >= DEVICES ? s(stats.last - t0) : `NOT ALL: ${stats.count} of ${DEVICES}`}`,
       );
       print(
-        `    all fetched at                                              ` +
-          `${fetched >= sampled ? s(lastFetchAt - t0) : `NOT ALL: ${fetched} of ${sampled} at ${s(elapsedMs)}`}` +
-          `   (${((fetched * 1000) / (lastFetchAt - stats.first)).toFixed(0)} devices/s = ` +
-          `${((2 * fetched * 1000) / (lastFetchAt - stats.first)).toFixed(0)} requests/s after the first push; ` +
-          `push -> fetched p50 ${s(quantile(lat, 0.5))}, p99 ${s(quantile(lat, 0.99))})`,
+        `    pushes/s delivered (200), first to last push               ${rate.toFixed(0).padStart(7)} /s   ` +
+          (fetchSample > 0
+            ? '(the goal is for pushes only)'
+            : `(goal >= 10000)${rate >= 10_000 ? '' : '  MISSED'}`),
       );
-      if (failures.size) print(`    failed fetches: ${JSON.stringify(Object.fromEntries(failures))}`);
-    } else print('    no device fetches (BENCH_FETCH_SAMPLE=0): pushes only');
-    const wall = elapsedMs;
-    const pct = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${((ms * 100) / wall).toFixed(0)}%`);
-    const svcCpu =
-      cpuAfter.service !== undefined && cpuBefore.service !== undefined
-        ? cpuAfter.service - cpuBefore.service
-        : undefined;
-    const sbCpu =
-      cpuAfter.standin !== undefined && cpuBefore.standin !== undefined
-        ? cpuAfter.standin - cpuBefore.standin
-        : undefined;
-    const clCpu = (cpuAfter.client.user + cpuAfter.client.system) / 1000;
-    print(
-      `    CPU over the ${s(wall)} from t0 (% of one core): service ${pct(svcCpu)}, stand-in ${pct(sbCpu)}, ` +
-        `device client (this process) ${pct(clCpu)}; ${cpus().length} cores shared by the three`,
-    );
-    if (FETCH_SAMPLE > 0)
       print(
-        `    device client: ${FETCH_CONCURRENCY} devices at once over keep-alive HTTP/1.1; it had devices waiting ` +
-          `for a slot ${pct(saturatedMs)} of the time: what limits it is the service answering, ` +
-          `not the client, when that is high and its own CPU is well below a core`,
+        `    pushes/s by second: ${stats.perSecond.join(' ')}; stand-in answers ${JSON.stringify(stats.statuses)}; ` +
+          `push_log ${JSON.stringify(Object.fromEntries(pushLog.map((r) => [r.status, r.n])))}`,
       );
+      print(
+        `    arrivals come in ${stats.bursts} bursts (runs with < 1 ms between pushes): median ${stats.medianBurst} ` +
+          `pushes, median gap ${stats.medianGapMs.toFixed(1)} ms`,
+      );
+      print(
+        `    push jobs: ${pushJobsN} done (${pushDone.reduce((a, j) => a + Number(j.coalesced ?? 0), 0)} coalesced), ` +
+          `${JSON.stringify(jobs.filter((j) => j.kind === 'push' && j.status !== 'done').map((j) => [j.status, j.n]))} not done; ` +
+          `${((stats.last - stats.first) / Math.max(1, pushJobsN)).toFixed(1)} ms per job of ${DEVICES_PER_PASS} pushes`,
+      );
+      if (fetchSample > 0) {
+        const lat = Float64Array.from(latencies).sort();
+        const sampleNote =
+          fetchSample === DEVICES ? 'every device' : `a sample of ${sampled} devices (every ${step}th)`;
+        print(
+          `    ${sampleNote} fetched the new version (serials since tag ${tag}, then the pass with If-Modified-Since):`,
+        );
+        print(
+          `    all fetched at                                              ` +
+            `${fetched >= sampled ? s(lastFetchAt - t0) : `NOT ALL: ${fetched} of ${sampled} at ${s(elapsedMs)}`}` +
+            `   (${((fetched * 1000) / (lastFetchAt - stats.first)).toFixed(0)} devices/s = ` +
+            `${((2 * fetched * 1000) / (lastFetchAt - stats.first)).toFixed(0)} requests/s after the first push; ` +
+            `push -> fetched p50 ${s(quantile(lat, 0.5))}, p99 ${s(quantile(lat, 0.99))})`,
+        );
+        if (failures.size) print(`    failed fetches: ${JSON.stringify(Object.fromEntries(failures))}`);
+      } else print('    no device fetches: pushes only');
+      const wall = elapsedMs;
+      const pct = (ms: number | undefined) =>
+        ms === undefined ? 'n/a' : `${((ms * 100) / wall).toFixed(0)}%`;
+      const svcCpu =
+        cpuAfter.service !== undefined && cpuBefore.service !== undefined
+          ? cpuAfter.service - cpuBefore.service
+          : undefined;
+      const sbCpu =
+        cpuAfter.standin !== undefined && cpuBefore.standin !== undefined
+          ? cpuAfter.standin - cpuBefore.standin
+          : undefined;
+      const clCpu = (cpuAfter.client.user + cpuAfter.client.system) / 1000;
+      print(
+        `    CPU over the ${s(wall)} from t0 (% of one core): service ${pct(svcCpu)}, stand-in ${pct(sbCpu)}, ` +
+          `device client (this process) ${pct(clCpu)}; ${cpus().length} cores shared by the three`,
+      );
+      if (fetchSample > 0)
+        print(
+          `    device client: ${FETCH_CONCURRENCY} devices at once over keep-alive HTTP/1.1; it had devices waiting ` +
+            `for a slot ${pct(saturatedMs)} of the time: what limits it is the service answering, ` +
+            `not the client, when that is high and its own CPU is well below a core`,
+        );
+    }
+
+    if (process.env.BENCH_FETCH_SAMPLE !== undefined)
+      await fanOut(
+        `(2) fan-out, ${FETCH_SAMPLE === 0 ? 'pushes only' : `${FETCH_SAMPLE} devices fetching`}`,
+        FETCH_SAMPLE,
+      );
+    else {
+      // the goal is pushes from the service; the devices simulated here share its two cores, so they fetch in a
+      // second fan-out of their own
+      await fanOut('(2) fan-out, pushes only', 0);
+      await fanOut('(3) fan-out, every device fetching the new version', DEVICES);
+    }
   }
 
   console.log(
