@@ -1,7 +1,8 @@
 // Finding an account's resources by their public names, with the app key's restrictions applied. Another account's
 // resources are "not found", never "forbidden", so their existence does not leak.
 import { forbidden, notFound } from '../errors.js';
-import { hotQueries } from '../store/prepared.js';
+import type { Db } from '../store/db.js';
+import { hotQueries, preparedIn } from '../store/prepared.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import type { ActionContext } from './registry.js';
 
@@ -55,19 +56,29 @@ export async function findTemplate(
   return (await findTemplateAndPassType(ctx, ref)).template;
 }
 
+const templateQuery = (db: Db, accountId: number) =>
+  db
+    .selectFrom('templates')
+    .innerJoin('passTypes', 'passTypes.id', 'templates.passTypeId')
+    .selectAll('templates')
+    .select('passTypes.updatedAt as passTypeUpdatedAt')
+    .where('templates.accountId', '=', accountId);
+const templateById = preparedIn(2, (db, accountId: number, id: number) =>
+  templateQuery(db, accountId).where('templates.id', '=', id),
+);
+const templateByName = preparedIn(2, (db, accountId: number, name: string) =>
+  templateQuery(db, accountId).where('templates.name', '=', name),
+);
+
 /** A template of the account with its pass type (the pass type row from the cache, by its version). */
 export async function findTemplateAndPassType(
   ctx: ActionContext,
   ref: { id: number } | { name: string },
 ): Promise<{ template: TemplateRow; passType: PassTypeRow }> {
-  let q = ctx.app.db
-    .selectFrom('templates')
-    .innerJoin('passTypes', 'passTypes.id', 'templates.passTypeId')
-    .selectAll('templates')
-    .select('passTypes.updatedAt as passTypeUpdatedAt')
-    .where('templates.accountId', '=', ctx.grant.accountId);
-  q = 'id' in ref ? q.where('templates.id', '=', ref.id) : q.where('templates.name', '=', ref.name);
-  const row = await q.executeTakeFirst();
+  const [row] =
+    'id' in ref
+      ? await templateById(ctx.app.db, ctx.grant.accountId, ref.id)
+      : await templateByName(ctx.app.db, ctx.grant.accountId, ref.name);
   if (!row) throw notFound('id' in ref ? `template ${ref.id}` : `template named "${ref.name}"`);
   checkTemplateAllowed(ctx, row.id);
   const { passTypeUpdatedAt, ...template } = row;

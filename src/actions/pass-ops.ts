@@ -13,7 +13,7 @@ import { AppError, fieldErrors, invalid } from '../errors.js';
 import type { Db } from '../store/db.js';
 import { appendEvent, type EventEnvelope, withEvents } from '../store/events.js';
 import { enqueueJob } from '../store/jobs.js';
-import { hotQueries } from '../store/prepared.js';
+import { hotQueries, preparedIn } from '../store/prepared.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import type { ActionContext } from './registry.js';
 import { loadImages, type RenderContext } from './render.js';
@@ -129,26 +129,17 @@ export async function storeRender(
   built: BuiltPass,
   now: Date,
 ): Promise<void> {
-  const values = {
-    passId,
-    version,
-    pkpass: built.pkpass,
-    passJson: JSON.stringify(built.passJson),
-    createdAt: now.toISOString(),
-  };
-  await db
-    .insertInto('passRenders')
-    .values(values)
-    .onConflict((oc) =>
-      oc.column('passId').doUpdateSet({
-        version,
-        pkpass: values.pkpass,
-        passJson: values.passJson,
-        createdAt: values.createdAt,
-      }),
-    )
-    .execute();
+  await upsertRender(db, passId, version, built.pkpass, JSON.stringify(built.passJson), now.toISOString());
 }
+
+const upsertRender = preparedIn(
+  5,
+  (db, passId: number, version: number, pkpass: Uint8Array, passJson: string, createdAt: string) =>
+    db
+      .insertInto('passRenders')
+      .values({ passId, version, pkpass, passJson, createdAt })
+      .onConflict((oc) => oc.column('passId').doUpdateSet({ version, pkpass, passJson, createdAt })),
+);
 
 /** The event data of a pass: PassSlot's fields, then ours. */
 export function passEventData(
@@ -200,13 +191,17 @@ export function lastModifiedAfter(previous: string | null, now: Date): string {
  * counter row locks it until commit (PostgreSQL; SQLite has one writer), so tags are handed out in commit order: a
  * device that saw tag N can never miss a change committed later with a smaller tag.
  */
-export async function nextUpdateTag(db: Db, passTypeId: number): Promise<number> {
-  const row = await db
+const bumpUpdateTag = preparedIn(1, (db, passTypeId: number) =>
+  db
     .insertInto('updateTags')
     .values({ passTypeId, tag: 1 })
     .onConflict((oc) => oc.column('passTypeId').doUpdateSet((eb) => ({ tag: eb('updateTags.tag', '+', 1) })))
-    .returning('tag')
-    .executeTakeFirstOrThrow();
+    .returning('tag'),
+);
+
+export async function nextUpdateTag(db: Db, passTypeId: number): Promise<number> {
+  const [row] = await bumpUpdateTag(db, passTypeId);
+  if (!row) throw new Error(`no update tag for pass type ${passTypeId}`);
   return row.tag;
 }
 

@@ -4,6 +4,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { AppError, badRequest, invalid } from '../errors.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import { enqueueJob } from '../store/jobs.js';
+import { preparedRows } from '../store/prepared.js';
 import type { PassRow } from '../store/schema.js';
 import {
   checkPassTypeAllowed,
@@ -41,6 +42,36 @@ import {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Issuing
+
+/** Every column of a new pass (the id comes back). */
+const insertPass = preparedRows(
+  'passes',
+  [
+    'accountId',
+    'passTypeId',
+    'templateId',
+    'serialNumber',
+    'authToken',
+    'publicId',
+    'linkToken',
+    'values',
+    'status',
+    'price',
+    'ownerEmail',
+    'ownerUserId',
+    'ownerExternalId',
+    'notification',
+    'voided',
+    'version',
+    'createdAt',
+    'updatedAt',
+    'deletedAt',
+    'updateTag',
+    'modifiedAt',
+    'personalization',
+  ],
+  { returningId: true },
+);
 
 export const createPass = defineAction({
   name: 'create_pass',
@@ -99,8 +130,8 @@ export const createPass = defineAction({
     await withEvents(ctx.app, async (trx) => {
       draft.updateTag = await nextUpdateTag(trx, passType.id);
       const { id: _omit, ...row } = draft;
-      const inserted = await trx.insertInto('passes').values(row).returning('id').executeTakeFirstOrThrow();
-      draft.id = inserted.id;
+      const [inserted] = await insertPass(trx, [row]);
+      draft.id = inserted!.id;
       for (const img of images)
         await trx
           .insertInto('images')

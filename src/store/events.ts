@@ -52,6 +52,12 @@ const queuedDeliveries = new WeakSet<object>();
 /** The passes each transaction wrote events about: after it commits, caches of them are dropped. */
 const passesChanged = new WeakMap<object, Set<number>>();
 
+const insertEvent = preparedIn(
+  6,
+  (db, id: string, accountId: number, type: string, passId: number | null, data: string, createdAt: string) =>
+    db.insertInto('events').values({ id, accountId, type, passId, data, createdAt }),
+);
+
 /** The enabled webhooks and integrations of an account, with their event patterns. */
 const targetsOf = preparedIn(1, (db, accountId: number) =>
   db
@@ -105,17 +111,15 @@ export async function appendEvent(db: Db, input: EventInput, now: Date): Promise
     set.add(input.passId);
     passesChanged.set(db, set);
   }
-  await db
-    .insertInto('events')
-    .values({
-      id: envelope.id,
-      accountId: input.accountId,
-      type: input.type,
-      passId: input.passId ?? null,
-      data: JSON.stringify(data),
-      createdAt: envelope.created,
-    })
-    .execute();
+  await insertEvent(
+    db,
+    envelope.id,
+    input.accountId,
+    input.type,
+    input.passId ?? null,
+    JSON.stringify(data),
+    envelope.created,
+  );
   const targets = await targetsOf(db, input.accountId);
   const wanted = targets.filter((t) => matchesEventType(JSON.parse(t.events) as string[], input.type));
   if (wanted.length) {

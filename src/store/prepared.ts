@@ -63,28 +63,31 @@ export function preparedIn<A extends unknown[], R>(
 }
 
 /**
- * An insert of many rows of the same columns, compiled once per dialect and row count (Kysely builds a node per value,
- * which costs more than the insert for batches of hundreds). Rows go in statements of at most `perStatement`.
+ * An insert of rows of the same columns, compiled once per dialect and row count (Kysely builds, freezes and
+ * transforms a node per value, which costs more than a small insert, and far more for batches of hundreds). Rows go
+ * in statements of at most `perStatement`; with `returningId` the ids of the new rows come back, in order.
  */
 export function preparedRows<T extends keyof Database, C extends keyof Insertable<Database[T]> & string>(
   table: T,
   columns: readonly C[],
-  perStatement = Math.floor(900 / columns.length),
+  options: { returningId?: boolean; perStatement?: number } = {},
 ) {
+  const perStatement = options.perStatement ?? Math.floor(900 / columns.length);
   const byAdapter = new WeakMap<object, Map<number, Compiled>>();
-  return async (db: Db, rows: readonly Pick<Insertable<Database[T]>, C>[]): Promise<void> => {
+  return async (db: Db, rows: readonly Pick<Insertable<Database[T]>, C>[]): Promise<{ id: number }[]> => {
     const adapter = db.getExecutor().adapter;
     let byCount = byAdapter.get(adapter);
     if (!byCount) {
       byCount = new Map();
       byAdapter.set(adapter, byCount);
     }
+    const ids: { id: number }[] = [];
     for (let i = 0; i < rows.length; i += perStatement) {
       const chunk = rows.slice(i, i + perStatement);
       let c = byCount.get(chunk.length);
       if (!c) {
-        c = compileWithSlots(chunk.length * columns.length, (...slots: unknown[]) =>
-          db
+        c = compileWithSlots(chunk.length * columns.length, (...slots: unknown[]) => {
+          const insert = db
             .insertInto(table)
             .values(
               chunk.map(
@@ -93,15 +96,20 @@ export function preparedRows<T extends keyof Database, C extends keyof Insertabl
                     columns.map((col, k) => [col, slots[r * columns.length + k]]),
                   ) as Insertable<Database[T]>,
               ),
-            ),
-        );
+            );
+          // every table written this way has an integer id
+          return options.returningId
+            ? (insert as unknown as { returning(column: 'id'): Compilable<unknown> }).returning('id')
+            : insert;
+        });
         if (byCount.size >= 64) byCount.clear();
         byCount.set(chunk.length, c);
       }
       const args: unknown[] = [];
       for (const row of chunk) for (const col of columns) args.push(row[col]);
-      await runCompiled(db, c, args);
+      ids.push(...(await runCompiled<{ id: number }>(db, c, args)));
     }
+    return ids;
   };
 }
 
