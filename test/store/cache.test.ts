@@ -36,6 +36,14 @@ describe('HotPassCache', () => {
     expect(c.get('pt\n1')?.modifiedAt).toBe('new');
   });
 
+  it('leaves passes with large values to the database', () => {
+    const c = new HotPassCache(true);
+    c.fill('pt\n1', { ...row(1, 'a'), values: JSON.stringify({ notes: 'x'.repeat(9000) }) }, c.begin());
+    expect(c.get('pt\n1')).toBeUndefined();
+    c.fill('pt\n2', { ...row(2, 'a'), values: JSON.stringify({ notes: 'x'.repeat(100) }) }, c.begin());
+    expect(JSON.parse(c.get('pt\n2')!.values).notes).toHaveLength(100);
+  });
+
   it('keeps nothing when disabled (several processes may write: PostgreSQL)', () => {
     const c = new HotPassCache(false);
     c.fill('pt\n1', row(1, 'a'), c.begin());
