@@ -1,6 +1,7 @@
 // The service as a newcomer runs it: `passslot serve` (what npm start runs) spawned on a fresh data directory, the
 // printed curl run as printed, the pass it makes verified; init, accounts and keys commands; graceful SIGTERM.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -209,12 +210,17 @@ describe('passslot serve with render threads', () => {
     expect(await server.exited).toBe(0);
   }, 90_000);
 
-  it('sends pushes from the push thread: the pass certificate and topic, the new version fetched, dead tokens dropped', async () => {
+  it('sends pushes from the push thread: the pass certificate and topic, the new version fetched, dead tokens dropped, token auth', async () => {
     const env = { PASSSLOT_DATA_DIR: tmpDir('passslot-push-thread-'), PASSSLOT_LOG_LEVEL: 'silent' };
     const setup = JSON.parse(cli(env, 'init', '--json').stdout);
     const certsDir = tmpDir('passslot-push-thread-apns-');
     ensureServerCertificate(certsDir);
-    const apns = await startApnsStandin({ certsDir, clientCas: [readFileSync(setup.devCaPath, 'utf8')] });
+    const tokenKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const apns = await startApnsStandin({
+      certsDir,
+      clientCas: [readFileSync(setup.devCaPath, 'utf8')],
+      tokenKeys: { THREADKEY1: tokenKey.publicKey.export({ type: 'spki', format: 'pem' }).toString() },
+    });
     const phones: SimulatedDevice[] = [];
     try {
       const port = await freePort();
@@ -287,6 +293,25 @@ describe('passslot serve with render threads', () => {
         if (Date.now() > deadline) throw new Error('the dead token was never unregistered');
         await new Promise((r) => setTimeout(r, 100));
       }
+      // with an APNs auth key the thread signs its provider token (the key crosses to the thread as a KeyObject)
+      const setKey = await fetch(`${base}/v1/apns-key`, {
+        method: 'PUT',
+        headers: auth,
+        body: JSON.stringify({
+          keyId: 'THREADKEY1',
+          teamId: 'TEAMTHREAD',
+          p8: tokenKey.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        }),
+      });
+      expect(setKey.status).toBe(200);
+      const again = updated(alive);
+      await fetch(`${path}/values`, { method: 'PUT', headers: auth, body: '{"points": 2025}' });
+      expect((await again).changes).toContainEqual(expect.objectContaining({ to: 2025 }));
+      expect(apns.received.filter((r) => r.token === alive.pushToken).at(-1)).toMatchObject({
+        status: 200,
+        topic: created.passTypeIdentifier,
+        auth: { kind: 'token', keyId: 'THREADKEY1', teamId: 'TEAMTHREAD' },
+      });
       server.child.kill('SIGTERM');
       expect(await server.exited).toBe(0);
     } finally {
