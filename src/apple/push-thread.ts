@@ -23,6 +23,11 @@ interface Batch {
   now: number;
 }
 
+/** Closes the connection of an identity that was replaced (a new certificate or key). */
+interface Retire {
+  retire: string;
+}
+
 interface Answer {
   id: number;
   results: ApnsResult[];
@@ -90,6 +95,12 @@ export class PushThread {
     });
   }
 
+  /** Closes the connection of `key` once its streams end. */
+  retire(key: string): void {
+    this.known.delete(key);
+    if (!this.closing) this.worker.postMessage({ retire: key } satisfies Retire);
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     await this.worker.terminate();
@@ -100,7 +111,13 @@ export class PushThread {
 if (workerData === ROLE && parentPort) {
   const port = parentPort;
   const connections = new Map<string, ApnsConnection>();
-  port.on('message', (batch: Batch) => {
+  port.on('message', (message: Batch | Retire) => {
+    if ('retire' in message) {
+      connections.get(message.retire)?.close();
+      connections.delete(message.retire);
+      return;
+    }
+    const batch = message;
     let connection = connections.get(batch.key);
     if (!connection && batch.identity) {
       const { origin, auth, ca } = batch.identity;

@@ -89,6 +89,8 @@ const insertPushLog = preparedRows('pushLog', [
  */
 export class ApnsPool {
   private readonly connections = new Map<string, ApnsConnection>();
+  /** The identity in use for each pass type (certificate) or account (token key). */
+  private readonly current = new Map<string, string>();
   /** Started with the first push. */
   private thread: PushThread | undefined;
   readonly threaded: boolean;
@@ -105,10 +107,15 @@ export class ApnsPool {
     const [account] = await accountApnsKey(this.app.db, passType.accountId);
     if (!account) throw new Error(`no account ${passType.accountId}`);
     const { apnsKeyEnc, apnsKeyId, apnsTeamId } = account;
-    const key =
-      apnsKeyEnc && apnsKeyId && apnsTeamId
-        ? `token:${passType.accountId}:${apnsKeyId}`
-        : `cert:${passType.id}:${passType.updatedAt}`;
+    const owner =
+      apnsKeyEnc && apnsKeyId && apnsTeamId ? `token:${passType.accountId}` : `cert:${passType.id}`;
+    const key = `${owner}:${owner.startsWith('token') ? apnsKeyId : passType.updatedAt}`;
+    const previous = this.current.get(owner);
+    if (previous !== key) {
+      // a replaced certificate or key: its connection closes once its streams end
+      this.current.set(owner, key);
+      if (previous) this.retire(previous);
+    }
     const identity = (): ApnsIdentity => ({
       origin: this.app.config.apnsUrl,
       auth:
@@ -139,6 +146,12 @@ export class ApnsPool {
     }
     const c = connection;
     return Promise.all(tokens.map((t) => c.send(t, topic, now)));
+  }
+
+  private retire(key: string): void {
+    this.thread?.retire(key);
+    this.connections.get(key)?.close();
+    this.connections.delete(key);
   }
 
   async close(): Promise<void> {
