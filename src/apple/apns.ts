@@ -47,6 +47,8 @@ export class ApnsConnection {
 
   private connect(): http2.ClientHttp2Session {
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
+    // closed (or retired for a new certificate): sends still waiting for a stream answer status 0 and are retried
+    if (this.closed) throw new Error('ClientClosed');
     const session = http2.connect(this.origin, {
       ...(this.auth.kind === 'certificate'
         ? { cert: this.auth.certificatePem, key: this.auth.privateKeyPem }
