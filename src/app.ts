@@ -57,7 +57,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const { key } = loadMasterKey(config.masterKey, config.dataDir);
   const secrets = createSecrets(key);
   const listeners: ((kind: string) => void)[] = [];
-  const app: Omit<App, 'apns'> & { apns?: ApnsPool } = {
+  const app: App = {
     config,
     store,
     db: store.db,
@@ -69,6 +69,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     rows: new RowCache(),
     hotPasses: new HotPassCache(store.dialect === 'sqlite'),
     outbound: new Outbound(config.webhookAllowPrivate),
+    apns: new ApnsPool({ db: store.db, config, secrets }),
     wake: (kind) => {
       for (const l of listeners) l(kind);
     },
@@ -76,12 +77,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       listeners.push(listener);
     },
     close: async () => {
-      await app.apns?.close();
+      await app.apns.close();
       await app.renderer.close();
       await app.outbound.close();
       await store.close();
     },
   };
-  app.apns = new ApnsPool(app as App);
-  return app as App;
+  return app;
 }

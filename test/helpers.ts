@@ -18,6 +18,21 @@ import { encodePng } from '../src/engine/png.js';
 
 export const tmpDir = (prefix = 'passslot-test-'): string => mkdtempSync(join(tmpdir(), prefix));
 
+/** Polls `probe` until it returns something truthy, or fails after `timeoutMs` saying what it waited for. */
+export async function until<T>(
+  what: string,
+  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 export interface DevIdentity {
   pki: DevPki;
   identity: PassIdentity;

@@ -96,7 +96,7 @@ export class ApnsPool {
   readonly threaded: boolean;
 
   constructor(
-    private readonly app: App,
+    private readonly app: Pick<App, 'db' | 'config' | 'secrets'>,
     options: { thread?: boolean } = {},
   ) {
     this.threaded = options.thread ?? pushThreadAvailable();

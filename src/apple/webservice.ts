@@ -72,8 +72,8 @@ export function notModifiedSince(
 }
 
 /**
- * What Wallet's "latest pass" request needs first: the pass's Last-Modified when the token matches, from a narrow
- * query, so that the frequent 304 answer costs little. undefined: not authorized.
+ * What Wallet's "latest pass" request needs first: the pass's Last-Modified when the token matches, from the cache of
+ * hot passes (one narrow query on a miss), so that the frequent 304 answer costs little. undefined: not authorized.
  */
 export async function authorizeLatest(
   app: App,

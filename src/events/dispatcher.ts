@@ -92,6 +92,15 @@ export function nextAttemptAt(
   return new Date(now.getTime() + Math.max(jittered, Math.min(retryAfterMs ?? 0, 24 * 3_600_000)));
 }
 
+/** A delivery given up without sending it. */
+const unsent = (error: string): Outcome => ({
+  kind: 'failed',
+  status: null,
+  latencyMs: 0,
+  error,
+  excerpt: null,
+});
+
 /** Disables a target (410 Gone, failing for days, or by hand): its open deliveries fail, and an event says so. */
 export async function disableTarget(app: App, target: TargetRef, reason: string): Promise<void> {
   const now = app.clock.now();
@@ -164,22 +173,10 @@ export function startDispatcher(
     let outcome: Outcome;
     try {
       outcome = !row?.enabled
-        ? {
-            kind: 'failed',
-            status: null,
-            latencyMs: 0,
-            error: `the ${d.targetKind} is disabled or deleted`,
-            excerpt: null,
-          }
+        ? unsent(`the ${d.targetKind} is disabled or deleted`)
         : event
           ? await senders[d.targetKind].send(d, event, row, now)
-          : {
-              kind: 'failed',
-              status: null,
-              latencyMs: 0,
-              error: 'the event no longer exists',
-              excerpt: null,
-            };
+          : unsent('the event no longer exists');
     } catch (err) {
       outcome = { kind: 'retry', status: null, latencyMs: 0, error: (err as Error).message, excerpt: null };
     }

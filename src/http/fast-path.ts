@@ -1,6 +1,6 @@
 // The hottest request Passslot serves: Wallet asking for the latest version of a pass (GET /wallet/v1/passes/:pt/:sn),
 // which every device of a pass makes after a push, and which is answered 304 (its copy is current) or with the same
-// .pkpass for all of them. When the token, Last-Modified and .pkpass are in the cache of Wallet's requests
+// .pkpass for all of them. When the token, Last-Modified and .pkpass are in the cache of hot passes
 // (store/cache.ts), it is answered here, in the HTTP server's request listener, before Fastify's routing, hooks and
 // per-request logger (docs/performance.md). Anything else (a wrong token, a file not cached yet, an error) goes to
 // Fastify's route, which is the reference behaviour and fills the cache; the tests run both.

@@ -52,21 +52,6 @@ export interface StandinBase {
   close(): Promise<void>;
 }
 
-/** Polls `probe` until it returns something truthy, or fails after `timeoutMs` saying what it waited for. */
-export async function waitUntil<T>(
-  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 const mediaType = (h: IncomingHttpHeaders): string | undefined =>
   h['content-type']?.split(';')[0]?.trim().toLowerCase();
 

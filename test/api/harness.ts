@@ -54,6 +54,22 @@ export type TestResponse = Omit<Response, 'json' | 'clone'> & {
 /** fetch with the loosely typed response. */
 export const request = fetch as (input: string | URL, init?: RequestInit) => Promise<TestResponse>;
 
+/** The API of the service at `url` as an app key calls it (HTTP Basic unless the request says otherwise). */
+export function apiAt(url: string): TestServer['api'] {
+  return (key, path, init = {}) => {
+    const { json, ...rest } = init;
+    const headers = new Headers(rest.headers);
+    if (!headers.has('authorization'))
+      headers.set('authorization', `Basic ${Buffer.from(`${key}:`).toString('base64')}`);
+    if (json !== undefined) headers.set('content-type', 'application/json');
+    return request(`${url}${path}`, {
+      ...rest,
+      headers,
+      body: json !== undefined ? JSON.stringify(json) : rest.body,
+    });
+  };
+}
+
 export interface TestServer {
   url: string;
   app: App;
@@ -104,18 +120,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     dataDir,
     alpha,
     account: (name) => createAccount(app, name),
-    api(key, path, init = {}) {
-      const { json, ...rest } = init;
-      const headers = new Headers(rest.headers);
-      if (!headers.has('authorization'))
-        headers.set('authorization', `Basic ${Buffer.from(`${key}:`).toString('base64')}`);
-      if (json !== undefined) headers.set('content-type', 'application/json');
-      return fetch(`${url}${path}`, {
-        ...rest,
-        headers,
-        body: json !== undefined ? JSON.stringify(json) : rest.body,
-      });
-    },
+    api: apiAt(url),
     async close() {
       await server.close();
       await workers.stop();

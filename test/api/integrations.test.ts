@@ -5,12 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { AccountSetup } from '../../src/actions/setup.js';
+import { until } from '../helpers.js';
 import {
   type HubSpotStandin,
   type SalesforceStandin,
   startHubSpot,
   startSalesforce,
-  waitUntil,
 } from './crm-standins.js';
 import { createMemberPass, memberValues, request, startServer, TEST_DB, type TestServer } from './harness.js';
 
@@ -90,10 +90,10 @@ const done = (d: Delivery) => d.status !== 'pending' && d.status !== 'running';
 async function settled(who: AccountSetup, id: number, n: number): Promise<Delivery[]> {
   let last: Delivery[] = [];
   try {
-    return await waitUntil(async () => {
+    return await until(`${n} finished deliveries`, async () => {
       last = await deliveries(who, id);
       return last.length === n && last.every(done) && [...last].reverse();
-    }, `${n} finished deliveries`);
+    });
   } catch (err) {
     throw new Error(`${(err as Error).message}; have ${JSON.stringify(last, null, 1)}`);
   }
@@ -321,10 +321,10 @@ describe(`CRM integrations on ${TEST_DB}`, () => {
       // HubSpot ends the token early: the 401 is retried, and the token refreshed once it is due
       hs.expire(hs.refreshes[1]!.accessToken);
       await putValues(who, pass.path, { points: 3 });
-      const [refused] = await waitUntil(async () => {
+      const [refused] = await until('the attempt HubSpot answered 401', async () => {
         const list = await deliveries(who, integration.id);
         return list.length === 4 && list[0]!.attempts === 1 && list[0]!.status === 'pending' && list;
-      }, 'the attempt HubSpot answered 401');
+      });
       expect(refused).toMatchObject({ lastStatus: 401, status: 'pending' });
       expect(refused!.attemptLog[0]!.response).toContain('EXPIRED_AUTHENTICATION');
       offset += 30 * 60_000;
@@ -351,10 +351,10 @@ describe(`CRM integrations on ${TEST_DB}`, () => {
       });
       hs.rateLimit(1);
       await createMemberPass(s, who, memberValues(), '?email=ada@example.com');
-      const [waiting] = await waitUntil(async () => {
+      const [waiting] = await until('a first attempt answered 429', async () => {
         const list = await deliveries(who, integration.id);
         return list[0]?.attempts === 1 && list[0].status === 'pending' && list;
-      }, 'a first attempt answered 429');
+      });
       expect(waiting).toMatchObject({ status: 'pending', attempts: 1, lastStatus: 429 });
       expect(waiting!.lastError).toContain('429');
       expect(waiting!.attemptLog).toHaveLength(1);
@@ -384,7 +384,7 @@ describe(`CRM integrations on ${TEST_DB}`, () => {
         },
       );
       expect(retry.status).toBe(200);
-      await waitUntil(() => hs.upserts.length === 2, 'the retried upsert');
+      await until('the retried upsert', () => hs.upserts.length === 2);
       await settled(who, integration.id, 1);
       expect(hs.problems).toEqual([]);
     });
@@ -402,9 +402,9 @@ describe(`CRM integrations on ${TEST_DB}`, () => {
       await slow.arrived;
       try {
         await createMemberPass(s, who, memberValues(), '?email=quick@example.com');
-        await waitUntil(
-          () => hs.contacts.has('quick@example.com'),
+        await until(
           'quick@example.com while slow@ is held',
+          () => hs.contacts.has('quick@example.com'),
           5_000,
         );
       } finally {
@@ -615,10 +615,7 @@ describe(`CRM integrations on ${TEST_DB}`, () => {
       expect(await replay.json()).toEqual({ queued: 2 });
       await Promise.all([refreshA.arrived, patchB.arrived]);
       refreshA.release();
-      await waitUntil(
-        () => sf.upserts.some((u) => u.record.externalId === 'race-a' && !u.created),
-        'A updated',
-      );
+      await until('A updated', () => sf.upserts.some((u) => u.record.externalId === 'race-a' && !u.created));
       patchB.release();
       const all = await settled(who, integration.id, 4);
       expect(
@@ -693,6 +690,9 @@ describe(`CRM integrations on ${TEST_DB}`, () => {
     const opened = rows.map((r) => s.app.secrets.decrypt(r.credentialsEnc)).join('\n');
     for (const secret of [hsClient.clientSecret, sfApp.clientSecret, pat, hs.refreshes[0]!.refreshToken])
       expect(opened).toContain(secret);
+    // and what did reach the CRMs was as their documentation says
+    expect(hs.problems).toEqual([]);
+    expect(sf.problems).toEqual([]);
   });
 
   it('validates mapping, credentials and addresses (422 with the field)', async () => {

@@ -14,7 +14,7 @@ import {
   startApnsStandin,
 } from '../../src/apple/standin.js';
 import { startWorkers } from '../../src/workers.js';
-import { tmpDir } from '../helpers.js';
+import { tmpDir, until } from '../helpers.js';
 import {
   createMemberPass,
   freePort,
@@ -78,16 +78,6 @@ function nextUpdate(
       }
     });
   });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const recordsFor = (token: string): StandinRecord[] => apns.received.filter((r) => r.token === token);

@@ -5,7 +5,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tmpDir } from '../helpers.js';
-import { freePort, freshPostgres, memberValues, request, TEST_DB } from './harness.js';
+import { apiAt, freePort, freshPostgres, memberValues, TEST_DB } from './harness.js';
 import { type Answer, type Received, type Receiver, startReceiver } from './receiver.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'passslot.js');
@@ -53,17 +53,7 @@ describe(`passslot serve killed mid-delivery (${TEST_DB})`, () => {
   const held: { body: string; at: number; answer: (a: Answer) => void }[] = [];
   let holding = false;
 
-  const api = (path: string, init: RequestInit & { json?: unknown } = {}) => {
-    const { json, ...rest } = init;
-    const headers = new Headers(rest.headers);
-    headers.set('authorization', `Basic ${Buffer.from(`${appKey}:`).toString('base64')}`);
-    if (json !== undefined) headers.set('content-type', 'application/json');
-    return request(`${base}${path}`, {
-      ...rest,
-      headers,
-      body: json !== undefined ? JSON.stringify(json) : rest.body,
-    });
-  };
+  const api = (path: string, init: RequestInit & { json?: unknown } = {}) => apiAt(base)(appKey, path, init);
 
   beforeAll(async () => {
     const port = await freePort();

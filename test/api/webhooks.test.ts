@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { verifyPkpass } from '../helpers.js';
+import { until, verifyPkpass } from '../helpers.js';
 import { createMemberPass, startServer, type TestServer } from './harness.js';
 import { type Receiver, startReceiver } from './receiver.js';
 
@@ -14,20 +14,6 @@ const ALLOW = { PASSSLOT_WEBHOOK_ALLOW_PRIVATE: 'true', PASSSLOT_RATE_LIMIT: '10
 function movableClock() {
   const c = { offset: 0, now: () => new Date(Date.now() + c.offset) };
   return c;
-}
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function createHook(s: TestServer, url: string, events: string[] = ['*'], extra: object = {}) {

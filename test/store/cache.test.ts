@@ -36,6 +36,22 @@ describe('HotPassCache', () => {
     expect(c.get('pt\n1')?.modifiedAt).toBe('new');
   });
 
+  it('keeps the .pkpass served for the cached version only, and not one read before a change', () => {
+    const c = new HotPassCache(true);
+    c.fill('pt\n1', row(1, 'a'), c.begin());
+    const file = new Uint8Array([1, 2, 3]);
+    c.attach('pt\n1', 1, 'b', file, c.begin()); // of another version
+    expect(c.get('pt\n1')?.pkpass).toBeUndefined();
+    const begun = c.begin();
+    c.forget([2]); // any change meanwhile
+    c.attach('pt\n1', 1, 'a', file, begun);
+    expect(c.get('pt\n1')?.pkpass).toBeUndefined();
+    c.attach('pt\n1', 1, 'a', file, c.begin());
+    expect(c.get('pt\n1')?.pkpass).toBe(file);
+    c.forget([1]);
+    expect(c.get('pt\n1')).toBeUndefined();
+  });
+
   it('leaves passes with large values to the database', () => {
     const c = new HotPassCache(true);
     c.fill('pt\n1', { ...row(1, 'a'), values: JSON.stringify({ notes: 'x'.repeat(9000) }) }, c.begin());

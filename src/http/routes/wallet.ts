@@ -95,7 +95,7 @@ export async function walletRoutes(fastify: FastifyInstance, app: App): Promise<
           req.headers.authorization,
         );
         if (!auth) return unauthorized(reply);
-        if (notModifiedSince(auth.lastModified, req.headers['if-modified-since']))
+        if (notModifiedSince(auth.lastModified, req.headers['if-modified-since'], auth.lastModifiedHttp))
           return reply.status(304).header('Last-Modified', auth.lastModifiedHttp).send();
         const latest = await latestPassFor(app, p.passTypeIdentifier, p.serialNumber);
         if (!latest) return unauthorized(reply);
