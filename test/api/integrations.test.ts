@@ -385,7 +385,9 @@ describe(`CRM integrations on ${TEST_DB}`, () => {
       );
       expect(retry.status).toBe(200);
       await until('the retried upsert', () => hs.upserts.length === 2);
-      await settled(who, integration.id, 1);
+      const [again] = await settled(who, integration.id, 1);
+      expect(again).toMatchObject({ status: 'delivered', lastStatus: 200 });
+      expect(again!.attemptLog.map((a) => a.status)).toEqual([429, 200, 200]);
       expect(hs.problems).toEqual([]);
     });
 
