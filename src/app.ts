@@ -3,8 +3,10 @@
 import { type Logger, pino } from 'pino';
 import { Renderer } from './actions/render.js';
 import { ApnsPool } from './apple/push.js';
+import { Authenticator } from './auth/app-keys.js';
 import type { Config } from './config.js';
 import { Outbound } from './events/outbound.js';
+import { AuditWriter } from './store/audit.js';
 import { HotPassCache, RowCache } from './store/cache.js';
 import { type Db, type Dialect, migrate, openStore, type Store } from './store/db.js';
 import { createSecrets, loadMasterKey, type Secrets } from './store/secrets.js';
@@ -30,6 +32,10 @@ export interface App {
   hotPasses: HotPassCache;
   /** The APNs connections, on the push thread when the service runs compiled (apple/push-thread.ts). */
   apns: ApnsPool;
+  /** App keys verified with a short cache; the key actions clear it. */
+  auth: Authenticator;
+  /** The audit log's batched writer (every run of a mutating action). */
+  audit: AuditWriter;
   /** The HTTP client for addresses users give (webhooks, CRMs), with the SSRF guard. */
   outbound: Outbound;
   /** Wakes the background workers when durable work was just queued (they also poll). */
@@ -69,6 +75,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     rows: new RowCache(),
     hotPasses: new HotPassCache(store.dialect === 'sqlite'),
     outbound: new Outbound(config.webhookAllowPrivate),
+    auth: new Authenticator(store.db),
+    audit: new AuditWriter(store.db, log),
     apns: new ApnsPool({ db: store.db, config, secrets }),
     wake: (kind) => {
       for (const l of listeners) l(kind);
@@ -80,6 +88,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await app.apns.close();
       await app.renderer.close();
       await app.outbound.close();
+      await app.audit.close();
       await store.close();
     },
   };

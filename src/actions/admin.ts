@@ -551,6 +551,7 @@ export const rotateAppKey = defineAction({
     requireUnrestricted(ctx, 'manage app keys');
     const out = await rotateKey(ctx.app.db, ctx.grant.accountId, input.id);
     if (!out) throw notFound(`app key ${input.id}`);
+    ctx.app.auth.forget(); // the old secret stops working now, not when its cache entry expires
     return { key: out.key, ...out.info };
   },
 });
@@ -566,6 +567,7 @@ export const revokeAppKey = defineAction({
   async handler(ctx, input) {
     requireUnrestricted(ctx, 'manage app keys');
     if (!(await revokeKey(ctx.app.db, ctx.grant.accountId, input.id))) throw notFound(`app key ${input.id}`);
+    ctx.app.auth.forget();
     return {};
   },
 });
@@ -575,10 +577,11 @@ export const revokeAppKey = defineAction({
 
 const AuditEntry = Type.Object({
   id: Type.Integer(),
-  keyId: Type.Union([Type.Integer(), Type.Null()]),
+  keyId: Type.Union([Type.Integer(), Type.Null()], { description: 'the app key; null for Passslot itself' }),
+  edge: Type.String({ description: 'where the action was run from: rest, cli, mcp, job, page or wallet' }),
   action: Type.String(),
   target: Type.Union([Type.String(), Type.Null()]),
-  outcome: Type.Integer({ description: 'the HTTP status of the call' }),
+  outcome: Type.Integer({ description: 'the status of the run, as HTTP would answer it' }),
   durationMs: Type.Number(),
   requestId: Type.String(),
   input: Type.Unknown(),
@@ -589,12 +592,14 @@ export const listAudit = defineAction({
   name: 'list_audit_log',
   title: 'Read the audit log',
   description:
-    'Lists the mutating calls made on the account, newest first: key, action, target, outcome, duration, request id and input (secrets redacted).',
+    'Lists the runs of mutating actions on the account, newest first, from every edge (REST, CLI, MCP, jobs, pages, ' +
+    'Wallet): key, edge, action, target, outcome, duration, request id and input (secrets redacted).',
   scope: 'audit:read',
   mutates: false,
   input: Type.Object({
     action: Type.Optional(Type.String({ maxLength: 100 })),
     keyId: Type.Optional(Type.Integer()),
+    edge: Type.Optional(Type.String({ maxLength: 20 })),
     since: Type.Optional(Type.String({ format: 'date-time' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
     cursor: Type.Optional(Type.String({ pattern: '^[0-9]+$' })),
@@ -608,6 +613,7 @@ export const listAudit = defineAction({
     let q = ctx.app.db.selectFrom('auditLog').selectAll().where('accountId', '=', ctx.grant.accountId);
     if (input.action) q = q.where('action', '=', input.action);
     if (input.keyId !== undefined) q = q.where('keyId', '=', input.keyId);
+    if (input.edge) q = q.where('edge', '=', input.edge);
     if (input.since) q = q.where('createdAt', '>=', new Date(input.since).toISOString());
     if (input.cursor) q = q.where('id', '<', Number(input.cursor));
     const rows = await q

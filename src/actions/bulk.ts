@@ -68,7 +68,7 @@ export function bulkJobHandler(app: App): (job: JobRow) => Promise<void> {
     const progress: BulkProgress = job.result
       ? (JSON.parse(job.result) as BulkProgress)
       : { total: 0, processed: 0, updated: 0, cursor: 0, failed: [] };
-    const ctx = systemContext(app, job.accountId, `job-${job.id}`);
+    const ctx = systemContext(app, job.accountId, `job-${job.id}`, 'job');
     if (progress.total === 0) {
       const { n } = await app.db
         .selectFrom('passes')

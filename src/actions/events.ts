@@ -1,7 +1,7 @@
 // The event feed: every change in a pass's life, oldest first, with PassSlot's envelope.
 import { type Static, Type } from '@sinclair/typebox';
 import { invalid, notFound } from '../errors.js';
-import { EVENT_TYPES, matchesEventType } from '../store/events.js';
+import { EVENT_TYPES, matchesEventType, type StoredEvent } from '../store/events.js';
 import { requireUnrestricted } from './access.js';
 import { type ActionContext, defineAction } from './registry.js';
 
@@ -169,4 +169,56 @@ export const getEvent = defineAction({
   },
 });
 
-export const eventActions = [listEvents, getEvent];
+/** What the event stream action answers: where to start, and how to read on (the edge streams it, e.g. as SSE). */
+export interface EventFeed {
+  after: number;
+  read(afterSeq: number, limit: number): Promise<StoredEvent[]>;
+}
+
+export const streamEvents = defineAction({
+  name: 'stream_events',
+  title: 'Stream events live',
+  description:
+    'Follows the events of the account as they happen, after lastEventId (or from now), with the filters of ' +
+    'list_events. Over HTTP it is Server-Sent Events: `id` (the event id), `event` (its type) and `data` (the envelope).',
+  scope: 'events:read',
+  mutates: false,
+  answers: 'stream',
+  input: Type.Object({
+    ...EventFilter.properties,
+    lastEventId: Type.Optional(
+      Type.String({
+        maxLength: 100,
+        description: 'resume after this event (HTTP: the Last-Event-ID header)',
+      }),
+    ),
+  }),
+  output: Type.Unsafe<EventFeed>({ description: 'the events, one message each, as they happen' }),
+  async handler(ctx, input) {
+    requireUnrestricted(ctx, 'read the account-wide event feed');
+    const filter = await resolveFilter(ctx, input);
+    const db = ctx.app.db;
+    let after: number;
+    if (input.lastEventId) {
+      const row = await db
+        .selectFrom('events')
+        .select('seq')
+        .where('accountId', '=', ctx.grant.accountId)
+        .where('id', '=', input.lastEventId)
+        .executeTakeFirst();
+      if (!row)
+        throw invalid([{ field: 'lastEventId', reasons: [`no event ${input.lastEventId} on this account`] }]);
+      after = row.seq;
+    } else {
+      const row = await db
+        .selectFrom('events')
+        .select((eb) => eb.fn.max('seq').as('seq'))
+        .where('accountId', '=', ctx.grant.accountId)
+        .executeTakeFirst();
+      after = Number(row?.seq ?? 0);
+    }
+    return { after, read: (seq, limit) => eventsAfter(ctx, filter, seq, limit) };
+  },
+});
+
+export const eventActions = [listEvents, getEvent, streamEvents];

@@ -1,7 +1,8 @@
 // The pass actions: issuing, reading, changing, notifying, revoking and deleting passes.
 import { randomUUID } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
-import { AppError, badRequest, invalid } from '../errors.js';
+import { PKPASS_MIME } from '../engine/index.js';
+import { AppError, invalid } from '../errors.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import { enqueueJob } from '../store/jobs.js';
 import { preparedRows } from '../store/prepared.js';
@@ -27,7 +28,7 @@ import {
   token,
   writePassVersion,
 } from './pass-ops.js';
-import { type ActionContext, defineAction } from './registry.js';
+import { type ActionContext, defineAction, FileOut } from './registry.js';
 import {
   Empty,
   ImageInput,
@@ -683,21 +684,25 @@ export const emailPass = defineAction({
   },
 });
 
-/** The bytes of a pass's current .pkpass (for downloads; not an action since its output is binary). */
-export async function passFile(
-  ctx: ActionContext,
-  passTypeIdentifier: string,
-  serialNumber: string,
-): Promise<Uint8Array> {
-  const { pass, passType } = await findPass(ctx, passTypeIdentifier, serialNumber);
-  return currentPkpass(ctx, pass, passType);
-}
-
-export function requireBody(value: unknown): Record<string, unknown> {
-  if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw badRequest('the body must be a JSON object');
-  return value as Record<string, unknown>;
-}
+export const downloadPass = defineAction({
+  name: 'download_pass',
+  title: 'Download the .pkpass of a pass',
+  description:
+    "Returns the signed .pkpass file of a pass's current version: the file Wallet installs (application/vnd.apple.pkpass).",
+  scope: 'passes:read',
+  mutates: false,
+  answers: 'bytes',
+  input: Ref,
+  output: FileOut,
+  async handler(ctx, input) {
+    const { pass, passType } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    return {
+      contentType: PKPASS_MIME,
+      filename: `${pass.serialNumber}.pkpass`,
+      data: await currentPkpass(ctx, pass, passType),
+    };
+  },
+});
 
 export const passActions = [
   createPass,
@@ -705,6 +710,7 @@ export const passActions = [
   getPassesByPassType,
   searchPassesByUser,
   getPassDetails,
+  downloadPass,
   getPassValues,
   getPassJson,
   getPassUrl,

@@ -255,7 +255,7 @@ export async function updatedSerials(
 
 /** The current .pkpass of a pass (voided when revoked or deleted), from the render cache. */
 export async function latestPass(app: App, found: AuthorizedPass): Promise<Uint8Array> {
-  const ctx = systemContext(app, found.pass.accountId, 'wallet');
+  const ctx = systemContext(app, found.pass.accountId, 'wallet', 'wallet');
   return currentPkpass(ctx, found.pass, found.passType);
 }
 

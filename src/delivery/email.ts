@@ -37,7 +37,7 @@ export function createMailer(app: App): { send(job: JobRow): Promise<void>; clos
         .select('name')
         .where('id', '=', pass.templateId)
         .executeTakeFirstOrThrow();
-      const ctx = systemContext(app, pass.accountId, `job-${job.id}`);
+      const ctx = systemContext(app, pass.accountId, `job-${job.id}`, 'job');
       const pkpass = await currentPkpass(ctx, pass, passType);
       const url = passUrl(ctx, pass);
       await transport.sendMail({

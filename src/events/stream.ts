@@ -4,15 +4,8 @@
 // seen in the last few seconds stay open and a late event is still sent (once).
 import type { ServerResponse } from 'node:http';
 import type { App } from '../app.js';
+import type { StoredEvent } from '../store/events.js';
 import { envelopeJson } from './webhooks.js';
-
-export interface StreamRow {
-  seq: number;
-  id: string;
-  type: string;
-  createdAt: string;
-  data: string;
-}
 
 const POLL_MS = 1000;
 const HEARTBEAT_MS = 15_000;
@@ -51,7 +44,7 @@ export async function streamEvents(
   app: App,
   res: ServerResponse,
   afterSeq: number,
-  read: (afterSeq: number, limit: number) => Promise<StreamRow[]>,
+  read: (afterSeq: number, limit: number) => Promise<StoredEvent[]>,
 ): Promise<void> {
   const streams = streamsOf(app);
   const stream: Stream = { res };
@@ -78,7 +71,7 @@ export async function streamEvents(
   let lastRescan = Date.now();
   let highAt = Date.now();
 
-  const send = async (r: StreamRow) => {
+  const send = async (r: StoredEvent) => {
     if (lateCommits) seen.set(r.seq, Date.parse(r.createdAt));
     if (
       !res.write(`id: ${r.id}\nevent: ${r.type}\ndata: ${envelopeJson({ ...r, created: r.createdAt })}\n\n`)

@@ -19,6 +19,15 @@ export interface EventEnvelope {
   data: Record<string, unknown>;
 }
 
+/** An event as the feed and the live stream read it. */
+export interface StoredEvent {
+  seq: number;
+  id: string;
+  type: string;
+  createdAt: string;
+  data: string;
+}
+
 /** Every event type Passslot writes: PassSlot's first, then its own. */
 export const EVENT_TYPES = [
   'pass.created',

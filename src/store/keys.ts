@@ -32,6 +32,8 @@ export interface KeyGrant {
   passTypeIds: string[] | null;
   /** Requests per minute allowed to the account (null: the server default). */
   rateLimit: number | null;
+  /** Work Passslot does itself (the operator's CLI, workers, Wallet, pages): may run `system` actions. */
+  system?: true;
 }
 
 export interface KeyInfo {

@@ -388,4 +388,11 @@ export const migrations: Record<string, MigrationFn> = {
     // When the account was last told that a pass type certificate is about to expire.
     await db.schema.alterTable('pass_types').addColumn('expiry_warned_at', 'text').execute();
   },
+  '0004_door': async (db) => {
+    // The edge an action was run from (rest, cli, mcp, job, page, wallet), now that every edge runs actions.
+    await db.schema
+      .alterTable('audit_log')
+      .addColumn('edge', 'text', (c) => c.notNull().defaultTo('rest'))
+      .execute();
+  },
 };

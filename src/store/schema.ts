@@ -155,6 +155,8 @@ export interface AuditLogTable {
   id: Generated<number>;
   accountId: number;
   keyId: number | null;
+  /** Where the action was run from: rest, cli, mcp, job, page or wallet. */
+  edge: string;
   action: string;
   target: string | null;
   outcome: number;

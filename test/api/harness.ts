@@ -130,6 +130,23 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
   };
 }
 
+/** Fastify's route tree as `METHOD /path` strings (HEAD left out: Fastify adds it to every GET). */
+export function registeredRoutes(server: TestServer['server']): string[] {
+  const out: string[] = [];
+  const stack: string[] = [];
+  for (const line of server.printRoutes({ commonPrefix: false }).split('\n')) {
+    const m = /^(.*?)[├└]── (\S+)(?: \(([A-Z, ]+)\))?$/.exec(line);
+    if (!m) continue;
+    const depth = m[1]!.length / 4;
+    stack.length = depth;
+    stack.push(m[2]!);
+    const path = stack.join('');
+    for (const method of (m[3] ?? '').split(', ').filter(Boolean))
+      if (method !== 'HEAD') out.push(`${method} ${path}`);
+  }
+  return out;
+}
+
 /** The demo template's values. */
 export const memberValues = (overrides: Record<string, unknown> = {}) => ({
   firstName: 'Ada',

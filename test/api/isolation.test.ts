@@ -6,7 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccountSetup } from '../../src/actions/setup.js';
 import { createDevPki } from '../../src/engine/index.js';
 import { encodePng } from '../../src/engine/png.js';
-import { createMemberPass, memberValues, startServer, TEST_DB, type TestServer } from './harness.js';
+import {
+  createMemberPass,
+  memberValues,
+  registeredRoutes,
+  startServer,
+  TEST_DB,
+  type TestServer,
+} from './harness.js';
 
 const tag = randomBytes(4).toString('hex');
 /** Values only alpha has: none of them may show up in an answer to beta. */
@@ -103,23 +110,6 @@ async function alphaSnapshot() {
     integration: await get(`/v1/integrations/${a.integrationId}`),
     event: await get(`/v1/events/${a.eventId}`),
   };
-}
-
-/** Fastify's route tree as `METHOD /path` strings (HEAD left out: Fastify adds it to every GET). */
-function registeredRoutes(server: TestServer['server']): string[] {
-  const out: string[] = [];
-  const stack: string[] = [];
-  for (const line of server.printRoutes({ commonPrefix: false }).split('\n')) {
-    const m = /^(.*?)[├└]── (\S+)(?: \(([A-Z, ]+)\))?$/.exec(line);
-    if (!m) continue;
-    const depth = m[1]!.length / 4;
-    stack.length = depth;
-    stack.push(m[2]!);
-    const path = stack.join('');
-    for (const method of (m[3] ?? '').split(', ').filter(Boolean))
-      if (method !== 'HEAD') out.push(`${method} ${path}`);
-  }
-  return out;
 }
 
 beforeAll(async () => {

@@ -578,7 +578,7 @@ describe(`Idempotency-Key on ${TEST_DB}`, () => {
 });
 
 describe(`the audit log on ${TEST_DB}`, () => {
-  it('records mutating calls with action, target, outcome and key, with secrets redacted', async () => {
+  it('records mutating actions with edge, action, target, outcome, key and input, with secrets redacted', async () => {
     const k = s.alpha.appKey;
     const keys = await ok(await s.api(k, '/v1/keys'));
     const alphaKeyId = keys.find((x: any) => x.name === 'initial key').id;
@@ -649,7 +649,9 @@ describe(`the audit log on ${TEST_DB}`, () => {
       target: String(s.alpha.templateId),
       outcome: 201,
       keyId: alphaKeyId,
-      input: memberValues(),
+      edge: 'rest',
+      // the action's input, whatever the edge: the template and the values
+      input: { templateId: s.alpha.templateId, values: memberValues() },
     });
     expect(entry(status)).toMatchObject({
       action: 'set_pass_status',

@@ -113,8 +113,11 @@ describe('webhooks: handshake, signatures, management', () => {
         got!.headers as Record<string, string>,
       ),
     ).toThrow();
-    // the delivery log shows the attempt
-    const log = await (await s.api(s.alpha.appKey, `/v1/webhooks/${hook.id}/deliveries`)).json();
+    // the delivery log shows the attempt (recorded once the receiver's answer is in: wait for it)
+    const log = await until('the delivery recorded as delivered', async () => {
+      const rows = await (await s.api(s.alpha.appKey, `/v1/webhooks/${hook.id}/deliveries`)).json();
+      return rows[0]?.status === 'running' ? undefined : rows;
+    });
     expect(log[0]).toMatchObject({
       eventId: payload.id,
       eventType: 'pass.created',

@@ -63,7 +63,7 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
       .selectAll()
       .where('id', '=', row.passTypeId)
       .executeTakeFirstOrThrow();
-    const ctx = systemContext(app, row.accountId, req.id);
+    const ctx = systemContext(app, row.accountId, req.id, 'page');
     const bytes = await currentPkpass(ctx, row, passType);
     await withEvents(app, (trx) =>
       appendEvent(

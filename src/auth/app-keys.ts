@@ -1,9 +1,8 @@
 // App key authentication, as PassSlot's clients send it: HTTP Basic with the key as user and an empty password, the
 // raw key in Authorization, or Bearer <key>.
 import { hash } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
-import type { App } from '../app.js';
 import { AppError } from '../errors.js';
+import type { Db } from '../store/db.js';
 import { type KeyGrant, verifyKey } from '../store/keys.js';
 
 /** The key a request presents, or undefined. */
@@ -25,10 +24,10 @@ const CACHE_MS = 2000;
 // Keys are cached by a hash of the Authorization header: no lookup compares the secret itself, and a hit parses nothing.
 const cacheKeyOf = (header: string): string => hash('sha256', header, 'base64');
 
-/** Verifies keys with a short in-process cache (revocations through this process clear it at once). */
+/** Verifies keys with a short in-process cache (the key actions clear it, so a revocation here counts at once). */
 export class Authenticator {
   private readonly cache = new Map<string, { grant: KeyGrant; until: number }>();
-  constructor(private readonly app: App) {}
+  constructor(private readonly db: Db) {}
 
   /** The grant of a key verified in the last seconds, without waiting; undefined when it must be verified. */
   cached(header: string | undefined): KeyGrant | undefined {
@@ -40,8 +39,7 @@ export class Authenticator {
     return hit && hit.until > Date.now() ? hit.grant : undefined;
   }
 
-  async authenticate(request: FastifyRequest): Promise<KeyGrant> {
-    const header = request.headers.authorization;
+  async authenticate(header: string | undefined): Promise<KeyGrant> {
     const cacheKey = header ? cacheKeyOf(header) : undefined;
     const hit = cacheKey ? this.lookup(cacheKey) : undefined;
     if (hit) return hit;
@@ -56,7 +54,7 @@ export class Authenticator {
           'WWW-Authenticate': 'Basic realm="passslot"',
         },
       );
-    const grant = await verifyKey(this.app.db, key);
+    const grant = await verifyKey(this.db, key);
     if (!grant) {
       this.cache.delete(cacheKey);
       throw new AppError(401, 'Invalid app key', [], { 'WWW-Authenticate': 'Basic realm="passslot"' });

@@ -1,0 +1,44 @@
+// Body parsing as tolerant as PassSlot's clients need: JSON with any content type, empty bodies with a JSON content
+// type, `null`, form-encoded bodies, and multipart (files up to 5 MB).
+import multipart from '@fastify/multipart';
+import type { FastifyInstance } from 'fastify';
+import { badRequest } from '../../errors.js';
+
+function parseJsonText(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`Malformed JSON body: ${(err as Error).message}`);
+  }
+}
+
+export async function parsers(fastify: FastifyInstance): Promise<void> {
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonText(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  fastify.removeContentTypeParser('text/plain');
+  fastify.addContentTypeParser(
+    ['application/x-www-form-urlencoded', 'text/plain', '*'],
+    { parseAs: 'string' },
+    (req, body, done) => {
+      const text = body as string;
+      try {
+        if (
+          req.headers['content-type']?.startsWith('application/x-www-form-urlencoded') &&
+          !/^\s*[[{"n]/.test(text)
+        )
+          done(null, Object.fromEntries(new URLSearchParams(text)));
+        else done(null, parseJsonText(text));
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    },
+  );
+  await fastify.register(multipart, { limits: { fileSize: 5 * 1024 * 1024, files: 30, fields: 20 } });
+}
