@@ -4,6 +4,7 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type PassUpdate, SimulatedDevice } from '../src/apple/device.js';
 import { ensureServerCertificate, startApnsStandin } from '../src/apple/standin.js';
@@ -124,6 +125,21 @@ describe('passslot init, accounts and keys', () => {
     expect(cli(env, 'migrate').stdout).toContain('up to date');
     expect(cli(env, 'accounts', 'rate-limit', 'beta', '0').stdout).toContain('600 requests a minute');
     expect(cli(env, 'accounts', 'rate-limit', 'nobody', '5').code).toBe(1);
+    // the commands ran actions: each change is in beta's audit log, from the CLI edge, by no app key
+    const db = new Database(join(env.PASSSLOT_DATA_DIR, 'passslot.db'), { readonly: true });
+    const audit = db
+      .prepare(
+        'SELECT action, edge, key_id AS keyId, outcome FROM audit_log WHERE account_id = 2 AND key_id IS NULL ORDER BY id',
+      )
+      .all();
+    db.close();
+    expect(audit).toEqual([
+      { action: 'create_account', edge: 'cli', keyId: null, outcome: 200 },
+      { action: 'create_app_key', edge: 'cli', keyId: null, outcome: 200 },
+      { action: 'create_app_key', edge: 'cli', keyId: null, outcome: 422 },
+      { action: 'revoke_app_key', edge: 'cli', keyId: null, outcome: 200 },
+      { action: 'set_account_rate_limit', edge: 'cli', keyId: null, outcome: 200 },
+    ]);
   }, 120_000);
 });
 

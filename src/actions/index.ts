@@ -1,4 +1,5 @@
 // The registry: every action Passslot has. Edges (REST, CLI, later MCP) look actions up here.
+import { accountActions } from './accounts.js';
 import { adminActions } from './admin.js';
 import { bulkActions } from './bulk.js';
 import { eventActions } from './events.js';
@@ -18,6 +19,7 @@ export const actions: readonly Action[] = [
   ...eventActions,
   ...webhookActions,
   ...integrationActions,
+  ...accountActions,
 ] as unknown as Action[];
 
 export const actionsByName: ReadonlyMap<string, Action> = new Map(actions.map((a) => [a.name, a]));

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AccountSetup, createAccount } from '../../src/actions/setup.js';
+import { type AccountSetup, createAccount } from '../../src/actions/accounts.js';
 import { type App, type Clock, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
-import { type AccountSetup, createAccount } from '../../src/actions/setup.js';
+import { type AccountSetup, createAccount } from '../../src/actions/accounts.js';
 import { type App, type Clock, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';

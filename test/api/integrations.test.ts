@@ -4,7 +4,7 @@
 // nor stored in clear, validation, retries on 429, replay, and the races a token refresh must survive.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import type { AccountSetup } from '../../src/actions/setup.js';
+import type { AccountSetup } from '../../src/actions/accounts.js';
 import { until } from '../helpers.js';
 import {
   type HubSpotStandin,

@@ -3,7 +3,7 @@
 // running server, so a route added to v1.ts without a case here fails the coverage test.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AccountSetup } from '../../src/actions/setup.js';
+import type { AccountSetup } from '../../src/actions/accounts.js';
 import { createDevPki } from '../../src/engine/index.js';
 import { encodePng } from '../../src/engine/png.js';
 import {

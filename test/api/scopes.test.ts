@@ -5,9 +5,9 @@
 // guarded by the wrong family of scopes fails here. Every route the server serves must be in the route table (and so
 // run an action); a route added beside the table fails the first test.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoTemplate } from '../../src/actions/accounts.js';
 import { actionsByName } from '../../src/actions/index.js';
 import { type ActionScope, allows } from '../../src/actions/registry.js';
-import { demoTemplate } from '../../src/actions/setup.js';
 import { encodePng } from '../../src/engine/png.js';
 import type { RouteSpec } from '../../src/http/routes/route.js';
 import { v1RouteSpecs } from '../../src/http/routes/v1/index.js';

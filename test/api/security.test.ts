@@ -4,7 +4,7 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountKey } from '../../src/actions/setup.js';
+import { createAccountKey } from '../../src/actions/accounts.js';
 import { createDevPki } from '../../src/engine/index.js';
 import { encodePng } from '../../src/engine/png.js';
 import { createMemberPass, memberValues, startServer, TEST_DB, type TestServer } from './harness.js';

@@ -2,19 +2,20 @@
 import { parseArgs } from 'node:util';
 import {
   type AccountSetup,
-  accountByName,
-  createAccount,
+  createAccountAction,
   curlExample,
   firstStart,
-} from '../../actions/setup.js';
+  getAccount,
+  setAccountRateLimit,
+} from '../../actions/accounts.js';
+import { createAppKey, listAppKeys, revokeAppKey, rotateAppKey } from '../../actions/admin.js';
 import { type App, createApp } from '../../app.js';
 import { ConfigError, loadConfig } from '../../config.js';
-import { AppError } from '../../errors.js';
 import { buildServer } from '../../http/server.js';
 import { migrate } from '../../store/db.js';
-import { createKey, listKeys, revokeKey, rotateKey, SCOPES, type Scope } from '../../store/keys.js';
 import { startWorkers } from '../../workers.js';
 import { CommandError, type Output, UsageError } from '../io.js';
+import { runForOperator } from '../run-action.js';
 
 export const serviceHelp = `passslot serve            run the service (npm start): PassSlot's v1 API, pass links, workers
 passslot init [--json]    first-start set-up without serving: master key, development identity, demo account
@@ -125,6 +126,16 @@ function rateLimitArg(text: string | undefined): number | null | undefined {
   return n === 0 ? null : n;
 }
 
+/** Opens the app, runs `work` and closes the app. */
+async function withApp<T>(work: (app: App) => Promise<T>): Promise<T> {
+  const app = await openApp();
+  try {
+    return await work(app);
+  } finally {
+    await app.close();
+  }
+}
+
 export async function accountsCommand(args: string[], io: Output): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parseArgs({
@@ -134,48 +145,31 @@ export async function accountsCommand(args: string[], io: Output): Promise<numbe
   });
   if (sub === 'rate-limit') {
     const [name, limitText] = positionals;
-    const limit = rateLimitArg(limitText);
-    if (!name || limit === undefined) throw new UsageError('usage: passslot accounts rate-limit NAME N');
-    const app = await openApp();
-    try {
-      const result = await app.db
-        .updateTable('accounts')
-        .set({ rateLimit: limit })
-        .where('name', '=', name)
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 0) throw new CommandError(`no account named "${name}"`);
-      io.out(`account "${name}": ${limit ?? app.config.rateLimitPerMinute} requests a minute per app key`);
+    const rateLimit = rateLimitArg(limitText);
+    if (!name || rateLimit === undefined) throw new UsageError('usage: passslot accounts rate-limit NAME N');
+    return withApp(async (app) => {
+      const account = await runForOperator(app, getAccount, 0, { name });
+      await runForOperator(app, setAccountRateLimit, account.id, { rateLimit });
+      io.out(
+        `account "${name}": ${rateLimit ?? app.config.rateLimitPerMinute} requests a minute per app key`,
+      );
       return 0;
-    } finally {
-      await app.close();
-    }
+    });
   }
   if (sub !== 'create')
     throw new UsageError('usage: passslot accounts create NAME [--rate-limit N] [--json]');
   const name = positionals[0];
   if (!name || positionals.length > 1) throw new UsageError('give exactly one account NAME');
-  const limit = rateLimitArg(values['rate-limit']);
-  const app = await openApp();
-  try {
-    const setup = await createAccount(app, name);
-    if (limit !== undefined)
-      await app.db
-        .updateTable('accounts')
-        .set({ rateLimit: limit })
-        .where('id', '=', setup.accountId)
-        .execute();
+  const rateLimit = rateLimitArg(values['rate-limit']);
+  return withApp(async (app) => {
+    const setup = await runForOperator(app, createAccountAction, 0, { name, rateLimit });
     io.out(
       values.json
         ? setupJson(setup)
         : `account "${name}" (id ${setup.accountId}); app key, shown once: ${setup.appKey}`,
     );
     return 0;
-  } catch (err) {
-    if (err instanceof AppError) throw new CommandError(err.message);
-    throw err;
-  } finally {
-    await app.close();
-  }
+  });
 }
 
 export async function keysCommand(args: string[], io: Output): Promise<number> {
@@ -193,55 +187,50 @@ export async function keysCommand(args: string[], io: Output): Promise<number> {
     },
   });
   if (!values.account) throw new UsageError('--account NAME is required');
-  const scopes = (values.scope ?? ['*']) as Scope[];
-  const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
-  if (unknown.length)
-    throw new UsageError(`unknown scope ${unknown.join(', ')}; scopes are ${SCOPES.join(', ')}`);
-  const app = await openApp();
-  try {
-    const accountId = await accountByName(app, values.account);
-    if (accountId === undefined) throw new CommandError(`no account named "${values.account}"`);
-    const id = Number(positionals[0]);
+  const accountName = values.account;
+  const id = (): number => {
+    const n = Number(positionals[0]);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError('give the key ID (a number, see keys list)');
+    return n;
+  };
+  const shown = (verb: string, out: { key: string; id: number }) =>
+    values.json
+      ? JSON.stringify({ appKey: out.key, ...out })
+      : `app key ${out.id} ${verb}, shown once: ${out.key}`;
+  return withApp(async (app) => {
+    const account = await runForOperator(app, getAccount, 0, { name: accountName });
     switch (sub) {
       case 'create': {
         const templateIds = values.template?.map(Number);
         if (templateIds?.some((t) => !Number.isInteger(t)))
           throw new UsageError('--template takes template ids');
-        const { key, info } = await createKey(app.db, {
-          accountId,
+        const out = await runForOperator(app, createAppKey, account.id, {
           name: values.name ?? 'cli key',
-          scopes,
+          scopes: values.scope ?? ['*'],
           templateIds,
           passTypeIds: values['pass-type'],
         });
         io.out(
-          values.json ? JSON.stringify({ appKey: key, ...info }) : `app key ${info.id}, shown once: ${key}`,
+          values.json
+            ? JSON.stringify({ appKey: out.key, ...out })
+            : `app key ${out.id}, shown once: ${out.key}`,
         );
         return 0;
       }
       case 'list':
-        io.out(JSON.stringify(await listKeys(app.db, accountId), null, 2));
+        io.out(JSON.stringify(await runForOperator(app, listAppKeys, account.id, {}), null, 2));
         return 0;
-      case 'rotate': {
-        const out = Number.isInteger(id) ? await rotateKey(app.db, accountId, id) : undefined;
-        if (!out) throw new CommandError(`no active key ${positionals[0]} in account "${values.account}"`);
-        io.out(
-          values.json
-            ? JSON.stringify({ appKey: out.key, ...out.info })
-            : `app key ${id} rotated, shown once: ${out.key}`,
-        );
+      case 'rotate':
+        io.out(shown('rotated', await runForOperator(app, rotateAppKey, account.id, { id: id() })));
         return 0;
-      }
       case 'revoke': {
-        if (!Number.isInteger(id) || !(await revokeKey(app.db, accountId, id)))
-          throw new CommandError(`no active key ${positionals[0]} in account "${values.account}"`);
-        io.out(`app key ${id} revoked`);
+        const keyId = id();
+        await runForOperator(app, revokeAppKey, account.id, { id: keyId });
+        io.out(`app key ${keyId} revoked`);
         return 0;
       }
       default:
         throw new UsageError('usage: passslot keys create|list|rotate|revoke --account NAME');
     }
-  } finally {
-    await app.close();
-  }
+  });
 }

@@ -1,13 +1,16 @@
 // Accounts and the first start: a new account gets a development pass type (a local CA stands in for Apple's WWDR),
-// a demo member-card template and an app key with every scope.
+// a demo member-card template and an app key with every scope. Accounts are the operator's business (the CLI): their
+// actions are `system` actions, which no app key can run.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
 import { createDevPki, type JsonObject } from '../engine/index.js';
 import { encodePng } from '../engine/png.js';
-import { conflict } from '../errors.js';
+import { conflict, notFound } from '../errors.js';
 import { createKey, type Scope } from '../store/keys.js';
 import { token } from './pass-ops.js';
+import { defineAction, runAction, systemContext } from './registry.js';
 import { insertTemplate } from './templates.js';
 
 export interface AccountSetup {
@@ -159,21 +162,96 @@ export async function createAccount(app: App, name: string): Promise<AccountSetu
   };
 }
 
-export async function accountByName(app: App, name: string): Promise<number | undefined> {
-  return (await app.db.selectFrom('accounts').select('id').where('name', '=', name).executeTakeFirst())?.id;
+const AccountOut = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  rateLimit: Type.Union([Type.Integer(), Type.Null()], {
+    description: "requests a minute per app key; null: the server's default",
+  }),
+  createdAt: Type.String(),
+});
+const RateLimit = Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()], {
+  description: "requests a minute per app key; null for the server's default",
+});
+
+async function setRateLimit(app: App, accountId: number, rateLimit: number | null): Promise<void> {
+  await app.db.updateTable('accounts').set({ rateLimit }).where('id', '=', accountId).execute();
+  app.auth.forget(); // verified keys carry the account's limit
 }
+
+export const createAccountAction = defineAction({
+  name: 'create_account',
+  title: 'Create an account',
+  description:
+    'Creates an account with a development pass type, the demo "Member Card" template and an app key with every ' +
+    'scope (returned once). Run by the operator (passslot accounts create), never with an app key.',
+  scope: 'system',
+  mutates: true,
+  input: Type.Object({
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    rateLimit: Type.Optional(RateLimit),
+  }),
+  output: Type.Object({
+    appKey: Type.String({ description: 'the secret key, shown this once' }),
+    accountId: Type.Integer(),
+    passTypeIdentifier: Type.String(),
+    templateId: Type.Integer(),
+    devCaPath: Type.String(),
+  }),
+  async handler(ctx, input) {
+    const setup = await createAccount(ctx.app, input.name);
+    if (input.rateLimit !== undefined) await setRateLimit(ctx.app, setup.accountId, input.rateLimit);
+    return setup;
+  },
+});
+
+export const getAccount = defineAction({
+  name: 'get_account',
+  title: 'Find an account by name',
+  description: 'Returns the account of that name (the operator names accounts in the CLI).',
+  scope: 'system',
+  mutates: false,
+  input: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }),
+  output: AccountOut,
+  async handler(ctx, input) {
+    const row = await ctx.app.db
+      .selectFrom('accounts')
+      .select(['id', 'name', 'rateLimit', 'createdAt'])
+      .where('name', '=', input.name)
+      .executeTakeFirst();
+    if (!row) throw notFound(`account "${input.name}"`);
+    return row;
+  },
+});
+
+export const setAccountRateLimit = defineAction({
+  name: 'set_account_rate_limit',
+  title: "Set the account's rate limit",
+  description:
+    "Sets the requests a minute each of the account's app keys may make (null: the server's default).",
+  scope: 'system',
+  mutates: true,
+  input: Type.Object({ rateLimit: RateLimit }),
+  output: Type.Object({ rateLimit: Type.Union([Type.Integer(), Type.Null()]) }),
+  async handler(ctx, input) {
+    await setRateLimit(ctx.app, ctx.grant.accountId, input.rateLimit);
+    return { rateLimit: input.rateLimit };
+  },
+});
+
+export const accountActions = [createAccountAction, getAccount, setAccountRateLimit];
 
 /** On an empty database: the demo account. Returns undefined when set up already. */
 export async function firstStart(app: App): Promise<AccountSetup | undefined> {
   const any = await app.db.selectFrom('accounts').select('id').limit(1).executeTakeFirst();
   if (any) return undefined;
-  return createAccount(app, 'demo');
+  return runAction(createAccountAction, systemContext(app, 0, 'first-start', 'cli'), { name: 'demo' });
 }
 
+/** Another all-scopes key of an account (for tests and scripts; the CLI runs create_app_key). */
 export async function createAccountKey(app: App, accountName: string, scopes: Scope[]): Promise<string> {
-  const accountId = await accountByName(app, accountName);
-  if (accountId === undefined) throw conflict(`no account named "${accountName}"`);
-  return (await createKey(app.db, { accountId, name: 'cli key', scopes })).key;
+  const account = await runAction(getAccount, systemContext(app, 0, 'script', 'cli'), { name: accountName });
+  return (await createKey(app.db, { accountId: account.id, name: 'cli key', scopes })).key;
 }
 
 export function curlExample(publicUrl: string, setup: AccountSetup): string {
