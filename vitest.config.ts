@@ -16,6 +16,7 @@ export default defineConfig({
             'test/events/**/*.test.ts',
             'test/store/**/*.test.ts',
             'test/http/**/*.test.ts',
+            'test/actions/**/*.test.ts',
           ],
           testTimeout: 30_000,
         },

@@ -3,7 +3,7 @@
 // prints "listening". Over IPC it sends the parent, every 10 ms, the device tokens it answered 200 since the last
 // batch (the parent plays those devices), on {type: 'stats'} the arrival times' summary, on {type: 'reset'} a fresh start.
 import { readFileSync } from 'node:fs';
-import { startApnsStandin } from '../src/apple/standin.js';
+import { startApnsStandin } from '../src/dev/apns-standin.js';
 
 const now = (): number => performance.timeOrigin + performance.now();
 

@@ -1,21 +1,18 @@
 // The App: what every part of the service receives instead of globals. Built once at start-up (and by each test with
 // its own data directory): config, database, secrets, clock, logger, the pass renderer.
 import { type Logger, pino } from 'pino';
-import { Renderer } from './actions/render.js';
-import { ApnsPool } from './apple/push.js';
+import { ApnsPool } from './apple/apns-pool.js';
 import { Authenticator } from './auth/app-keys.js';
+import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { Outbound } from './events/outbound.js';
+import { Renderer } from './render/renderer.js';
 import { AuditWriter } from './store/audit.js';
 import { HotPassCache, RowCache } from './store/cache.js';
 import { type Db, type Dialect, migrate, openStore, type Store } from './store/db.js';
 import { createSecrets, loadMasterKey, type Secrets } from './store/secrets.js';
 
-export interface Clock {
-  now(): Date;
-}
-
-export const systemClock: Clock = { now: () => new Date() };
+export type { Clock } from './clock.js';
 
 export interface App {
   config: Config;

@@ -5,12 +5,12 @@ import { encodePng } from '../src/engine/png.js';
 import { devIdentity, sampleTemplate, verifyPkpass } from './helpers.js';
 
 // the compiled modules (paths in variables: they are JavaScript without declarations)
-const dist = '../dist/src/actions/render-pool.js';
+const dist = '../dist/src/render/render-pool.js';
 const distEngine = '../dist/src/engine/index.js';
 
 describe('render threads', () => {
   it('builds on a worker, revives engine errors, and replaces a thread that stops', async () => {
-    const { RenderPool } = (await import(dist)) as typeof import('../src/actions/render-pool.js');
+    const { RenderPool } = (await import(dist)) as typeof import('../src/render/render-pool.js');
     const engine = (await import(distEngine)) as typeof import('../src/engine/index.js');
     const dev = devIdentity({ passTypeIdentifier: 'pass.test.passslot.pool', teamIdentifier: 'POOLTEAM01' });
     const pool = new RenderPool(1);

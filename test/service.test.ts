@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type PassUpdate, SimulatedDevice } from '../src/apple/device.js';
-import { ensureServerCertificate, startApnsStandin } from '../src/apple/standin.js';
+import { ensureServerCertificate, startApnsStandin } from '../src/dev/apns-standin.js';
+import { type PassUpdate, SimulatedDevice } from '../src/dev/device.js';
 import { freePort } from './api/harness.js';
 import { tmpDir, verifyPkpass } from './helpers.js';
 

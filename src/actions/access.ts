@@ -118,6 +118,21 @@ export async function findPassValues(
   return row.values;
 }
 
+/**
+ * A pass of the account, deleted ones too, by its identifiers: for Wallet's web service, which serves deleted passes
+ * voided and still hears from the devices that hold them.
+ */
+export async function findAnyPass(
+  ctx: ActionContext,
+  passTypeIdentifier: string,
+  serialNumber: string,
+): Promise<FoundPass> {
+  const [row] = await hotQueries(ctx.app.db).anyPassByRef(passTypeIdentifier, serialNumber);
+  checkPassAccess(ctx, row, passTypeIdentifier, serialNumber);
+  const { passTypeUpdatedAt, ...pass } = row;
+  return { pass, passType: await ctx.app.rows.passType(ctx.app.db, pass.passTypeId, passTypeUpdatedAt) };
+}
+
 /** A live (not deleted) pass of the account by pass type identifier and serial number: one query, the pass type
  * row from the cache. */
 export async function findPass(

@@ -5,11 +5,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
+import { randomToken as token } from '../auth/tokens.js';
 import { createDevPki, type JsonObject } from '../engine/index.js';
 import { encodePng } from '../engine/png.js';
 import { conflict, notFound } from '../errors.js';
 import { createKey, type Scope } from '../store/keys.js';
-import { token } from './pass-ops.js';
 import { defineAction, runAction, systemContext } from './registry.js';
 import { insertTemplate } from './templates.js';
 

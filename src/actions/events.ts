@@ -3,6 +3,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { invalid, notFound } from '../errors.js';
 import { EVENT_TYPES, matchesEventType, type StoredEvent } from '../store/events.js';
 import { requireUnrestricted } from './access.js';
+import { Cursor, keyOf, Limit, NextCursor, pageOf } from './paging.js';
 import { type ActionContext, defineAction } from './registry.js';
 
 export const EventOut = Type.Object({
@@ -125,10 +126,10 @@ export const listEvents = defineAction({
     since: Type.Optional(
       Type.String({ format: 'date-time', description: 'only events at or after this time' }),
     ),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-    cursor: Type.Optional(Type.String({ pattern: '^[0-9]+$' })),
+    limit: Limit,
+    cursor: Cursor,
   }),
-  output: Type.Object({ events: Type.Array(EventOut), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+  output: Type.Object({ events: Type.Array(EventOut), nextCursor: NextCursor }),
   async handler(ctx, input) {
     requireUnrestricted(ctx, 'read the account-wide event feed');
     const { patterns, passId } = await resolveFilter(ctx, input);
@@ -136,15 +137,12 @@ export const listEvents = defineAction({
     const rows = await eventsAfter(
       ctx,
       { patterns, passId },
-      Number(input.cursor ?? 0),
+      keyOf(input.cursor) ?? 0,
       limit + 1,
       input.since,
     );
-    const page = rows.slice(0, limit);
-    return {
-      events: page.map(eventOut),
-      nextCursor: rows.length > limit ? String(page[page.length - 1]!.seq) : null,
-    };
+    const { items, nextCursor } = pageOf(rows, limit, (r) => r.seq);
+    return { events: items.map(eventOut), nextCursor };
   },
 });
 

@@ -3,13 +3,14 @@
 // re-renders every pass of the template in the background.
 import { type TProperties, Type } from '@sinclair/typebox';
 import { notFound } from '../errors.js';
-import { enqueueJob } from '../store/jobs.js';
 import type { Scope } from '../store/keys.js';
 import type { TemplateRow } from '../store/schema.js';
 import { findPass, findTemplate } from './access.js';
-import { normalizeImage, writePassVersion } from './pass-ops.js';
+import { normalizeImage } from './pass-images.js';
+import { writePassVersion } from './pass-versions.js';
 import { type ActionContext, defineAction, FileOut } from './registry.js';
 import { ImageType, PassRef, RESOLUTIONS, Resolution, resolutionOf } from './schemas.js';
+import { refreshTemplate } from './templates.js';
 
 const ImageInfo = Type.Object({
   type: Type.String(),
@@ -41,25 +42,7 @@ async function afterChange(ctx: ActionContext, target: Target, what: string): Pr
     await writePassVersion(ctx, target.found, {}, { type: 'pass.updated', extra: { images: what } });
     return;
   }
-  const t = target.template;
-  const now = ctx.app.clock.now();
-  await ctx.app.db.transaction().execute(async (trx) => {
-    await trx
-      .updateTable('templates')
-      .set({ version: t.version + 1, updatedAt: now.toISOString() })
-      .where('id', '=', t.id)
-      .execute();
-    await enqueueJob(
-      trx,
-      {
-        accountId: t.accountId,
-        kind: 'template_passes',
-        payload: { templateId: t.id, version: t.version + 1 },
-      },
-      now,
-    );
-  });
-  ctx.app.wake('template_passes');
+  await refreshTemplate(ctx, target.template, {});
 }
 
 const ImageSlot = { type: ImageType, resolution: Resolution };

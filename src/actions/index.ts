@@ -1,13 +1,19 @@
 // The registry: every action Passslot has. Edges (REST, CLI, later MCP) look actions up here.
 import { accountActions } from './accounts.js';
-import { adminActions } from './admin.js';
+import { auditActions } from './audit.js';
 import { bulkActions } from './bulk.js';
 import { eventActions } from './events.js';
 import { imageActions } from './images.js';
 import { integrationActions } from './integrations.js';
+import { keyActions } from './keys.js';
+import { linkActions } from './links.js';
 import { passActions } from './passes.js';
+import { passTypeActions } from './passtypes.js';
+import { pushActions } from './pushes.js';
 import type { Action } from './registry.js';
+import { scannerActions } from './scanners.js';
 import { templateActions } from './templates.js';
+import { walletActions } from './wallet.js';
 import { webhookActions } from './webhooks.js';
 
 export const actions: readonly Action[] = [
@@ -15,11 +21,17 @@ export const actions: readonly Action[] = [
   ...templateActions,
   ...imageActions,
   ...bulkActions,
-  ...adminActions,
+  ...passTypeActions,
+  ...scannerActions,
+  ...keyActions,
+  ...auditActions,
+  ...pushActions,
   ...eventActions,
   ...webhookActions,
   ...integrationActions,
   ...accountActions,
+  ...walletActions,
+  ...linkActions,
 ] as unknown as Action[];
 
 export const actionsByName: ReadonlyMap<string, Action> = new Map(actions.map((a) => [a.name, a]));

@@ -1,8 +1,11 @@
 // The pass actions: issuing, reading, changing, notifying, revoking and deleting passes.
 import { randomUUID } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
+import { randomToken as token } from '../auth/tokens.js';
 import { PKPASS_MIME } from '../engine/index.js';
 import { AppError, invalid } from '../errors.js';
+import { passEvent, passLink } from '../events/payloads.js';
+import { buildOr422, currentPkpass, storeRender } from '../render/current.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import { enqueueJob } from '../store/jobs.js';
 import { preparedRows } from '../store/prepared.js';
@@ -14,20 +17,9 @@ import {
   findPassValues,
   findTemplateAndPassType,
 } from './access.js';
-import {
-  buildOr422,
-  currentPkpass,
-  decodeImages,
-  imageFiles,
-  lastModifiedAfter,
-  listItem,
-  nextUpdateTag,
-  passEventData,
-  passUrl,
-  storeRender,
-  token,
-  writePassVersion,
-} from './pass-ops.js';
+import { keyOf, pageOf } from './paging.js';
+import { decodeImages, imageFiles } from './pass-images.js';
+import { lastModifiedAfter, nextUpdateTag, writePassVersion } from './pass-versions.js';
 import { type ActionContext, defineAction, FileOut } from './registry.js';
 import {
   Empty,
@@ -35,6 +27,7 @@ import {
   ListFilters,
   Owner,
   PassCreated,
+  type PassListItem,
   PassPage,
   PassRef,
   PassStatus,
@@ -127,7 +120,7 @@ export const createPass = defineAction({
       modifiedAt: lastModifiedAfter(null, now),
       personalization: null,
     };
-    const built = await buildOr422(ctx, draft, template, passType, imageFiles(images));
+    const built = await buildOr422(ctx.app, draft, template, passType, imageFiles(images));
     await withEvents(ctx.app, async (trx) => {
       draft.updateTag = await nextUpdateTag(trx, passType.id);
       const { id: _omit, ...row } = draft;
@@ -149,16 +142,7 @@ export const createPass = defineAction({
           })
           .execute();
       await storeRender(trx, draft.id, 1, built, now);
-      await appendEvent(
-        trx,
-        {
-          accountId: draft.accountId,
-          type: 'pass.created',
-          passId: draft.id,
-          data: passEventData(ctx, draft, passType),
-        },
-        now,
-      );
+      await appendEvent(trx, passEvent('pass.created', ctx.app.config.publicUrl, draft, passType), now);
     });
     return {
       serialNumber: draft.serialNumber,
@@ -193,18 +177,6 @@ async function checkRestrictions(
 // ---------------------------------------------------------------------------------------------------------------
 // Lists
 
-interface Cursor {
-  id: number;
-}
-const encodeCursor = (c: Cursor): string => Buffer.from(JSON.stringify(c)).toString('base64url');
-function decodeCursor(text: string): Cursor {
-  try {
-    const c = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Cursor;
-    if (Number.isInteger(c.id)) return c;
-  } catch {}
-  throw invalid([{ field: 'cursor', reasons: ['is not a cursor this API returned'] }]);
-}
-
 type Filters = Static<ReturnType<typeof Type.Object<typeof ListFilters>>> & { passTypeIdentifier?: string };
 
 async function listPasses(ctx: ActionContext, f: Filters): Promise<Static<typeof PassPage>> {
@@ -231,16 +203,14 @@ async function listPasses(ctx: ActionContext, f: Filters): Promise<Static<typeof
       'in',
       ctx.grant.passTypeIds.length ? ctx.grant.passTypeIds : [''],
     );
-  if (f.cursor) q = q.where('passes.id', '>', decodeCursor(f.cursor).id);
+  const after = keyOf(f.cursor);
+  if (after !== undefined) q = q.where('passes.id', '>', after);
   const rows = await q
     .orderBy('passes.id')
     .limit(limit + 1)
     .execute();
-  const page = rows.slice(0, limit);
-  return {
-    passes: page.map((r) => listItem(ctx, r, r.ptid)),
-    nextCursor: rows.length > limit ? encodeCursor({ id: page[page.length - 1]!.id }) : null,
-  };
+  const { items, nextCursor } = pageOf(rows, limit, (r) => r.id);
+  return { passes: items.map((r) => listItem(ctx, r, r.ptid)), nextCursor };
 }
 
 export const getPasses = defineAction({
@@ -419,7 +389,7 @@ export const getPassJson = defineAction({
   output: Type.Record(Type.String(), Type.Unknown()),
   async handler(ctx, input) {
     const { pass, passType } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
-    await currentPkpass(ctx, pass, passType);
+    await currentPkpass(ctx.app, pass, passType);
     const row = await ctx.app.db
       .selectFrom('passRenders')
       .select('passJson')
@@ -530,15 +500,16 @@ async function changeStatusOnly(
     if (change.status !== pass.status)
       await appendEvent(
         trx,
-        {
-          accountId: pass.accountId,
-          type: 'pass.status_changed',
-          passId: pass.id,
-          data: passEventData(ctx, { ...pass, status: change.status }, passType, {
+        passEvent(
+          'pass.status_changed',
+          ctx.app.config.publicUrl,
+          { ...pass, status: change.status },
+          passType,
+          {
             oldStatus: pass.status,
             newStatus: change.status,
-          }),
-        },
+          },
+        ),
         now,
       );
   });
@@ -699,10 +670,29 @@ export const downloadPass = defineAction({
     return {
       contentType: PKPASS_MIME,
       filename: `${pass.serialNumber}.pkpass`,
-      data: await currentPkpass(ctx, pass, passType),
+      data: await currentPkpass(ctx.app, pass, passType),
     };
   },
 });
+
+export const passUrl = (ctx: ActionContext, pass: Pick<PassRow, 'publicId' | 'linkToken'>): string =>
+  passLink(ctx.app.config.publicUrl, pass);
+
+export function listItem(ctx: ActionContext, pass: PassRow, passTypeIdentifier: string): PassListItem {
+  return {
+    serialNumber: pass.serialNumber,
+    passType: passTypeIdentifier,
+    passTypeIdentifier,
+    templateId: pass.templateId,
+    status: pass.status,
+    email: pass.ownerEmail,
+    userId: pass.ownerUserId,
+    externalId: pass.ownerExternalId,
+    createdAt: pass.createdAt,
+    updatedAt: pass.updatedAt,
+    url: passUrl(ctx, pass),
+  };
+}
 
 export const passActions = [
   createPass,

@@ -1,6 +1,7 @@
 // Schemas shared by several actions. Each is a JSON Schema (TypeBox) and, through Static<>, the TypeScript type.
 import { type Static, Type } from '@sinclair/typebox';
 import { IMAGE_KINDS, type ImageKind } from '../engine/index.js';
+import { Cursor, Limit, NextCursor } from './paging.js';
 
 export const PlaceholderValue = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], {
   description: 'a placeholder value: string, number, boolean or null',
@@ -83,9 +84,7 @@ export type PassListItem = Static<typeof PassListItem>;
 
 export const PassPage = Type.Object({
   passes: Type.Array(PassListItem),
-  nextCursor: Type.Union([Type.String(), Type.Null()], {
-    description: 'give it as cursor for the next page; null at the end',
-  }),
+  nextCursor: NextCursor,
 });
 
 export const ListFilters = {
@@ -97,8 +96,8 @@ export const ListFilters = {
   updatedSince: Type.Optional(
     Type.String({ format: 'date-time', description: 'only passes changed at or after this time' }),
   ),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-  cursor: Type.Optional(Type.String({ maxLength: 100 })),
+  limit: Limit,
+  cursor: Cursor,
 };
 
 export const Empty = Type.Object({});

@@ -6,6 +6,7 @@ import { queueReplay, type TargetKind, tableOf } from '../store/deliveries.js';
 import { matchesEventType } from '../store/events.js';
 import type { DeliveryRow, IntegrationRow, WebhookRow } from '../store/schema.js';
 import { requireUnrestricted } from './access.js';
+import { Cursor, keyOf, pageOf } from './paging.js';
 import type { ActionContext } from './registry.js';
 
 export async function findTarget(ctx: ActionContext, kind: 'webhook', id: number): Promise<WebhookRow>;
@@ -122,7 +123,7 @@ export const DeliveryQuery = {
     Type.Union(['pending', 'running', 'delivered', 'failed', 'skipped'].map((s) => Type.Literal(s))),
   ),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
-  cursor: Type.Optional(Type.String({ pattern: '^[0-9]+$' })),
+  cursor: Cursor,
 };
 
 async function deliveriesOut(ctx: ActionContext, rows: (DeliveryRow & { eventType: string })[]) {
@@ -177,16 +178,14 @@ export async function listDeliveries(
     .where('deliveries.targetKind', '=', kind)
     .where('deliveries.targetId', '=', input.id);
   if (input.status) q = q.where('deliveries.status', '=', input.status as DeliveryRow['status']);
-  if (input.cursor) q = q.where('deliveries.id', '<', Number(input.cursor));
+  const before = keyOf(input.cursor);
+  if (before !== undefined) q = q.where('deliveries.id', '<', before);
   const rows = await q
     .orderBy('deliveries.id', 'desc')
     .limit(limit + 1)
     .execute();
-  const page = rows.slice(0, limit);
-  return {
-    deliveries: await deliveriesOut(ctx, page),
-    nextCursor: rows.length > limit ? String(page[page.length - 1]!.id) : null,
-  };
+  const { items, nextCursor } = pageOf(rows, limit, (r) => r.id);
+  return { deliveries: await deliveriesOut(ctx, items), nextCursor };
 }
 
 /** Sends one delivery again now, with a fresh retry schedule. */

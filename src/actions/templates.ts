@@ -1,12 +1,12 @@
 // Template actions: PassSlot's templates (a pass.json body with ${placeholders}), their restrictions and links.
 import { type Static, Type } from '@sinclair/typebox';
+import { randomToken as token } from '../auth/tokens.js';
 import { compileTemplate, type JsonObject, type JsonValue, validatePassJson } from '../engine/index.js';
 import { conflict, fieldErrors, invalid } from '../errors.js';
 import type { Db } from '../store/db.js';
 import { enqueueJob } from '../store/jobs.js';
 import type { TemplateRow } from '../store/schema.js';
 import { findPassType, findTemplate, passTypeById } from './access.js';
-import { token } from './pass-ops.js';
 import { type ActionContext, defineAction } from './registry.js';
 import { Empty } from './schemas.js';
 
@@ -194,6 +194,36 @@ export const createTemplate = defineAction({
   },
 });
 
+/**
+ * A template's new version: the changed columns and the version bump, with the job that re-renders and pushes every
+ * pass of the template (src/jobs/bulk.ts), in one transaction.
+ */
+export async function refreshTemplate(
+  ctx: ActionContext,
+  template: TemplateRow,
+  changes: Partial<Pick<TemplateRow, 'name' | 'passTypeId' | 'body' | 'placeholders'>>,
+): Promise<void> {
+  const now = ctx.app.clock.now();
+  const version = template.version + 1;
+  await ctx.app.db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('templates')
+      .set({ ...changes, version, updatedAt: now.toISOString() })
+      .where('id', '=', template.id)
+      .execute();
+    await enqueueJob(
+      trx,
+      {
+        accountId: template.accountId,
+        kind: 'template_passes',
+        payload: { templateId: template.id, version },
+      },
+      now,
+    );
+  });
+  ctx.app.wake('template_passes');
+}
+
 export const updateTemplate = defineAction({
   name: 'update_template',
   title: 'Change a pass template',
@@ -239,31 +269,12 @@ export const updateTemplate = defineAction({
           { field: 'name', reasons: [`a template named "${input.name}" exists (id ${clash.id})`] },
         ]);
     }
-    const now = ctx.app.clock.now();
-    await ctx.app.db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('templates')
-        .set({
-          name: input.name ?? row.name,
-          passTypeId: passType.id,
-          body: JSON.stringify(body),
-          placeholders: JSON.stringify(compileTemplate(body).placeholders),
-          version: row.version + 1,
-          updatedAt: now.toISOString(),
-        })
-        .where('id', '=', row.id)
-        .execute();
-      await enqueueJob(
-        trx,
-        {
-          accountId: row.accountId,
-          kind: 'template_passes',
-          payload: { templateId: row.id, version: row.version + 1 },
-        },
-        now,
-      );
+    await refreshTemplate(ctx, row, {
+      name: input.name ?? row.name,
+      passTypeId: passType.id,
+      body: JSON.stringify(body),
+      placeholders: JSON.stringify(compileTemplate(body).placeholders),
     });
-    ctx.app.wake('template_passes');
     return { id: row.id, name: input.name ?? row.name, passType: passType.passTypeIdentifier };
   },
 });

@@ -1,25 +1,19 @@
-// Apple's pass web service (../shared/reference/apple-wallet.md part C): what Wallet asks of the webServiceURL of
-// every pass. Registration changes and their events are written in one transaction; tokens compare in constant time.
-import { timingSafeEqual } from 'node:crypto';
-import { currentPkpass } from '../actions/pass-ops.js';
-import { systemContext } from '../actions/registry.js';
-import type { App } from '../app.js';
-import { type HotPass, passRef } from '../store/cache.js';
-import type { Db } from '../store/db.js';
-import { appendEvent, withEvents } from '../store/events.js';
+// Apple's pass web service: what Wallet reads from the webServiceURL of every pass (the passes a device should update,
+// the latest version of a pass), and the check of the ApplePass token, in constant time. What Wallet changes
+// (registrations, personalization, logs) is done by the actions in src/actions/wallet.ts.
+import { safeEqual } from '../auth/tokens.js';
+import { currentPkpass, type RenderDeps } from '../render/current.js';
+import { type HotPass, type HotPassCache, passRef } from '../store/cache.js';
 import { hotQueries } from '../store/prepared.js';
 import type { PassRow, PassTypeRow } from '../store/schema.js';
+
+/** What the web service needs of the App: the database, the cache of hot passes, and rendering. */
+export type App = RenderDeps & { hotPasses: HotPassCache };
 
 export interface AuthorizedPass {
   pass: PassRow;
   passType: PassTypeRow;
 }
-
-const safeEqual = (a: string, b: string): boolean => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
 
 /** The token of an `Authorization: ApplePass <token>` header. */
 export function applePassToken(header: string | undefined): string | undefined {
@@ -103,136 +97,6 @@ export function cachedLatestAuth(
   return tokenMatches(authorization, cached.authToken) ? cached : false;
 }
 
-function registrationEventData(
-  pass: PassRow,
-  passType: PassTypeRow,
-  deviceLibraryIdentifier: string,
-  extra: Record<string, unknown>,
-) {
-  return {
-    deviceLibraryIdentifier,
-    passPid: pass.publicId,
-    passSerialNumber: pass.serialNumber,
-    passTypeIdentifier: passType.passTypeIdentifier,
-    passTemplateId: pass.templateId,
-    status: pass.status,
-    email: pass.ownerEmail,
-    userId: pass.ownerUserId,
-    externalId: pass.ownerExternalId,
-    ...extra,
-  };
-}
-
-async function devicesInstalled(db: Db, passId: number): Promise<number> {
-  const { n } = await db
-    .selectFrom('registrations')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('passId', '=', passId)
-    .executeTakeFirstOrThrow();
-  return Number(n);
-}
-
-/** Registers a device for a pass: 201 when new, 200 when it was registered (its push token is updated). */
-export async function registerDevice(
-  app: App,
-  found: AuthorizedPass,
-  deviceLibraryIdentifier: string,
-  pushToken: string,
-): Promise<201 | 200> {
-  const now = app.clock.now().toISOString();
-  return withEvents(app, async (trx) => {
-    let device = await trx
-      .selectFrom('devices')
-      .selectAll()
-      .where('deviceLibraryIdentifier', '=', deviceLibraryIdentifier)
-      .executeTakeFirst();
-    if (!device) {
-      device = await trx
-        .insertInto('devices')
-        .values({ deviceLibraryIdentifier, pushToken, createdAt: now, updatedAt: now })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-    } else if (device.pushToken !== pushToken) {
-      await trx
-        .updateTable('devices')
-        .set({ pushToken, updatedAt: now })
-        .where('id', '=', device.id)
-        .execute();
-    }
-    const existing = await trx
-      .selectFrom('registrations')
-      .select('passId')
-      .where('deviceId', '=', device.id)
-      .where('passId', '=', found.pass.id)
-      .executeTakeFirst();
-    if (existing) return 200;
-    await trx
-      .insertInto('registrations')
-      .values({ deviceId: device.id, passId: found.pass.id, createdAt: now })
-      .execute();
-    await appendEvent(
-      trx,
-      {
-        accountId: found.pass.accountId,
-        type: 'registration.created',
-        passId: found.pass.id,
-        data: registrationEventData(found.pass, found.passType, deviceLibraryIdentifier, {
-          devicesInstalled: await devicesInstalled(trx, found.pass.id),
-        }),
-      },
-      app.clock.now(),
-    );
-    return 201;
-  });
-}
-
-/**
- * Removes a device's registration for a pass (Wallet unregistered it, or APNs said its token is dead) with a
- * registration.deleted event; a device left with no registration is removed. Returns whether one existed.
- */
-export async function unregisterDevice(
-  app: App,
-  found: AuthorizedPass,
-  deviceLibraryIdentifier: string,
-  reason: string,
-): Promise<boolean> {
-  return withEvents(app, async (trx) => {
-    const device = await trx
-      .selectFrom('devices')
-      .select('id')
-      .where('deviceLibraryIdentifier', '=', deviceLibraryIdentifier)
-      .executeTakeFirst();
-    if (!device) return false;
-    const deleted = await trx
-      .deleteFrom('registrations')
-      .where('deviceId', '=', device.id)
-      .where('passId', '=', found.pass.id)
-      .executeTakeFirst();
-    if (Number(deleted.numDeletedRows) === 0) return false;
-    const left = await trx
-      .selectFrom('registrations')
-      .select('passId')
-      .where('deviceId', '=', device.id)
-      .limit(1)
-      .executeTakeFirst();
-    if (!left) await trx.deleteFrom('devices').where('id', '=', device.id).execute();
-    await appendEvent(
-      trx,
-      {
-        accountId: found.pass.accountId,
-        type: 'registration.deleted',
-        passId: found.pass.id,
-        data: registrationEventData(found.pass, found.passType, deviceLibraryIdentifier, {
-          reason,
-          devicesInstalled: await devicesInstalled(trx, found.pass.id),
-        }),
-      },
-      app.clock.now(),
-    );
-    return true;
-  });
-}
-
 /**
  * The serial numbers of the device's passes of a pass type changed after `since` (all of them without a tag), with
  * the latest tag among them. Only passes the device registered are ever listed.
@@ -255,8 +119,7 @@ export async function updatedSerials(
 
 /** The current .pkpass of a pass (voided when revoked or deleted), from the render cache. */
 export async function latestPass(app: App, found: AuthorizedPass): Promise<Uint8Array> {
-  const ctx = systemContext(app, found.pass.accountId, 'wallet', 'wallet');
-  return currentPkpass(ctx, found.pass, found.passType);
+  return currentPkpass(app, found.pass, found.passType);
 }
 
 /**
@@ -280,85 +143,4 @@ export async function latestPassFor(
     begun,
   );
   return { pass: found.pass, pkpass };
-}
-
-const PASS_TYPE_ID = /\bpass\.[A-Za-z0-9.-]+[A-Za-z0-9]/g;
-
-/** Stores Wallet's log messages, linked to the pass they name when a message names one of ours. */
-export async function storeLogs(app: App, messages: string[]): Promise<void> {
-  const now = app.clock.now().toISOString();
-  for (const raw of messages.slice(0, 100)) {
-    const message = raw.slice(0, 4000);
-    let passId: number | null = null;
-    const types = [...new Set(message.match(PASS_TYPE_ID) ?? [])].slice(0, 3);
-    const words = [...new Set(message.split(/[^A-Za-z0-9._:-]+/).filter((w) => w.length >= 4))].slice(0, 200);
-    if (types.length && words.length) {
-      const row = await app.db
-        .selectFrom('passes')
-        .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
-        .select('passes.id')
-        .where('passTypes.passTypeIdentifier', 'in', types)
-        .where('passes.serialNumber', 'in', words)
-        .executeTakeFirst();
-      passId = row?.id ?? null;
-    }
-    await app.db.insertInto('walletLogs').values({ passId, message, createdAt: now }).execute();
-  }
-}
-
-export interface Personalization {
-  personalizationToken: string;
-  requiredPersonalizationInfo: Record<string, string>;
-}
-
-const PERSONAL_FIELDS = [
-  'fullName',
-  'givenName',
-  'familyName',
-  'emailAddress',
-  'postalCode',
-  'ISOCountryCode',
-  'phoneNumber',
-];
-
-/**
- * Stores what Wallet's personalization sent as the pass's owner and returns the personalization token signed with
- * the pass type certificate (a detached CMS signature, as for manifests).
- */
-export async function personalize(app: App, found: AuthorizedPass, input: Personalization): Promise<Buffer> {
-  const info: Record<string, string> = {};
-  for (const k of PERSONAL_FIELDS) {
-    const v = input.requiredPersonalizationInfo[k];
-    if (typeof v === 'string' && v.length <= 500) info[k] = v;
-  }
-  const now = app.clock.now();
-  await withEvents(app, async (trx) => {
-    await trx
-      .updateTable('passes')
-      .set({
-        personalization: JSON.stringify(info),
-        ownerEmail: info.emailAddress ?? found.pass.ownerEmail,
-        updatedAt: now.toISOString(),
-      })
-      .where('id', '=', found.pass.id)
-      .execute();
-    await appendEvent(
-      trx,
-      {
-        accountId: found.pass.accountId,
-        type: 'pass.personalized',
-        passId: found.pass.id,
-        data: {
-          pid: found.pass.publicId,
-          serialNumber: found.pass.serialNumber,
-          passTypeIdentifier: found.passType.passTypeIdentifier,
-          templateId: found.pass.templateId,
-          personalization: info,
-        },
-      },
-      now,
-    );
-  });
-  const identity = app.renderer.identity(found.passType, app.secrets);
-  return identity.signer.sign(Buffer.from(input.personalizationToken, 'utf8'), now);
 }

@@ -1,4 +1,4 @@
-// Apple's rules for pass.json (../shared/reference/apple-wallet.md part B), one small check per concern, each problem
+// Apple's rules for pass.json (PassKit's pass format reference), one small check per concern, each problem
 // with its JSON path. Sources: Apple's Wallet documentation and the validators of apple/pass-builder.
 import { createPublicKey } from 'node:crypto';
 import { Collector, joinPath, type Problem } from './problems.js';

@@ -18,6 +18,7 @@ import {
 import { appendEvent, withEvents } from '../store/events.js';
 import type { DeliveryRow } from '../store/schema.js';
 import { startWorkLoop, type WorkLoop } from '../work-loop.js';
+import { targetDisabledEvent } from './payloads.js';
 
 /** An event as stored: data is its JSON text. */
 export interface StoredEvent {
@@ -122,11 +123,7 @@ export async function disableTarget(app: App, target: TargetRef, reason: string)
       .where('id', '=', target.id)
       .execute();
     await failOpenDeliveries(trx, target, `${target.kind} disabled: ${reason}`, now);
-    await appendEvent(
-      trx,
-      { accountId: row.accountId, type: `${target.kind}.disabled`, data: { id: target.id, reason } },
-      now,
-    );
+    await appendEvent(trx, targetDisabledEvent(row.accountId, target.kind, target.id, reason), now);
   });
   app.log.warn({ target, reason }, 'delivery target disabled');
 }

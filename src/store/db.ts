@@ -18,7 +18,9 @@ import { migrations } from './migrations.js';
 import type { Database } from './schema.js';
 
 export type Db = KyselyType<Database>;
-export type Dialect = 'sqlite' | 'postgres';
+export type { Dialect } from './migrations.js';
+
+import type { Dialect } from './migrations.js';
 
 export interface Store {
   db: Db;

@@ -7,7 +7,7 @@ import { preparedIn } from './prepared.js';
 
 export interface EventInput {
   accountId: number;
-  type: string;
+  type: EventType;
   passId?: number | null;
   data: Record<string, unknown>;
 }
@@ -46,6 +46,7 @@ export const EVENT_TYPES = [
   'webhook.disabled',
   'integration.disabled',
 ] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
 
 /** Does an event type match one of the patterns ("*", "pass.*", "registration.created")? */
 export function matchesEventType(patterns: readonly string[], type: string): boolean {

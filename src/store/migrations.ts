@@ -1,7 +1,9 @@
 // Schema migrations, in order. Each works on SQLite and PostgreSQL; the few differences (auto-increment keys, binary
 // columns) are named by the dialect argument.
 import { type ColumnDefinitionBuilder, type Kysely, sql } from 'kysely';
-import type { Dialect } from './db.js';
+
+/** The databases Passslot runs on: one query code path, dialect details only where SQL differs. */
+export type Dialect = 'sqlite' | 'postgres';
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against the database as it was, not today's types
 type AnyDb = Kysely<any>;

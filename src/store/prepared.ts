@@ -4,7 +4,7 @@ import { type Compilable, CompiledQuery, type Insertable } from 'kysely';
 import type { Db } from './db.js';
 import type { Database } from './schema.js';
 
-class Slot {
+class Placeholder {
   constructor(readonly index: number) {}
 }
 
@@ -18,11 +18,11 @@ function compileWithSlots<A extends unknown[]>(
   arity: number,
   build: (...slots: A) => Compilable<unknown>,
 ): Compiled {
-  const slots = Array.from({ length: arity }, (_, i) => new Slot(i)) as unknown as A;
+  const slots = Array.from({ length: arity }, (_, i) => new Placeholder(i)) as unknown as A;
   const compiled = build(...slots).compile();
   return {
     sql: compiled.sql,
-    places: compiled.parameters.map((p) => (p instanceof Slot ? p.index : -1)),
+    places: compiled.parameters.map((p) => (p instanceof Placeholder ? p.index : -1)),
     fixed: compiled.parameters,
   };
 }

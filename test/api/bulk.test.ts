@@ -203,7 +203,7 @@ describe(`pass type certificates on ${TEST_DB}`, () => {
 
 describe(`housekeeping on ${TEST_DB}`, () => {
   it('forgets finished jobs after a week and idempotency keys after a day, and keeps the rest', async () => {
-    const { pruneOldRows } = await import('../../src/workers.js');
+    const { pruneOldRows } = await import('../../src/jobs/retention.js');
     const old = new Date(Date.now() - 8 * 86_400_000).toISOString();
     const oldJob = await enqueueJob(
       s.app.db,

@@ -12,7 +12,7 @@ import { type AccountSetup, createAccount } from '../../src/actions/accounts.js'
 import { type App, type Clock, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';
-import { startWorkers, type Workers } from '../../src/workers.js';
+import { startWorkers, type Workers } from '../../src/jobs/runner.js';
 import { tmpDir, verifyPkpass } from '../helpers.js';
 import {
   createMemberPass,

@@ -2,7 +2,7 @@
 // Events read by a real EventSource client, resumed with Last-Event-ID.
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pruneOldRows, warnExpiringCertificates } from '../../src/workers.js';
+import { pruneOldRows, warnExpiringCertificates } from '../../src/jobs/retention.js';
 import { createMemberPass, startServer, type TestServer } from './harness.js';
 
 interface Envelope {

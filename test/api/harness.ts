@@ -8,7 +8,7 @@ import { type AccountSetup, createAccount } from '../../src/actions/accounts.js'
 import { type App, type Clock, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';
-import { startWorkers, type Workers } from '../../src/workers.js';
+import { startWorkers, type Workers } from '../../src/jobs/runner.js';
 import { tmpDir } from '../helpers.js';
 
 export const TEST_DB = process.env.PASSSLOT_TEST_DB === 'postgres' ? 'postgres' : 'sqlite';

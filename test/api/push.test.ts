@@ -6,14 +6,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
-import { type PassUpdate, SimulatedDevice } from '../../src/apple/device.js';
 import {
   type ApnsStandin,
   ensureServerCertificate,
   type StandinRecord,
   startApnsStandin,
-} from '../../src/apple/standin.js';
-import { startWorkers } from '../../src/workers.js';
+} from '../../src/dev/apns-standin.js';
+import { type PassUpdate, SimulatedDevice } from '../../src/dev/device.js';
+import { startWorkers } from '../../src/jobs/runner.js';
 import { tmpDir, until } from '../helpers.js';
 import {
   createMemberPass,

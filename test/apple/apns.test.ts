@@ -2,7 +2,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApnsConnection } from '../../src/apple/apns.js';
-import { type ApnsStandin, startApnsStandin } from '../../src/apple/standin.js';
+import { type ApnsStandin, startApnsStandin } from '../../src/dev/apns-standin.js';
 import { createDevPki } from '../../src/engine/index.js';
 import { freePort } from '../api/harness.js';
 import { tmpDir } from '../helpers.js';

@@ -5,7 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApnsIdentity } from '../../src/apple/push-thread.js';
-import { type ApnsStandin, startApnsStandin } from '../../src/apple/standin.js';
+import { type ApnsStandin, startApnsStandin } from '../../src/dev/apns-standin.js';
 import { createDevPki } from '../../src/engine/index.js';
 import { tmpDir } from '../helpers.js';
 

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApnsStandin, startApnsStandin } from '../../src/apple/standin.js';
+import { type ApnsStandin, startApnsStandin } from '../../src/dev/apns-standin.js';
 import { createDevPki, type DevPki } from '../../src/engine/index.js';
 import { tmpDir } from '../helpers.js';
 

@@ -3,9 +3,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type PassUpdate, SimulatedDevice } from '../../apple/device.js';
-import { type StandinRecord, startApnsStandin } from '../../apple/standin.js';
 import { ConfigError, loadConfig } from '../../config.js';
+import { type StandinRecord, startApnsStandin } from '../../dev/apns-standin.js';
+import { type PassUpdate, SimulatedDevice } from '../../dev/device.js';
 import { CommandError, type Output, readInput, UsageError } from '../io.js';
 
 const DEFAULT_PORT = 2197;

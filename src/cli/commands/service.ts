@@ -8,12 +8,12 @@ import {
   getAccount,
   setAccountRateLimit,
 } from '../../actions/accounts.js';
-import { createAppKey, listAppKeys, revokeAppKey, rotateAppKey } from '../../actions/admin.js';
+import { createAppKey, listAppKeys, revokeAppKey, rotateAppKey } from '../../actions/keys.js';
 import { type App, createApp } from '../../app.js';
 import { ConfigError, loadConfig } from '../../config.js';
 import { buildServer } from '../../http/server.js';
+import { startWorkers } from '../../jobs/runner.js';
 import { migrate } from '../../store/db.js';
-import { startWorkers } from '../../workers.js';
 import { CommandError, type Output, UsageError } from '../io.js';
 import { runForOperator } from '../run-action.js';
 
@@ -72,10 +72,11 @@ export async function serveCommand(_args: string[], io: Output): Promise<number>
   const server = await buildServer(app);
   await server.listen({ port: app.config.port, host: app.config.host });
   const workers = app.config.runWorkers ? startWorkers(app) : undefined;
+  // one write, so that whoever waits for the first line also gets the first start's key
   io.out(
-    `Passslot listening on http://${app.config.host}:${app.config.port} (public URL ${app.config.publicUrl})`,
+    `Passslot listening on http://${app.config.host}:${app.config.port} (public URL ${app.config.publicUrl})` +
+      (setup ? `\n${banner(app, setup)}` : ''),
   );
-  if (setup) io.out(banner(app, setup));
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGTERM', stop);

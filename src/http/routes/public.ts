@@ -1,23 +1,14 @@
 // Public pass links: `${PASSSLOT_PUBLIC_URL}/p/<id>?t=<token>` serves the .pkpass to Wallet, Safari and Passbook user
 // agents and a small page with a download link to everything else. Template links (/t/<token>) show the template.
-import { timingSafeEqual } from 'node:crypto';
+import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { currentPkpass, passEventData } from '../../actions/pass-ops.js';
-import { systemContext } from '../../actions/registry.js';
+import { openPassLink, openTemplateLink } from '../../actions/links.js';
+import { runAction, systemContext } from '../../actions/registry.js';
 import type { App } from '../../app.js';
-import { PKPASS_MIME } from '../../engine/index.js';
-import { appendEvent, withEvents } from '../../store/events.js';
+import { AppError } from '../../errors.js';
+import { escapeHtml } from '../../html.js';
 
 const WALLET_AGENT = /(iPhone|iPad|iPod|Passbook|PassKit|Wallet|Macintosh.*Safari)/i;
-
-const safeEqual = (a: string, b: string): boolean => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
-
-const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 function page(reply: FastifyReply, status: number, title: string, body: string): FastifyReply {
   return reply
@@ -36,61 +27,49 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
   fastify.get('/p/:publicId', { schema: { hide: true } }, async (req, reply) => {
     const { publicId } = req.params as { publicId: string };
     const { t, download } = req.query as { t?: string; download?: string };
-    const row = await app.db
-      .selectFrom('passes')
-      .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
-      .innerJoin('templates', 'templates.id', 'passes.templateId')
-      .selectAll('passes')
-      .select(['passTypes.passTypeIdentifier as ptid', 'templates.name as templateName'])
-      .where('passes.publicId', '=', publicId)
-      .executeTakeFirst();
-    if (!row || !t || !safeEqual(t, row.linkToken))
-      return page(reply, 404, 'Pass not found', '<h1>Pass not found</h1><p>This link is not valid.</p>');
-    if (row.deletedAt) return page(reply, 410, 'Pass removed', '<h1>This pass was removed</h1>');
-    const wantsFile = download === '1' || WALLET_AGENT.test(req.headers['user-agent'] ?? '');
-    if (!wantsFile) {
-      const href = `/p/${encodeURIComponent(publicId)}?t=${encodeURIComponent(t)}&download=1`;
+    const userAgent = req.headers['user-agent'] ?? null;
+    let opened: Static<typeof openPassLink.output>;
+    try {
+      opened = await runAction(openPassLink, systemContext(app, 0, req.id, 'page'), {
+        publicId,
+        token: t ?? '',
+        download: download === '1' || WALLET_AGENT.test(userAgent ?? ''),
+        userAgent,
+      });
+    } catch (err) {
+      if (err instanceof AppError && (err.status === 404 || err.status === 422))
+        return page(reply, 404, 'Pass not found', '<h1>Pass not found</h1><p>This link is not valid.</p>');
+      throw err;
+    }
+    if (opened.kind === 'removed') return page(reply, 410, 'Pass removed', '<h1>This pass was removed</h1>');
+    if (opened.kind === 'page') {
+      const href = `/p/${encodeURIComponent(publicId)}?t=${encodeURIComponent(t ?? '')}&download=1`;
       return page(
         reply,
         200,
-        row.templateName,
-        `<h1>${escapeHtml(row.templateName)}</h1><p>Open this page on your iPhone to add the pass to Apple Wallet, or download it.</p>` +
+        opened.templateName,
+        `<h1>${escapeHtml(opened.templateName)}</h1><p>Open this page on your iPhone to add the pass to Apple Wallet, or download it.</p>` +
           `<p><a class="button" href="${escapeHtml(href)}">Add to Apple Wallet</a></p>`,
       );
     }
-    const passType = await app.db
-      .selectFrom('passTypes')
-      .selectAll()
-      .where('id', '=', row.passTypeId)
-      .executeTakeFirstOrThrow();
-    const ctx = systemContext(app, row.accountId, req.id, 'page');
-    const bytes = await currentPkpass(ctx, row, passType);
-    await withEvents(app, (trx) =>
-      appendEvent(
-        trx,
-        {
-          accountId: row.accountId,
-          type: 'pass.downloaded',
-          passId: row.id,
-          data: passEventData(ctx, row, passType, { userAgent: req.headers['user-agent'] ?? null }),
-        },
-        app.clock.now(),
-      ),
-    );
     return reply
-      .type(PKPASS_MIME)
-      .header('Content-Disposition', `attachment; filename="${encodeURIComponent(row.serialNumber)}.pkpass"`)
+      .type(opened.file.contentType)
+      .header(
+        'Content-Disposition',
+        `attachment; filename="${encodeURIComponent(opened.file.filename ?? 'pass.pkpass')}"`,
+      )
       .header('Cache-Control', 'no-store')
-      .send(Buffer.from(bytes));
+      .send(Buffer.from(opened.file.data));
   });
 
   fastify.get('/t/:token', { schema: { hide: true } }, async (req, reply) => {
     const { token } = req.params as { token: string };
-    const row = await app.db
-      .selectFrom('templates')
-      .select(['name', 'linkToken'])
-      .where('linkToken', '=', token)
-      .executeTakeFirst();
+    const row = await runAction(openTemplateLink, systemContext(app, 0, req.id, 'page'), { token }).catch(
+      (err: unknown) => {
+        if (err instanceof AppError && err.status < 500) return undefined;
+        throw err;
+      },
+    );
     if (!row) return page(reply, 404, 'Not found', '<h1>Not found</h1>');
     return page(
       reply,

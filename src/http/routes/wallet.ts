@@ -1,7 +1,10 @@
 // Apple's pass web service under `${PASSSLOT_PUBLIC_URL}/wallet` (the webServiceURL of every pass), with Apple's
 // exact answers: register 201/200/401, unregister 200/401, serials 200/204, latest pass 200/304/401, log 200,
 // personalize 200.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type Action, runAction, systemContext } from '../../actions/registry.js';
+import { personalizePass, recordWalletLogs, registerDevice, unregisterDevice } from '../../actions/wallet.js';
 import type { App } from '../../app.js';
 import {
   authorizeLatest,
@@ -9,13 +12,10 @@ import {
   latestPassFor,
   notModifiedSince,
   passByIdentifiers,
-  personalize,
-  registerDevice,
-  storeLogs,
-  unregisterDevice,
   updatedSerials,
 } from '../../apple/webservice.js';
 import { PKPASS_MIME } from '../../engine/index.js';
+import { AppError } from '../../errors.js';
 import { lastModifiedOf } from '../../store/cache.js';
 
 type RegistrationParams = {
@@ -27,9 +27,24 @@ type RegistrationParams = {
 const unauthorized = (reply: FastifyReply) => reply.status(401).type('text/plain; charset=utf-8').send('');
 const bad = (reply: FastifyReply, message: string) =>
   reply.status(400).type('application/json; charset=utf-8').send({ message });
-const ID = /^[A-Za-z0-9._:-]{1,200}$/;
 
 export async function walletRoutes(fastify: FastifyInstance, app: App): Promise<void> {
+  /** Runs a Wallet action for the pass's account; bad input is Apple's 400. */
+  async function run<I extends TSchema, O extends TSchema>(
+    req: FastifyRequest,
+    accountId: number,
+    action: Action<I, O>,
+    input: unknown,
+  ): Promise<Static<O>> {
+    try {
+      return await runAction(action, systemContext(app, accountId, req.id, 'wallet'), input);
+    } catch (err) {
+      if (err instanceof AppError && err.status === 422)
+        throw new AppError(400, err.errors.map((e) => `${e.field} ${e.reasons.join('; ')}`).join('; '));
+      throw err;
+    }
+  }
+
   await fastify.register(
     async (wallet) => {
       // Apple's protocol, documented by Apple: not part of the API's OpenAPI document
@@ -48,12 +63,13 @@ export async function walletRoutes(fastify: FastifyInstance, app: App): Promise<
           req.headers.authorization,
         );
         if (!found) return unauthorized(reply);
-        if (!ID.test(p.deviceLibraryIdentifier)) return bad(reply, 'deviceLibraryIdentifier is not valid');
         const pushToken = (req.body as { pushToken?: unknown } | undefined)?.pushToken;
-        if (typeof pushToken !== 'string' || !/^[A-Za-z0-9]{1,200}$/.test(pushToken))
-          return bad(reply, 'the body must be {"pushToken": "<hex>"}');
-        const status = await registerDevice(app, found, p.deviceLibraryIdentifier, pushToken);
-        return reply.status(status).type('text/plain; charset=utf-8').send('');
+        if (typeof pushToken !== 'string') return bad(reply, 'the body must be {"pushToken": "<hex>"}');
+        const { created } = await run(req, found.pass.accountId, registerDevice, { ...p, pushToken });
+        return reply
+          .status(created ? 201 : 200)
+          .type('text/plain; charset=utf-8')
+          .send('');
       });
 
       wallet.delete(registration, async (req, reply) => {
@@ -65,7 +81,7 @@ export async function walletRoutes(fastify: FastifyInstance, app: App): Promise<
           req.headers.authorization,
         );
         if (!found) return unauthorized(reply);
-        await unregisterDevice(app, found, p.deviceLibraryIdentifier, 'unregistered');
+        await run(req, found.pass.accountId, unregisterDevice, { ...p, reason: 'unregistered' });
         return reply.status(200).type('text/plain; charset=utf-8').send('');
       });
 
@@ -109,10 +125,9 @@ export async function walletRoutes(fastify: FastifyInstance, app: App): Promise<
       wallet.post('/v1/log', async (req, reply) => {
         const logs = (req.body as { logs?: unknown } | undefined)?.logs;
         if (Array.isArray(logs))
-          await storeLogs(
-            app,
-            logs.filter((l): l is string => typeof l === 'string'),
-          );
+          await run(req, 0, recordWalletLogs, {
+            logs: logs.filter((l): l is string => typeof l === 'string').slice(0, 100),
+          });
         return reply.status(200).type('text/plain; charset=utf-8').send('');
       });
 
@@ -133,11 +148,12 @@ export async function walletRoutes(fastify: FastifyInstance, app: App): Promise<
             reply,
             'the body must be a PersonalizationDictionary: {"personalizationToken", "requiredPersonalizationInfo"}',
           );
-        const signed = await personalize(app, found, {
+        const { signature } = await run(req, found.pass.accountId, personalizePass, {
+          ...p,
           personalizationToken: body.personalizationToken,
-          requiredPersonalizationInfo: body.requiredPersonalizationInfo as Record<string, string>,
+          requiredPersonalizationInfo: body.requiredPersonalizationInfo,
         });
-        return reply.status(200).type('application/octet-stream').send(signed);
+        return reply.status(200).type('application/octet-stream').send(Buffer.from(signature, 'base64'));
       });
     },
     { prefix: '/wallet' },

@@ -1,14 +1,12 @@
 // The background workers: claim durable jobs with a lease, run them, and record success or a retry with exponential
 // backoff and jitter. Woken at once when a job is queued, and polling otherwise, so nothing waits on memory alone.
 import { randomUUID } from 'node:crypto';
-import { bulkJobHandler } from './actions/bulk.js';
-import type { App } from './app.js';
-import { pushJobHandler } from './apple/push.js';
-import { createMailer } from './delivery/email.js';
-import { integrationSender } from './events/crm/index.js';
-import { startDispatcher } from './events/dispatcher.js';
-import { webhookSender } from './events/webhooks.js';
-import { appendEvent, withEvents } from './store/events.js';
+import type { App } from '../app.js';
+
+import { integrationSender } from '../events/crm/index.js';
+import { startDispatcher } from '../events/dispatcher.js';
+import { webhookSender } from '../events/webhooks.js';
+import { createMailer } from '../messaging/email.js';
 import {
   backoffMs,
   claimJobs,
@@ -17,9 +15,12 @@ import {
   PARKED_UNTIL,
   ParkJobError,
   PermanentJobError,
-} from './store/jobs.js';
-import type { JobRow } from './store/schema.js';
-import { startWorkLoop, type WorkLoop } from './work-loop.js';
+} from '../store/jobs.js';
+import type { JobRow } from '../store/schema.js';
+import { startWorkLoop, type WorkLoop } from '../work-loop.js';
+import { bulkJobHandler } from './bulk.js';
+import { pushJobHandler } from './push.js';
+import { pruneOldRows, warnExpiringCertificates } from './retention.js';
 
 export type JobHandler = (job: JobRow) => Promise<void>;
 
@@ -35,83 +36,6 @@ const CONCURRENCY = 16;
 const POLL_MS = 1000;
 
 const PRUNE_EVERY_MS = 10 * 60_000;
-const KEEP_DONE_JOBS_MS = 7 * 86_400_000;
-const KEEP_DELIVERIES_MS = 30 * 86_400_000;
-const EXPIRY_NOTICE_MS = 30 * 86_400_000;
-const EXPIRY_REMIND_MS = 7 * 86_400_000;
-
-/**
- * passtype.certificate_expiring: once a pass type's certificate has 30 days or less left, an event, repeated weekly
- * until the certificate is replaced (pushes and new passes stop working when it expires).
- */
-export async function warnExpiringCertificates(app: App): Promise<number> {
-  const now = app.clock.now();
-  const due = await app.db
-    .selectFrom('passTypes')
-    .select(['id', 'accountId', 'passTypeIdentifier', 'expiresAt', 'expiryWarnedAt'])
-    .where('expiresAt', '<', new Date(now.getTime() + EXPIRY_NOTICE_MS).toISOString())
-    .where((eb) =>
-      eb.or([
-        eb('expiryWarnedAt', 'is', null),
-        eb('expiryWarnedAt', '<', new Date(now.getTime() - EXPIRY_REMIND_MS).toISOString()),
-      ]),
-    )
-    .execute();
-  for (const pt of due)
-    await withEvents(app, async (trx) => {
-      const claimed = await trx
-        .updateTable('passTypes')
-        .set({ expiryWarnedAt: now.toISOString() })
-        .where('id', '=', pt.id)
-        .where((eb) =>
-          pt.expiryWarnedAt === null
-            ? eb('expiryWarnedAt', 'is', null)
-            : eb('expiryWarnedAt', '=', pt.expiryWarnedAt),
-        )
-        .executeTakeFirst();
-      // another process warned first
-      if (Number(claimed.numUpdatedRows) === 0) return;
-      const msLeft = Date.parse(pt.expiresAt) - now.getTime();
-      await appendEvent(
-        trx,
-        {
-          accountId: pt.accountId,
-          type: 'passtype.certificate_expiring',
-          data: {
-            passTypeIdentifier: pt.passTypeIdentifier,
-            certificateExpirationDate: pt.expiresAt,
-            daysLeft: Math.max(0, Math.floor(msLeft / 86_400_000)),
-            expired: msLeft <= 0,
-          },
-        },
-        now,
-      );
-    });
-  return due.length;
-}
-
-/**
- * Forgets what no longer matters: finished jobs after a week, idempotency keys after their 24 hours, finished
- * deliveries (and their attempts) after 30 days. Events stay: they are the account's history.
- */
-export async function pruneOldRows(app: App): Promise<void> {
-  const now = app.clock.now().getTime();
-  await app.db
-    .deleteFrom('deliveries')
-    .where('status', 'in', ['delivered', 'failed', 'skipped'])
-    .where('updatedAt', '<', new Date(now - KEEP_DELIVERIES_MS).toISOString())
-    .execute();
-  await app.db
-    .deleteFrom('jobs')
-    .where('status', '=', 'done')
-    .where('updatedAt', '<', new Date(now - KEEP_DONE_JOBS_MS).toISOString())
-    .execute();
-  await app.db
-    .deleteFrom('idempotencyKeys')
-    .where('createdAt', '<', new Date(now - 86_400_000).toISOString())
-    .execute();
-}
-
 export function startWorkers(
   app: App,
   options: { poll?: boolean; handlers?: Record<string, JobHandler> } = {},

@@ -1,10 +1,11 @@
 // Email delivery: a pass sent over SMTP (nodemailer; STARTTLS when the server offers it) with the .pkpass attached
 // and its link in the text and HTML bodies. Runs as a durable job: while SMTP is down it is retried, never lost.
 import nodemailer, { type Transporter } from 'nodemailer';
-import { currentPkpass, passUrl } from '../actions/pass-ops.js';
-import { systemContext } from '../actions/registry.js';
 import type { App } from '../app.js';
 import { PKPASS_MIME } from '../engine/index.js';
+import { passLink } from '../events/payloads.js';
+import { escapeHtml } from '../html.js';
+import { currentPkpass } from '../render/current.js';
 import { ParkJobError, PermanentJobError } from '../store/jobs.js';
 import type { JobRow } from '../store/schema.js';
 
@@ -12,9 +13,6 @@ export interface EmailJob {
   passId: number;
   email: string;
 }
-
-const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 export function createMailer(app: App): { send(job: JobRow): Promise<void>; close(): void } {
   let transport: Transporter | undefined;
@@ -37,9 +35,8 @@ export function createMailer(app: App): { send(job: JobRow): Promise<void>; clos
         .select('name')
         .where('id', '=', pass.templateId)
         .executeTakeFirstOrThrow();
-      const ctx = systemContext(app, pass.accountId, `job-${job.id}`, 'job');
-      const pkpass = await currentPkpass(ctx, pass, passType);
-      const url = passUrl(ctx, pass);
+      const pkpass = await currentPkpass(app, pass, passType);
+      const url = passLink(app.config.publicUrl, pass);
       await transport.sendMail({
         from: app.config.smtpFrom,
         to: email,

@@ -1,0 +1,125 @@
+// App keys: scopes and template or pass type restrictions, shown once, stored hashed; managing them needs '*' and an
+// unrestricted key (a restricted key could otherwise mint wider access).
+import { Type } from '@sinclair/typebox';
+import { invalid, notFound } from '../errors.js';
+import { createKey, listKeys, revokeKey, rotateKey, SCOPES } from '../store/keys.js';
+import { requireUnrestricted } from './access.js';
+import { type ActionContext, defineAction } from './registry.js';
+import { Empty } from './schemas.js';
+
+const KeyOut = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  prefix: Type.String({ description: 'the public start of the key, to recognise it' }),
+  scopes: Type.Array(Type.String()),
+  templateIds: Type.Union([Type.Array(Type.Integer()), Type.Null()]),
+  passTypeIds: Type.Union([Type.Array(Type.String()), Type.Null()]),
+  createdAt: Type.String(),
+  lastUsedAt: Type.Union([Type.String(), Type.Null()]),
+  revokedAt: Type.Union([Type.String(), Type.Null()]),
+});
+const NewKeyOut = Type.Object({
+  key: Type.String({ description: 'the secret key, shown this once' }),
+  ...KeyOut.properties,
+});
+const ScopeSchema = Type.Union(SCOPES.map((s) => Type.Literal(s)));
+
+async function checkKeyRestrictions(
+  ctx: ActionContext,
+  templateIds?: number[] | null,
+  passTypeIds?: string[] | null,
+): Promise<void> {
+  if (templateIds?.length) {
+    const found = await ctx.app.db
+      .selectFrom('templates')
+      .select('id')
+      .where('accountId', '=', ctx.grant.accountId)
+      .where('id', 'in', templateIds)
+      .execute();
+    const missing = templateIds.filter((t) => !found.some((f) => f.id === t));
+    if (missing.length)
+      throw invalid([{ field: 'templateIds', reasons: [`unknown templates: ${missing.join(', ')}`] }]);
+  }
+  if (passTypeIds?.length) {
+    const found = await ctx.app.db
+      .selectFrom('passTypes')
+      .select('passTypeIdentifier')
+      .where('accountId', '=', ctx.grant.accountId)
+      .where('passTypeIdentifier', 'in', passTypeIds)
+      .execute();
+    const missing = passTypeIds.filter((t) => !found.some((f) => f.passTypeIdentifier === t));
+    if (missing.length)
+      throw invalid([{ field: 'passTypeIds', reasons: [`unknown pass types: ${missing.join(', ')}`] }]);
+  }
+}
+
+export const listAppKeys = defineAction({
+  name: 'list_app_keys',
+  title: 'List app keys',
+  description: 'Lists the app keys of the account (never their secrets).',
+  scope: '*',
+  mutates: false,
+  input: Empty,
+  output: Type.Array(KeyOut),
+  handler: (ctx) => {
+    requireUnrestricted(ctx, 'manage app keys');
+    return listKeys(ctx.app.db, ctx.grant.accountId);
+  },
+});
+
+export const createAppKey = defineAction({
+  name: 'create_app_key',
+  title: 'Create an app key',
+  description:
+    'Creates an app key with scopes and optional restrictions to templates and pass types. The key is shown once.',
+  scope: '*',
+  mutates: true,
+  input: Type.Object({
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    scopes: Type.Array(ScopeSchema, { minItems: 1 }),
+    templateIds: Type.Optional(Type.Union([Type.Array(Type.Integer({ minimum: 1 })), Type.Null()])),
+    passTypeIds: Type.Optional(Type.Union([Type.Array(Type.String()), Type.Null()])),
+  }),
+  output: NewKeyOut,
+  async handler(ctx, input) {
+    requireUnrestricted(ctx, 'manage app keys');
+    await checkKeyRestrictions(ctx, input.templateIds, input.passTypeIds);
+    const { key, info } = await createKey(ctx.app.db, { accountId: ctx.grant.accountId, ...input });
+    return { key, ...info };
+  },
+});
+
+export const rotateAppKey = defineAction({
+  name: 'rotate_app_key',
+  title: 'Rotate an app key',
+  description: 'Gives an app key a new secret (shown once); the old secret stops working at once.',
+  scope: '*',
+  mutates: true,
+  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  output: NewKeyOut,
+  async handler(ctx, input) {
+    requireUnrestricted(ctx, 'manage app keys');
+    const out = await rotateKey(ctx.app.db, ctx.grant.accountId, input.id);
+    if (!out) throw notFound(`app key ${input.id}`);
+    ctx.app.auth.forget(); // the old secret stops working now, not when its cache entry expires
+    return { key: out.key, ...out.info };
+  },
+});
+
+export const revokeAppKey = defineAction({
+  name: 'revoke_app_key',
+  title: 'Revoke an app key',
+  description: 'Revokes an app key; requests made with it are refused from now on.',
+  scope: '*',
+  mutates: true,
+  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  output: Empty,
+  async handler(ctx, input) {
+    requireUnrestricted(ctx, 'manage app keys');
+    if (!(await revokeKey(ctx.app.db, ctx.grant.accountId, input.id))) throw notFound(`app key ${input.id}`);
+    ctx.app.auth.forget();
+    return {};
+  },
+});
+
+export const keyActions = [listAppKeys, createAppKey, rotateAppKey, revokeAppKey];

@@ -1,0 +1,164 @@
+// Scanners: the devices or browsers allowed to redeem passes (scanning itself comes with the web app).
+import { Type } from '@sinclair/typebox';
+import { invalid, notFound } from '../errors.js';
+import { type ActionContext, defineAction } from './registry.js';
+import { Empty } from './schemas.js';
+
+const ScannerIn = {
+  name: Type.String({ minLength: 1, maxLength: 200 }),
+  type: Type.Union([Type.Literal('PassVerifier'), Type.Literal('Browser')]),
+  fullAccess: Type.Boolean(),
+  allowedTemplates: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { maxItems: 1000 })),
+};
+const ScannerOut = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  type: Type.String(),
+  fullAccess: Type.Boolean(),
+  allowedTemplates: Type.Array(Type.Integer()),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+
+async function scannerRow(ctx: ActionContext, id: number) {
+  const row = await ctx.app.db
+    .selectFrom('scanners')
+    .selectAll()
+    .where('id', '=', id)
+    .where('accountId', '=', ctx.grant.accountId)
+    .executeTakeFirst();
+  if (!row) throw notFound(`scanner ${id}`);
+  return row;
+}
+const scannerOut = (r: Awaited<ReturnType<typeof scannerRow>>) => ({
+  id: r.id,
+  name: r.name,
+  type: r.type,
+  fullAccess: r.fullAccess === 1,
+  allowedTemplates: JSON.parse(r.allowedTemplates) as number[],
+  createdAt: r.createdAt,
+  updatedAt: r.updatedAt,
+});
+
+async function checkScannerTemplates(
+  ctx: ActionContext,
+  fullAccess: boolean,
+  templates: number[] | undefined,
+): Promise<number[]> {
+  if (fullAccess) return [];
+  if (!templates || templates.length === 0)
+    throw invalid([{ field: 'allowedTemplates', reasons: ['is required when fullAccess is false'] }]);
+  const found = await ctx.app.db
+    .selectFrom('templates')
+    .select('id')
+    .where('accountId', '=', ctx.grant.accountId)
+    .where('id', 'in', templates)
+    .execute();
+  const missing = templates.filter((t) => !found.some((f) => f.id === t));
+  if (missing.length)
+    throw invalid([{ field: 'allowedTemplates', reasons: [`unknown templates: ${missing.join(', ')}`] }]);
+  return templates;
+}
+
+export const listScanners = defineAction({
+  name: 'list_scanners',
+  title: 'List scanners',
+  description: 'Lists the scanners (devices or browsers allowed to redeem passes) of the account.',
+  scope: 'scanners:read',
+  mutates: false,
+  input: Empty,
+  output: Type.Array(ScannerOut),
+  async handler(ctx) {
+    return (
+      await ctx.app.db
+        .selectFrom('scanners')
+        .selectAll()
+        .where('accountId', '=', ctx.grant.accountId)
+        .orderBy('id')
+        .execute()
+    ).map(scannerOut);
+  },
+});
+
+export const getScanner = defineAction({
+  name: 'get_scanner',
+  title: 'Get a scanner',
+  description: 'Returns one scanner.',
+  scope: 'scanners:read',
+  mutates: false,
+  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  output: ScannerOut,
+  handler: async (ctx, input) => scannerOut(await scannerRow(ctx, input.id)),
+});
+
+export const createScanner = defineAction({
+  name: 'create_scanner',
+  title: 'Create a scanner',
+  description:
+    'Creates a scanner of type PassVerifier or Browser, with access to all templates (fullAccess) or the allowedTemplates.',
+  scope: 'scanners:write',
+  mutates: true,
+  input: Type.Object(ScannerIn),
+  output: ScannerOut,
+  async handler(ctx, input) {
+    const allowed = await checkScannerTemplates(ctx, input.fullAccess, input.allowedTemplates);
+    const now = ctx.app.clock.now().toISOString();
+    const row = await ctx.app.db
+      .insertInto('scanners')
+      .values({
+        accountId: ctx.grant.accountId,
+        name: input.name,
+        type: input.type,
+        fullAccess: input.fullAccess ? 1 : 0,
+        allowedTemplates: JSON.stringify(allowed),
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return scannerOut(row);
+  },
+});
+
+export const updateScanner = defineAction({
+  name: 'update_scanner',
+  title: 'Change a scanner',
+  description: 'Replaces the name, type and template access of a scanner.',
+  scope: 'scanners:write',
+  mutates: true,
+  input: Type.Object({ id: Type.Integer({ minimum: 1 }), ...ScannerIn }),
+  output: ScannerOut,
+  async handler(ctx, input) {
+    await scannerRow(ctx, input.id);
+    const allowed = await checkScannerTemplates(ctx, input.fullAccess, input.allowedTemplates);
+    await ctx.app.db
+      .updateTable('scanners')
+      .set({
+        name: input.name,
+        type: input.type,
+        fullAccess: input.fullAccess ? 1 : 0,
+        allowedTemplates: JSON.stringify(allowed),
+        updatedAt: ctx.app.clock.now().toISOString(),
+      })
+      .where('id', '=', input.id)
+      .execute();
+    return scannerOut(await scannerRow(ctx, input.id));
+  },
+});
+
+export const deleteScanner = defineAction({
+  name: 'delete_scanner',
+  title: 'Delete a scanner',
+  description: 'Deletes a scanner.',
+  scope: 'scanners:write',
+  mutates: true,
+  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  output: Empty,
+  async handler(ctx, input) {
+    await scannerRow(ctx, input.id);
+    await ctx.app.db.deleteFrom('scanners').where('id', '=', input.id).execute();
+    return {};
+  },
+});
+
+export const scannerActions = [listScanners, getScanner, createScanner, updateScanner, deleteScanner];

@@ -1,0 +1,142 @@
+// Every event's data, built in one place, so that an event type has one shape whoever causes it (an action, Wallet,
+// a pass page, a worker). Pass events carry PassSlot's fields first, then ours; appendEvent adds the template name
+// and the number of devices that have the pass installed.
+import type { EventInput, EventType } from '../store/events.js';
+import type { PassRow, PassTypeRow } from '../store/schema.js';
+
+type Pass = Pick<
+  PassRow,
+  | 'id'
+  | 'accountId'
+  | 'publicId'
+  | 'linkToken'
+  | 'serialNumber'
+  | 'templateId'
+  | 'status'
+  | 'ownerEmail'
+  | 'ownerUserId'
+  | 'ownerExternalId'
+>;
+type PassType = Pick<PassTypeRow, 'passTypeIdentifier'>;
+
+/** The link that installs a pass: `${publicUrl}/p/<public id>?t=<link token>`. */
+export const passLink = (publicUrl: string, pass: Pick<PassRow, 'publicId' | 'linkToken'>): string =>
+  `${publicUrl}/p/${pass.publicId}?t=${pass.linkToken}`;
+
+/** The events about a pass itself: created, updated, downloaded, status changed, revoked, notified, deleted. */
+export function passEvent(
+  type: Extract<EventType, `pass.${string}`>,
+  publicUrl: string,
+  pass: Pass,
+  passType: PassType,
+  extra: Record<string, unknown> = {},
+): EventInput {
+  return {
+    accountId: pass.accountId,
+    type,
+    passId: pass.id,
+    data: {
+      pid: pass.publicId,
+      serialNumber: pass.serialNumber,
+      passTypeIdentifier: passType.passTypeIdentifier,
+      templateId: pass.templateId,
+      url: passLink(publicUrl, pass),
+      status: pass.status,
+      email: pass.ownerEmail,
+      userId: pass.ownerUserId,
+      externalId: pass.ownerExternalId,
+      ...extra,
+    },
+  };
+}
+
+/** A device added the pass to Wallet, or removed it (PassSlot's registration fields). */
+export function registrationEvent(
+  type: 'registration.created' | 'registration.deleted',
+  pass: Pass,
+  passType: PassType,
+  deviceLibraryIdentifier: string,
+  extra: Record<string, unknown> = {},
+): EventInput {
+  return {
+    accountId: pass.accountId,
+    type,
+    passId: pass.id,
+    data: {
+      deviceLibraryIdentifier,
+      passPid: pass.publicId,
+      passSerialNumber: pass.serialNumber,
+      passTypeIdentifier: passType.passTypeIdentifier,
+      passTemplateId: pass.templateId,
+      status: pass.status,
+      email: pass.ownerEmail,
+      userId: pass.ownerUserId,
+      externalId: pass.ownerExternalId,
+      ...extra,
+    },
+  };
+}
+
+/** The holder filled in Wallet's personalization form. */
+export function personalizedEvent(pass: Pass, passType: PassType, info: Record<string, string>): EventInput {
+  return {
+    accountId: pass.accountId,
+    type: 'pass.personalized',
+    passId: pass.id,
+    data: {
+      pid: pass.publicId,
+      serialNumber: pass.serialNumber,
+      passTypeIdentifier: passType.passTypeIdentifier,
+      templateId: pass.templateId,
+      personalization: info,
+    },
+  };
+}
+
+/** Pushes to some devices of a pass kept failing and were given up. */
+export function pushFailedEvent(
+  pass: Pick<Pass, 'id' | 'accountId' | 'serialNumber'>,
+  passType: PassType,
+  devices: string[],
+  attempts: number,
+): EventInput {
+  return {
+    accountId: pass.accountId,
+    type: 'push.failed',
+    passId: pass.id,
+    data: {
+      serialNumber: pass.serialNumber,
+      passTypeIdentifier: passType.passTypeIdentifier,
+      devices,
+      attempts,
+    },
+  };
+}
+
+/** A pass type certificate has 30 days or less left (or has expired). */
+export function certificateExpiringEvent(
+  passType: Pick<PassTypeRow, 'accountId' | 'passTypeIdentifier' | 'expiresAt'>,
+  now: Date,
+): EventInput {
+  const msLeft = Date.parse(passType.expiresAt) - now.getTime();
+  return {
+    accountId: passType.accountId,
+    type: 'passtype.certificate_expiring',
+    data: {
+      passTypeIdentifier: passType.passTypeIdentifier,
+      certificateExpirationDate: passType.expiresAt,
+      daysLeft: Math.max(0, Math.floor(msLeft / 86_400_000)),
+      expired: msLeft <= 0,
+    },
+  };
+}
+
+/** A webhook or integration was disabled (410 Gone, failing for days, or by hand). */
+export function targetDisabledEvent(
+  accountId: number,
+  kind: 'webhook' | 'integration',
+  id: number,
+  reason: string,
+): EventInput {
+  return { accountId, type: `${kind}.disabled`, data: { id, reason } };
+}

@@ -1,0 +1,102 @@
+// The .pkpass of a pass version: built by the renderer (Wallet's rules broken are a 422 with field errors, nothing
+// saved), stored with the version it renders, and served from there until the pass changes.
+
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import { type BuiltPass, MissingValuesError, PassProblemsError, ValueTypeError } from '../engine/index.js';
+import { fieldErrors, invalid } from '../errors.js';
+import type { RowCache } from '../store/cache.js';
+import type { Db } from '../store/db.js';
+import { hotQueries, preparedIn } from '../store/prepared.js';
+import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
+import type { Secrets } from '../store/secrets.js';
+import type { RenderContext, Renderer } from './renderer.js';
+
+/** What rendering needs of the App. */
+export interface RenderDeps {
+  db: Db;
+  secrets: Secrets;
+  renderer: Renderer;
+  rows: RowCache;
+  clock: Clock;
+  config: Pick<Config, 'publicUrl'>;
+}
+
+export const renderContext = (deps: RenderDeps): RenderContext => ({
+  db: deps.db,
+  secrets: deps.secrets,
+  publicUrl: deps.config.publicUrl,
+  now: deps.clock.now(),
+});
+
+/** Maps engine failures to PassSlot's 422 with field errors. */
+export function toValidationError(err: unknown): never {
+  if (err instanceof MissingValuesError)
+    throw invalid(
+      err.names.map((n) => ({ field: `values.${n}`, reasons: ['is required by the template'] })),
+      err.message,
+    );
+  if (err instanceof ValueTypeError)
+    throw invalid([{ field: `values.${err.placeholder}`, reasons: [err.message] }]);
+  if (err instanceof PassProblemsError)
+    throw invalid(
+      fieldErrors(
+        err.problems
+          .filter((p) => p.severity === 'error')
+          .map((p) => ({ field: p.path || 'pass.json', reason: p.message })),
+      ),
+      'The rendered pass.json would be rejected by Wallet',
+    );
+  throw err;
+}
+
+export async function buildOr422(
+  deps: RenderDeps,
+  pass: Parameters<Renderer['build']>[1],
+  template: TemplateRow,
+  passType: PassTypeRow,
+  images?: Record<string, Uint8Array>,
+): Promise<BuiltPass> {
+  try {
+    return await deps.renderer.build(renderContext(deps), pass, template, passType, images);
+  } catch (err) {
+    return toValidationError(err);
+  }
+}
+
+export async function templateOf(deps: RenderDeps, pass: PassRow): Promise<TemplateRow> {
+  return deps.rows.template(deps.db, pass.templateId);
+}
+
+export async function storeRender(
+  db: Db,
+  passId: number,
+  version: number,
+  built: BuiltPass,
+  now: Date,
+): Promise<void> {
+  await upsertRender(db, passId, version, built.pkpass, JSON.stringify(built.passJson), now.toISOString());
+}
+
+const upsertRender = preparedIn(
+  5,
+  (db, passId: number, version: number, pkpass: Uint8Array, passJson: string, createdAt: string) =>
+    db
+      .insertInto('passRenders')
+      .values({ passId, version, pkpass, passJson, createdAt })
+      .onConflict((oc) => oc.column('passId').doUpdateSet({ version, pkpass, passJson, createdAt })),
+);
+
+/** The .pkpass of a pass's current version, from the cache or rendered now (and cached). */
+export async function currentPkpass(
+  deps: RenderDeps,
+  pass: PassRow,
+  passType: PassTypeRow,
+): Promise<Uint8Array> {
+  const [cached] = await hotQueries(deps.db).renderOf(pass.id);
+  if (cached && cached.version === pass.version) return cached.pkpass;
+  const template = await templateOf(deps, pass);
+  const built = await buildOr422(deps, pass, template, passType);
+  await storeRender(deps.db, pass.id, pass.version, built, deps.clock.now());
+  return built.pkpass;
+}
