@@ -12,7 +12,7 @@ import type { ActionContext } from './registry.js';
  */
 export function requireUnrestricted(ctx: ActionContext, what: string): void {
   if (ctx.grant.templateIds || ctx.grant.passTypeIds)
-    throw forbidden(`a key restricted to templates or pass types cannot ${what}`);
+    throw forbidden(`a key restricted to templates or pass types cannot ${what}`, 'restricted_key');
 }
 
 export function checkPassTypeAllowed(ctx: ActionContext, passTypeIdentifier: string): void {
@@ -20,6 +20,7 @@ export function checkPassTypeAllowed(ctx: ActionContext, passTypeIdentifier: str
   if (allowed && !allowed.includes(passTypeIdentifier))
     throw forbidden(
       `this app key is restricted to the pass types ${allowed.join(', ')}; ${passTypeIdentifier} is not one of them`,
+      'restricted_key',
     );
 }
 
@@ -28,6 +29,7 @@ export function checkTemplateAllowed(ctx: ActionContext, templateId: number): vo
   if (allowed && !allowed.includes(templateId))
     throw forbidden(
       `this app key is restricted to the templates ${allowed.join(', ')}; template ${templateId} is not one of them`,
+      'restricted_key',
     );
 }
 

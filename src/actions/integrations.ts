@@ -1,7 +1,6 @@
 // CRM integrations (HubSpot, Salesforce): the account's events, as they happen, update the pass owner's record in its
 // CRM. Credentials are stored encrypted and never returned; delivery shares the webhooks' engine, log and replay.
 import { type Static, Type } from '@sinclair/typebox';
-import { sql } from 'kysely';
 import type { FieldError } from '../errors.js';
 import { invalid } from '../errors.js';
 import { type Credentials, credentialsOf, mappingSourceProblem } from '../events/crm/common.js';
@@ -9,6 +8,7 @@ import { HUBSPOT_DEFAULTS } from '../events/crm/hubspot.js';
 import { INTEGRATION_TYPES } from '../events/crm/index.js';
 import { SALESFORCE_DEFAULTS } from '../events/crm/salesforce.js';
 import { urlProblem } from '../events/outbound.js';
+import { bumpedVersion } from '../store/db.js';
 import type { IntegrationRow } from '../store/schema.js';
 import { requireUnrestricted } from './access.js';
 import { checkPatterns, EventPattern } from './events.js';
@@ -267,7 +267,7 @@ export const updateIntegration = defineAction({
         events: input.events ? JSON.stringify(input.events) : row.events,
         description: input.description ?? row.description,
         ...enabledColumns(row, enabled),
-        version: sql`version + 1`,
+        version: bumpedVersion,
         updatedAt: ctx.app.clock.now().toISOString(),
       })
       .where('id', '=', row.id)

@@ -81,13 +81,15 @@ export async function writePassVersion(
       return result;
     } catch (err) {
       if (!(err instanceof VersionConflict)) throw err;
-      if (attempt >= 5) throw new AppError(409, 'the pass is being changed by other requests; try again');
+      if (attempt >= 5)
+        throw new AppError('conflict', 'the pass is being changed by other requests; try again');
       const fresh = await ctx.app.db
         .selectFrom('passes')
         .selectAll()
         .where('id', '=', pass.id)
         .executeTakeFirst();
-      if (!fresh || fresh.deletedAt) throw new AppError(404, 'the pass was deleted while this request ran');
+      if (!fresh || fresh.deletedAt)
+        throw new AppError('not_found', 'the pass was deleted while this request ran');
       pass = fresh;
     }
   }

@@ -159,7 +159,10 @@ async function checkRestrictions(
 ): Promise<void> {
   const r = JSON.parse(restrictionsJson) as { quantityRestriction?: number; dateRestriction?: string };
   if (r.dateRestriction && Date.parse(r.dateRestriction) < ctx.app.clock.now().getTime())
-    throw new AppError(403, `the template stopped issuing passes on ${r.dateRestriction} (dateRestriction)`);
+    throw new AppError(
+      'template_closed',
+      `the template stopped issuing passes on ${r.dateRestriction} (dateRestriction)`,
+    );
   if (r.quantityRestriction !== undefined) {
     const { n } = await ctx.app.db
       .selectFrom('passes')
@@ -168,7 +171,7 @@ async function checkRestrictions(
       .executeTakeFirstOrThrow();
     if (Number(n) >= r.quantityRestriction)
       throw new AppError(
-        403,
+        'template_closed',
         `the template has issued its ${r.quantityRestriction} passes (quantityRestriction)`,
       );
   }

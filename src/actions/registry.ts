@@ -159,11 +159,12 @@ export async function execute<I extends TSchema, O extends TSchema>(
   let accountId = ctx.grant.accountId;
   try {
     if (!allows(ctx.grant, action.scope))
-      throw forbidden(
-        action.scope === 'system'
-          ? `${action.name} is run by Passslot itself, not with an app key`
-          : `this app key lacks the scope ${action.scope} (needed by ${action.name})`,
-      );
+      throw action.scope === 'system'
+        ? forbidden(`${action.name} is run by Passslot itself, not with an app key`, 'system_only')
+        : forbidden(
+            `this app key lacks the scope ${action.scope} (needed by ${action.name})`,
+            'missing_scope',
+          );
     const valid = validate(action.input, input);
     checked = valid;
     const idem =

@@ -4,6 +4,7 @@ import { randomToken as token } from '../auth/tokens.js';
 import { compileTemplate, type JsonObject, type JsonValue, validatePassJson } from '../engine/index.js';
 import { conflict, fieldErrors, invalid } from '../errors.js';
 import type { Db } from '../store/db.js';
+import { bumpedVersion } from '../store/db.js';
 import { enqueueJob } from '../store/jobs.js';
 import type { TemplateRow } from '../store/schema.js';
 import { findPassType, findTemplate, passTypeById } from './access.js';
@@ -204,13 +205,13 @@ export async function refreshTemplate(
   changes: Partial<Pick<TemplateRow, 'name' | 'passTypeId' | 'body' | 'placeholders'>>,
 ): Promise<void> {
   const now = ctx.app.clock.now();
-  const version = template.version + 1;
   await ctx.app.db.transaction().execute(async (trx) => {
-    await trx
+    const { version } = await trx
       .updateTable('templates')
-      .set({ ...changes, version, updatedAt: now.toISOString() })
+      .set({ ...changes, version: bumpedVersion, updatedAt: now.toISOString() })
       .where('id', '=', template.id)
-      .execute();
+      .returning('version')
+      .executeTakeFirstOrThrow();
     await enqueueJob(
       trx,
       {

@@ -6,6 +6,7 @@ import { invalid } from '../errors.js';
 import { urlProblem } from '../events/outbound.js';
 import { newWebhookSecret } from '../events/signing.js';
 import { verifyEndpoint } from '../events/webhooks.js';
+import { bumpedVersion } from '../store/db.js';
 import type { WebhookRow } from '../store/schema.js';
 import { requireUnrestricted } from './access.js';
 import { checkPatterns, EventPattern } from './events.js';
@@ -184,7 +185,7 @@ export const updateWebhook = defineAction({
         events: input.events ? JSON.stringify(input.events) : row.events,
         description: input.description ?? row.description,
         ...enabledColumns(row, enabled),
-        version: row.version + 1,
+        version: bumpedVersion,
         updatedAt: now,
       })
       .where('id', '=', row.id)
@@ -228,7 +229,7 @@ export const rotateWebhookSecret = defineAction({
         secretEnc: ctx.app.secrets.encrypt(secret),
         previousSecretEnc: row.secretEnc,
         previousSecretUntil: new Date(now.getTime() + ROTATION_GRACE_MS).toISOString(),
-        version: row.version + 1,
+        version: bumpedVersion,
         updatedAt: now.toISOString(),
       })
       .where('id', '=', row.id)

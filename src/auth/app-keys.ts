@@ -47,7 +47,7 @@ export class Authenticator {
     const key = presentedKey(header);
     if (!key || !cacheKey)
       throw new AppError(
-        401,
+        'unauthorized',
         'Authentication required: send your app key as HTTP Basic user (curl -u KEY:), or in Authorization',
         [],
         {
@@ -57,7 +57,9 @@ export class Authenticator {
     const grant = await verifyKey(this.db, key);
     if (!grant) {
       this.cache.delete(cacheKey);
-      throw new AppError(401, 'Invalid app key', [], { 'WWW-Authenticate': 'Basic realm="passslot"' });
+      throw new AppError('unauthorized', 'Invalid app key', [], {
+        'WWW-Authenticate': 'Basic realm="passslot"',
+      });
     }
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(cacheKey, { grant, until: now + CACHE_MS });

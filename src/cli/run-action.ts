@@ -24,7 +24,7 @@ export async function runForOperator<I extends TSchema, O extends TSchema>(
     return await runAction(action, systemContext(app, accountId, `cli-${randomUUID()}`, 'cli'), input);
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    if (err.status === 400 || err.status === 422) throw new UsageError(describe(err));
+    if (err.code === 'bad_request' || err.code === 'validation_failed') throw new UsageError(describe(err));
     throw new CommandError(describe(err));
   }
 }

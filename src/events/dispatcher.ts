@@ -4,6 +4,7 @@
 // kept for replay. 410 Gone, or a target failing for three days, disables the target with an event.
 import { randomUUID } from 'node:crypto';
 import type { App } from '../app.js';
+import { bumpedVersion } from '../store/db.js';
 import {
   type AttemptRecord,
   claimDeliveries,
@@ -114,12 +115,7 @@ export async function disableTarget(app: App, target: TargetRef, reason: string)
   await withEvents(app, async (trx) => {
     await trx
       .updateTable(tableOf(target.kind))
-      .set((eb) => ({
-        enabled: 0,
-        disabledReason: reason,
-        version: eb('version', '+', 1),
-        updatedAt: now.toISOString(),
-      }))
+      .set({ enabled: 0, disabledReason: reason, version: bumpedVersion, updatedAt: now.toISOString() })
       .where('id', '=', target.id)
       .execute();
     await failOpenDeliveries(trx, target, `${target.kind} disabled: ${reason}`, now);

@@ -48,7 +48,8 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
         description:
           "PassSlot's v1 REST API, self-hosted, with additions (pass types, owners and search, details, revoke, notify, " +
           'keys, audit). Authenticate with your app key as HTTP Basic user and an empty password (curl -u KEY:), as the raw ' +
-          'Authorization header, or as Bearer. Errors are {"message", "errors": [{"field", "reasons"}]}.',
+          'Authorization header, or as Bearer. Errors are {"message", "code", "errors": [{"field", "reasons"}]}; the code is ' +
+          'stable (not_found, validation_failed, missing_scope, restricted_key, rate_limited, ...).',
       },
       servers: [{ url: app.config.publicUrl }],
       components: {

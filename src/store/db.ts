@@ -12,6 +12,7 @@ import {
   Migrator,
   PostgresDialect,
   SqliteDialect,
+  sql,
 } from 'kysely';
 import pg from 'pg';
 import { migrations } from './migrations.js';
@@ -103,3 +104,9 @@ export async function migrate(store: Store): Promise<string[]> {
 
 /** Now, as the ISO string every time column holds. */
 export const isoNow = (clock: () => number = Date.now): string => new Date(clock()).toISOString();
+
+/**
+ * The `version` column of the row being updated, plus one, computed by the database: the one way a row's version is
+ * bumped, so concurrent changes never write the same version twice (caches key rows by id and version).
+ */
+export const bumpedVersion = sql<number>`version + 1`;

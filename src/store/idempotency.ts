@@ -15,7 +15,7 @@ export interface IdempotentRun {
 
 export function idempotentRun(accountId: number, key: string, action: string, input: unknown): IdempotentRun {
   if (key.length === 0 || key.length > 255)
-    throw new AppError(400, 'Idempotency-Key must be 1 to 255 characters');
+    throw new AppError('bad_request', 'Idempotency-Key must be 1 to 255 characters');
   const hash = createHash('sha256')
     .update(`${action}\n${JSON.stringify(input ?? null)}`)
     .digest('hex');
@@ -34,7 +34,7 @@ export async function replayOf(db: Db, run: IdempotentRun, now: Date): Promise<u
   if (!row) return undefined;
   if (row.requestHash !== run.hash)
     throw new AppError(
-      422,
+      'idempotency_key_reused',
       'This Idempotency-Key was used with a different request; use a new key for a new request',
     );
   const text = Buffer.from(row.body).toString('utf8');

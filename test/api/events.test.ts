@@ -112,7 +112,10 @@ describe('events', () => {
     ).json();
     const res = await s.api(narrow.key, '/v1/events');
     expect(res.status).toBe(403);
-    expect((await res.json()).message).toMatch(/events:read/);
+    expect(await res.json()).toMatchObject({
+      code: 'missing_scope',
+      message: expect.stringMatching(/events:read/),
+    });
     expect((await s.api(narrow.key, '/v1/events/stream')).status).toBe(403);
     const restricted = await (
       await s.api(k, '/v1/keys', {

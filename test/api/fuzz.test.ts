@@ -3,6 +3,7 @@
 // a listed pass that verifies, and each pass holds the values, status and price its last successful update returned.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
 import { verifyPkpass } from '../helpers.js';
 import { createMemberPass, startServer, TEST_DB, type TestServer } from './harness.js';
 
@@ -184,8 +185,10 @@ async function send(method: string, path: string, text: string | undefined, type
   expect(res.headers.get('content-type'), ctx).toBeTruthy();
   if (res.status >= 400) {
     expect(res.headers.get('content-type'), ctx).toMatch(/^application\/json/);
-    const body = JSON.parse(raw) as { message?: unknown };
+    const body = JSON.parse(raw) as { message?: unknown; code?: unknown };
     expect(body.message, ctx).toBeTypeOf('string');
+    // a code of the catalogue, with its status
+    expect(ERROR_CODES[body.code as ErrorCode], ctx).toBe(res.status);
     return { status: res.status, body: body as unknown, ctx };
   }
   return {

@@ -177,7 +177,10 @@ describe(`templates on ${TEST_DB}`, () => {
     ).toBe(201);
     const over = await s.api(key, `/v1/templates/${t.id}/pass`, { method: 'POST', json: memberValues() });
     expect(over.status).toBe(403);
-    expect((await over.json()).message).toContain('quantityRestriction');
+    expect(await over.json()).toMatchObject({
+      code: 'template_closed',
+      message: expect.stringContaining('quantityRestriction'),
+    });
     await s.api(key, `/v1/templates/${t.id}/restrictions`, {
       method: 'PUT',
       json: { dateRestriction: '2020-01-01T00:00:00Z' },
@@ -389,6 +392,10 @@ describe(`OpenAPI on ${TEST_DB}`, () => {
     const res = await s.api(key, `${p.path}/values`);
     expect(res.status).toBe(500);
     const body = await res.json();
-    expect(body).toEqual({ message: 'Internal server error', requestId: res.headers.get('x-request-id') });
+    expect(body).toEqual({
+      message: 'Internal server error',
+      code: 'internal',
+      requestId: res.headers.get('x-request-id'),
+    });
   });
 });

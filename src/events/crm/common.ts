@@ -1,7 +1,7 @@
 // What the CRM connectors share: the fields an event offers to a mapping, credentials kept encrypted with OAuth
 // refreshes serialized per integration (and compare-and-set across processes), and the outcome of an HTTP answer.
-import { sql } from 'kysely';
 import type { App } from '../../app.js';
+import { bumpedVersion } from '../../store/db.js';
 import type { IntegrationRow } from '../../store/schema.js';
 import type { StoredEvent } from '../dispatcher.js';
 import { type Outbound, OutboundError, type OutboundResponse } from '../outbound.js';
@@ -182,7 +182,7 @@ export function refreshAccessToken(
       .updateTable('integrations')
       .set({
         credentialsEnc: app.secrets.encrypt(JSON.stringify(next)),
-        version: sql`version + 1`,
+        version: bumpedVersion,
         updatedAt: now.toISOString(),
       })
       .where('id', '=', row.id)

@@ -36,7 +36,7 @@ export function authAndLimits(api: FastifyInstance, app: App): void {
     if (hit.count > limit) {
       const seconds = Math.max(1, Math.ceil(hit.resetMs / 1000));
       throw new AppError(
-        429,
+        'rate_limited',
         `Rate limit exceeded: ${limit} requests a minute; retry in ${seconds} seconds`,
         [],
         {

@@ -1,7 +1,7 @@
-// One error shape: PassSlot's {"message", "errors": [{"field", "reasons"}]}. Unknown errors are logged with the
-// request id and answered with a 500 that leaks nothing.
+// One error shape: PassSlot's {"message", "errors": [{"field", "reasons"}]} with the stable "code" of the catalogue
+// (src/errors.ts). Unknown errors are logged with the request id and answered with a 500 that leaks nothing.
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { AppError } from '../../errors.js';
+import { AppError, codeOfStatus } from '../../errors.js';
 
 export function errorHandlers(fastify: FastifyInstance, maxBody: number): void {
   fastify.setErrorHandler((error: FastifyError | AppError, request, reply) => {
@@ -11,7 +11,9 @@ export function errorHandlers(fastify: FastifyInstance, maxBody: number): void {
         .status(error.status)
         .type('application/json; charset=utf-8')
         .send(
-          error.errors.length ? { message: error.message, errors: error.errors } : { message: error.message },
+          error.errors.length
+            ? { message: error.message, code: error.code, errors: error.errors }
+            : { message: error.message, code: error.code },
         );
     }
     const status = (error as FastifyError).statusCode;
@@ -22,18 +24,21 @@ export function errorHandlers(fastify: FastifyInstance, maxBody: number): void {
           : error.code === 'FST_REQ_FILE_TOO_LARGE'
             ? 'An uploaded file is larger than the 5 MB limit'
             : error.message;
-      return reply.status(status).type('application/json; charset=utf-8').send({ message });
+      return reply
+        .status(status)
+        .type('application/json; charset=utf-8')
+        .send({ message, code: codeOfStatus(status) });
     }
     request.log.error({ err: error, requestId: request.id }, 'request failed');
     return reply
       .status(500)
       .type('application/json; charset=utf-8')
-      .send({ message: 'Internal server error', requestId: request.id });
+      .send({ message: 'Internal server error', code: 'internal', requestId: request.id });
   });
   fastify.setNotFoundHandler((request, reply) =>
     reply
       .status(404)
       .type('application/json; charset=utf-8')
-      .send({ message: `No route ${request.method} ${request.url.split('?')[0]}` }),
+      .send({ message: `No route ${request.method} ${request.url.split('?')[0]}`, code: 'not_found' }),
   );
 }

@@ -37,7 +37,7 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
         userAgent,
       });
     } catch (err) {
-      if (err instanceof AppError && (err.status === 404 || err.status === 422))
+      if (err instanceof AppError && (err.code === 'not_found' || err.code === 'validation_failed'))
         return page(reply, 404, 'Pass not found', '<h1>Pass not found</h1><p>This link is not valid.</p>');
       throw err;
     }
@@ -66,7 +66,8 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
     const { token } = req.params as { token: string };
     const row = await runAction(openTemplateLink, systemContext(app, 0, req.id, 'page'), { token }).catch(
       (err: unknown) => {
-        if (err instanceof AppError && err.status < 500) return undefined;
+        if (err instanceof AppError && (err.code === 'not_found' || err.code === 'validation_failed'))
+          return undefined;
         throw err;
       },
     );

@@ -82,7 +82,10 @@ export function registerRoutes(api: FastifyInstance, app: App, specs: readonly R
       },
       handler: async (req, reply) => {
         if (!spec.multipart && req.isMultipart())
-          throw new AppError(415, `${spec.method} ${spec.url} takes a JSON body, not multipart/form-data`);
+          throw new AppError(
+            'unsupported_media_type',
+            `${spec.method} ${spec.url} takes a JSON body, not multipart/form-data`,
+          );
         const key = req.headers['idempotency-key'];
         const run = await execute(action, ctxOf(req), await spec.input(req), {
           idempotencyKey: spec.method === 'POST' && typeof key === 'string' ? key : undefined,

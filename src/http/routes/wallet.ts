@@ -39,8 +39,11 @@ export async function walletRoutes(fastify: FastifyInstance, app: App): Promise<
     try {
       return await runAction(action, systemContext(app, accountId, req.id, 'wallet'), input);
     } catch (err) {
-      if (err instanceof AppError && err.status === 422)
-        throw new AppError(400, err.errors.map((e) => `${e.field} ${e.reasons.join('; ')}`).join('; '));
+      if (err instanceof AppError && err.code === 'validation_failed')
+        throw new AppError(
+          'bad_request',
+          err.errors.map((e) => `${e.field} ${e.reasons.join('; ')}`).join('; '),
+        );
       throw err;
     }
   }
