@@ -11,12 +11,12 @@ import {
   dueTargets,
   failOpenDeliveries,
   recordAttempts,
-  releaseExpiredLeases,
   type TargetKind,
   type TargetRef,
   tableOf,
 } from '../store/deliveries.js';
 import { appendEvent, withEvents } from '../store/events.js';
+import { releaseExpiredLeases } from '../store/leases.js';
 import type { DeliveryRow } from '../store/schema.js';
 import { startWorkLoop, type WorkLoop } from '../work-loop.js';
 import { targetDisabledEvent } from './payloads.js';
@@ -348,7 +348,7 @@ export function startDispatcher(
         const now = app.clock.now();
         if (now.getTime() - lastRelease > 1000) {
           lastRelease = now.getTime();
-          await releaseExpiredLeases(app.db, now);
+          await releaseExpiredLeases(app.db, 'deliveries', now);
         }
         if (discover) {
           discover = false;

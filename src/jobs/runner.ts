@@ -16,6 +16,7 @@ import {
   ParkJobError,
   PermanentJobError,
 } from '../store/jobs.js';
+import { releaseExpiredLeases } from '../store/leases.js';
 import type { JobRow } from '../store/schema.js';
 import { startWorkLoop, type WorkLoop } from '../work-loop.js';
 import { bulkJobHandler } from './bulk.js';
@@ -91,6 +92,8 @@ export function startWorkers(
    */
   async function runOnce(): Promise<number> {
     await unparked;
+    // jobs of a process that died are due again once their lease ran out
+    await releaseExpiredLeases(app.db, 'jobs', app.clock.now());
     let total = 0;
     const inflight = new Set<Promise<void>>();
     for (;;) {

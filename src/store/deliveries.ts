@@ -1,8 +1,9 @@
 // Deliveries: one row per event and target (webhook or integration), written with the event (store/events.ts). They
-// are claimed with a lease like jobs, but only the oldest open delivery of a pass to a target can be claimed, so a
+// are claimed with a lease like jobs (store/leases.ts), but only the oldest open delivery of a pass to a target can be claimed, so a
 // pass's events reach each target in order even across retries.
 import { sql } from 'kysely';
 import type { Db, Dialect } from './db.js';
+import { claimLeased } from './leases.js';
 import { preparedIn } from './prepared.js';
 import type { DeliveryRow } from './schema.js';
 
@@ -69,29 +70,7 @@ export async function claimDeliveries(
     .orderBy('d.nextAttemptAt')
     .orderBy('d.id')
     .limit(limit);
-  return db
-    .updateTable('deliveries')
-    .set((eb) => ({
-      status: 'running',
-      lockedBy: workerId,
-      lockedUntil: new Date(now.getTime() + leaseMs).toISOString(),
-      attempts: eb('attempts', '+', 1),
-      updatedAt: nowIso,
-    }))
-    .where('id', 'in', dialect === 'postgres' ? ids.modifyEnd(sql`for update skip locked`) : ids)
-    .returningAll()
-    .execute();
-}
-
-/** Deliveries whose process died mid-attempt (lease run out) become claimable again. */
-export async function releaseExpiredLeases(db: Db, now: Date): Promise<number> {
-  const r = await db
-    .updateTable('deliveries')
-    .set({ status: 'pending', lockedBy: null, lockedUntil: null, updatedAt: now.toISOString() })
-    .where('status', '=', RUNNING)
-    .where('lockedUntil', '<', now.toISOString())
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows);
+  return claimLeased(db, dialect, 'deliveries', ids, { workerId, now, leaseMs });
 }
 
 export interface AttemptRecord {

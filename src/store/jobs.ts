@@ -1,8 +1,7 @@
-// Durable work (emails, pushes, template re-renders): rows claimed with a lease, so two processes never run the same
-// job and a dead process's job is picked up again when its lease runs out. PostgreSQL claims with
-// FOR UPDATE SKIP LOCKED; SQLite has one writer, so its claim is a single UPDATE.
-import { sql } from 'kysely';
+// Durable work (emails, pushes, template re-renders): rows claimed with a lease (store/leases.ts), so two processes
+// never run the same job and a dead process's job is picked up again when its lease runs out.
 import type { Db, Dialect } from './db.js';
+import { claimLeased } from './leases.js';
 import { preparedIn } from './prepared.js';
 import type { JobRow } from './schema.js';
 
@@ -33,7 +32,10 @@ export async function enqueueJob(db: Db, input: EnqueueInput, now: Date): Promis
   return row.id;
 }
 
-/** Claims up to `limit` due jobs of the given kinds for `workerId`, leased for `leaseMs`. */
+/**
+ * Claims up to `limit` due jobs of the given kinds for `workerId`, leased for `leaseMs` (store/leases.ts). Jobs of a
+ * dead process come back once releaseExpiredLeases(db, 'jobs', now) has run.
+ */
 export async function claimJobs(
   db: Db,
   dialect: Dialect,
@@ -43,34 +45,16 @@ export async function claimJobs(
   leaseMs: number,
   limit: number,
 ): Promise<JobRow[]> {
-  const nowIso = now.toISOString();
-  const claim = (ids: ReturnType<typeof dueIds>) =>
-    db
-      .updateTable('jobs')
-      .set((eb) => ({
-        status: 'running',
-        lockedBy: workerId,
-        lockedUntil: new Date(now.getTime() + leaseMs).toISOString(),
-        attempts: eb('attempts', '+', 1),
-        updatedAt: nowIso,
-      }))
-      .where('id', 'in', dialect === 'postgres' ? ids.modifyEnd(sql`for update skip locked`) : ids)
-      .returningAll()
-      .execute();
-  const dueIds = (status: 'pending' | 'running', n: number) =>
-    db
-      .selectFrom('jobs')
-      .select('id')
-      .where('status', '=', status)
-      .where(status === 'pending' ? 'runAt' : 'lockedUntil', status === 'pending' ? '<=' : '<', nowIso)
-      .where('kind', 'in', kinds)
-      .orderBy(status === 'pending' ? 'runAt' : 'lockedUntil')
-      .orderBy('id')
-      .limit(n);
-  // Two indexed claims (due pending jobs; running jobs whose lease ran out) rather than one OR that scans the table.
-  const pending = await claim(dueIds('pending', limit));
-  if (pending.length >= limit) return pending;
-  return [...pending, ...(await claim(dueIds('running', limit - pending.length)))];
+  const due = db
+    .selectFrom('jobs')
+    .select('id')
+    .where('status', '=', 'pending')
+    .where('runAt', '<=', now.toISOString())
+    .where('kind', 'in', kinds)
+    .orderBy('runAt')
+    .orderBy('id')
+    .limit(limit);
+  return claimLeased(db, dialect, 'jobs', due, { workerId, now, leaseMs });
 }
 
 const finishJob = preparedIn(3, (db, updatedAt: string, id: number, workerId: string) =>
