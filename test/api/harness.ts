@@ -147,6 +147,33 @@ export function registeredRoutes(server: TestServer['server']): string[] {
   return out;
 }
 
+/** A failed delivery of an event to a webhook, written directly (a target to retry and list deliveries of). */
+export async function failedDelivery(
+  s: TestServer,
+  accountId: number,
+  webhookId: number,
+  eventId: string,
+): Promise<number> {
+  const now = new Date().toISOString();
+  const row = await s.app.db
+    .insertInto('deliveries')
+    .values({
+      accountId,
+      targetKind: 'webhook',
+      targetId: webhookId,
+      eventId,
+      passId: null,
+      status: 'failed',
+      attempts: 10,
+      nextAttemptAt: now,
+      createdAt: now,
+      updatedAt: now,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
 /** The demo template's values. */
 export const memberValues = (overrides: Record<string, unknown> = {}) => ({
   firstName: 'Ada',

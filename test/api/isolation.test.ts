@@ -8,6 +8,7 @@ import { createDevPki } from '../../src/engine/index.js';
 import { encodePng } from '../../src/engine/png.js';
 import {
   createMemberPass,
+  failedDelivery,
   memberValues,
   registeredRoutes,
   startServer,
@@ -203,25 +204,7 @@ beforeAll(async () => {
     )
   ).id;
   a.eventId = (await ok(await s.api(k, '/v1/events?limit=1'))).at(0).id;
-  const now = new Date().toISOString();
-  a.deliveryId = (
-    await s.app.db
-      .insertInto('deliveries')
-      .values({
-        accountId: alpha.accountId,
-        targetKind: 'webhook',
-        targetId: a.webhookId,
-        eventId: a.eventId,
-        passId: null,
-        status: 'failed',
-        attempts: 10,
-        nextAttemptAt: now,
-        createdAt: now,
-        updatedAt: now,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow()
-  ).id;
+  a.deliveryId = await failedDelivery(s, alpha.accountId, a.webhookId, a.eventId);
 
   // beta: its own pass and scanner, so its lists are not trivially empty
   b.passSerial = (await createMemberPass(s, beta)).serialNumber;

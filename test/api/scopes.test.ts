@@ -14,6 +14,7 @@ import { v1RouteSpecs } from '../../src/http/routes/v1/index.js';
 import { SCOPES, type Scope } from '../../src/store/keys.js';
 import {
   createMemberPass,
+  failedDelivery,
   registeredRoutes,
   request,
   startServer,
@@ -227,23 +228,7 @@ beforeAll(async () => {
     201,
   );
   const [event] = await ok(await s.api(k, '/v1/events?limit=1'));
-  const now = new Date().toISOString();
-  const delivery = await s.app.db
-    .insertInto('deliveries')
-    .values({
-      accountId: s.alpha.accountId,
-      targetKind: 'webhook',
-      targetId: webhook.id,
-      eventId: event.id,
-      passId: null,
-      status: 'failed',
-      attempts: 10,
-      nextAttemptAt: now,
-      createdAt: now,
-      updatedAt: now,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
+  const deliveryId = await failedDelivery(s, s.alpha.accountId, webhook.id, event.id);
   real = {
     passTypeIdentifier: pass.passTypeIdentifier,
     serialNumber: pass.serialNumber,
@@ -255,7 +240,7 @@ beforeAll(async () => {
     eventId: event.id,
     webhookId: webhook.id,
     integrationId: integration.id,
-    deliveryId: delivery.id,
+    deliveryId,
   };
 });
 

@@ -3,9 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import type { App } from '../../../app.js';
 import { closeStreams } from '../../../events/stream.js';
 import { type RouteSpec, registerRoutes } from '../route.js';
-import { keyRoutes, passTypeRoutes, scannerRoutes } from './admin.js';
 import { eventRoutes } from './events.js';
+import { keyRoutes } from './keys.js';
 import { passRoutes } from './passes.js';
+import { passTypeRoutes } from './passtypes.js';
+import { scannerRoutes } from './scanners.js';
 import { templateRoutes } from './templates.js';
 
 /** Every v1 route and the action it runs (the scope test and the OpenAPI document read this table too). */
