@@ -108,6 +108,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+/** What the commands that talk to a running Passslot read (passslot mcp). */
+export interface ClientConfig {
+  /** PASSSLOT_URL, default http://127.0.0.1:3000: the Passslot to drive. */
+  url: string;
+  /** PASSSLOT_API_KEY: the app key to drive it with. */
+  apiKey?: string;
+}
+
+export function loadClientConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig {
+  return {
+    url: (url(env, 'PASSSLOT_URL', ['http:', 'https:']) ?? 'http://127.0.0.1:3000').replace(/\/+$/, ''),
+    apiKey: env.PASSSLOT_API_KEY || undefined,
+  };
+}
+
 function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;

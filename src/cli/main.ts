@@ -4,6 +4,7 @@ import { buildCommand, buildHelp } from './commands/build.js';
 import { certsCommand, certsHelp } from './commands/certs.js';
 import { devCommand, devHelp } from './commands/dev.js';
 import { doctorCommand, doctorHelp } from './commands/doctor.js';
+import { mcpCommand, mcpHelp } from './commands/mcp.js';
 import {
   accountsCommand,
   initCommand,
@@ -30,6 +31,11 @@ const COMMANDS: Record<string, Command> = {
   migrate: { summary: 'bring the database schema up to date', help: serviceHelp, run: migrateCommand },
   accounts: { summary: 'create an account (accounts create NAME)', help: serviceHelp, run: accountsCommand },
   keys: { summary: 'create, list, rotate and revoke app keys', help: serviceHelp, run: keysCommand },
+  mcp: {
+    summary: 'an MCP server on stdio with the tools of the Passslot at PASSSLOT_URL',
+    help: mcpHelp,
+    run: mcpCommand,
+  },
   build: { summary: 'build a signed .pkpass from a template directory', help: buildHelp, run: buildCommand },
   doctor: { summary: 'diagnose any .pkpass: why will it not open?', help: doctorHelp, run: doctorCommand },
   certs: {

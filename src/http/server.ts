@@ -10,6 +10,7 @@ import { authAndLimits } from './plugins/auth.js';
 import { errorHandlers } from './plugins/errors.js';
 import { parsers } from './plugins/parsers.js';
 import { lazyRequestLogger } from './request-logger.js';
+import { mcpRoutes } from './routes/mcp.js';
 import { publicRoutes } from './routes/public.js';
 import { v1Routes } from './routes/v1/index.js';
 import { walletRoutes } from './routes/wallet.js';
@@ -71,6 +72,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await fastify.register(async (api) => {
     authAndLimits(api, app);
     await v1Routes(api, app);
+    await mcpRoutes(api, app);
   });
   await publicRoutes(fastify, app);
   await walletRoutes(fastify, app);
