@@ -4,11 +4,14 @@
 // the same door as every edge (scope, validation, idempotency, audit) with the edge `mcp`.
 import { randomUUID } from 'node:crypto';
 import type { TSchema } from '@sinclair/typebox';
+import { getJob } from '../actions/bulk.js';
 import { actions } from '../actions/index.js';
-import { type Action, allows, execute, type FileOut } from '../actions/registry.js';
+import { type Action, allows, execute, type FileOut, systemContext } from '../actions/registry.js';
 import type { App } from '../app.js';
 import { AppError } from '../errors.js';
 import type { KeyGrant } from '../store/keys.js';
+import type { ToolReader } from './confirm.js';
+import type { Progress } from './server.js';
 
 export interface ToolAnnotations {
   title: string;
@@ -63,9 +66,82 @@ const idempotent = (action: Action): boolean =>
 const openWorld = (action: Action): boolean =>
   /^(email_pass|create_webhook|update_webhook)$/.test(action.name);
 
+/** Sample values by field name, for the example call in each tool's description. */
+const SAMPLES: Record<string, unknown> = {
+  passTypeIdentifier: 'pass.com.example.member',
+  serialNumber: '3f2b8c1e-7d4a-4e55-9a0b-5c1d2e3f4a5b',
+  templateId: 1,
+  templateName: 'Member Card',
+  values: { points: 150 },
+  email: 'ada@example.com',
+  userId: 'user-42',
+  externalId: 'crm-0042',
+  message: 'Doors open at 7 pm',
+  reason: 'refunded',
+  status: 'redeemed',
+  price: 25,
+  name: 'Summer event',
+  url: 'https://hooks.example.com/passslot',
+  events: ['pass.*'],
+  type: 'strip',
+  resolution: 'high',
+  deliveryId: 17,
+  since: '2026-12-01T00:00:00Z',
+  scopes: ['passes:read'],
+};
+
+/** A value of a schema's type (a union: of its first branch). */
+function sampleOf(schema: TSchema): unknown {
+  const one: TSchema = (Array.isArray(schema.anyOf) && schema.anyOf[0]) || schema;
+  if ('const' in one) return one.const;
+  const samples: Record<string, unknown> = { integer: 1, number: 1, boolean: true, object: {}, array: [] };
+  return samples[String(one.type)] ?? 'text';
+}
+
+/** An example input: the required fields (and a holder for create_pass), with sample values. */
+function exampleOf(action: Action): Record<string, unknown> {
+  const schema = action.input as { properties?: Record<string, TSchema>; required?: string[] };
+  const wanted = new Set([
+    ...(schema.required ?? []),
+    ...(action.name === 'create_pass' ? ['templateId', 'email'] : []),
+  ]);
+  const out: Record<string, unknown> = {};
+  for (const [key, prop] of Object.entries(schema.properties ?? {})) {
+    if (!wanted.has(key)) continue;
+    if (key in SAMPLES && !(key === 'id' || (key === 'type' && action.name.includes('integration'))))
+      out[key] = SAMPLES[key];
+    else if (key === 'id') out[key] = prop.type === 'string' ? SAMPLES.passTypeIdentifier : 1;
+    else out[key] = sampleOf(prop);
+  }
+  return out;
+}
+
+/** What the answer holds: the output's top-level fields. */
+function returnsOf(action: Action): string {
+  if (action.answers === 'bytes') return 'the file, as an embedded resource (and its type and size)';
+  const out = action.output as {
+    type?: string;
+    properties?: Record<string, unknown>;
+    items?: { properties?: object };
+  };
+  if (out.type === 'object' && out.properties && Object.keys(out.properties).length)
+    return `{${Object.keys(out.properties).join(', ')}}`;
+  if (out.type === 'object' && out.properties) return '{} once done';
+  if (out.type === 'object') return 'an object of named values';
+  if (out.type === 'array')
+    return out.items?.properties
+      ? `{result: [{${Object.keys(out.items.properties).join(', ')}}, ...]}`
+      : 'a list';
+  return 'an object';
+}
+
+/** For a model choosing between tools: what it does and when to use it, what it returns, and one example call. */
 function describe(action: Action): string {
-  const effect = action.mutates ? 'Changes state.' : 'Reads only.';
-  return `${action.description}\n\n${effect} Needs the scope ${action.scope}.`;
+  const effect = action.mutates ? 'Changes state' : 'Reads only';
+  return (
+    `${action.description}\n\nReturns ${returnsOf(action)}. ${effect}; needs the scope ${action.scope}.\n` +
+    `Example: ${JSON.stringify(exampleOf(action))}`
+  );
 }
 
 function toolOf(action: Action): Tool {
@@ -118,6 +194,33 @@ export function errorResult(err: AppError): ToolResult {
 
 const MAX_TEXT = 4000;
 
+/** Reads with the credential's own access. */
+export const readerFor =
+  (app: App, grant: KeyGrant): ToolReader =>
+  async (name, args) => {
+    const result = await callTool(app, grant, name, args);
+    return result.isError ? undefined : result.structuredContent;
+  };
+
+const JOB_POLL_MS = 200;
+
+/** Waits for a background job, reporting its progress, until it is done or failed (or the wait is given up). */
+async function followJob(app: App, grant: KeyGrant, jobId: number, progress: Progress): Promise<string> {
+  const ctx = systemContext(app, grant.accountId, `mcp-job-${jobId}`, 'mcp');
+  const deadline = Date.now() + 10 * 60_000;
+  let reported = -1;
+  for (;;) {
+    const { output: job } = await execute(getJob, ctx, { id: jobId });
+    const p = (job.progress ?? {}) as { total?: number; processed?: number; updated?: number };
+    if ((p.processed ?? 0) > reported) {
+      reported = p.processed ?? 0;
+      await progress(reported, p.total || undefined, `${p.updated ?? 0} pass(es) changed`);
+    }
+    if (job.status === 'done' || job.status === 'failed' || Date.now() > deadline) return job.status;
+    await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
+  }
+}
+
 /** Runs the tool's action for the credential; failures an agent can act on are results with isError. */
 export async function callTool(
   app: App,
@@ -125,6 +228,7 @@ export async function callTool(
   name: string,
   args: unknown,
   requestId: string = randomUUID(),
+  progress?: Progress,
 ): Promise<ToolResult> {
   const found = TOOLS.get(name);
   if (!found) throw new AppError('not_found', `no tool ${name}`);
@@ -151,6 +255,10 @@ export async function callTool(
         },
       };
     }
+    // a bulk change with a progress token: the call follows its job to the end
+    const jobId = (output as { jobId?: unknown }).jobId;
+    if (progress && typeof jobId === 'number')
+      (output as { status: string }).status = await followJob(app, grant, jobId, progress);
     const structured = wraps(action) ? { result: output } : (output as Record<string, unknown>);
     const text = JSON.stringify(output);
     return {

@@ -5,7 +5,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { actionsByName } from '../../src/actions/index.js';
@@ -33,8 +33,16 @@ const TWELVE = [
 let s: TestServer;
 const clients: Client[] = [];
 
-async function httpClient(key: string): Promise<Client> {
-  const client = new Client({ name: 'passslot-test', version: '1.0.0' });
+type Answer = { action: 'accept' | 'decline' | 'cancel'; content?: { confirm: boolean } };
+
+/** A client over Streamable HTTP; with `answer`, it declares elicitation and answers each question so. */
+async function httpClient(key: string, answer?: (message: string) => Answer): Promise<Client> {
+  const client = new Client(
+    { name: 'passslot-test', version: '1.0.0' },
+    answer ? { capabilities: { elicitation: { form: {} } } } : {},
+  );
+  if (answer)
+    client.setRequestHandler(ElicitRequestSchema, async (request) => answer(request.params.message));
   await client.connect(
     new StreamableHTTPClientTransport(new URL(`${s.url}/mcp`), {
       requestInit: { headers: { authorization: `Bearer ${key}` } },
@@ -83,6 +91,15 @@ describe(`MCP over Streamable HTTP on ${TEST_DB}`, () => {
       expect(t.outputSchema?.type, t.name).toBe('object');
     }
     const tool = (name: string) => tools.find((t) => t.name === name)!;
+    // each description says what comes back and shows a call; the twelve's example calls are valid input
+    for (const t of tools) {
+      expect(t.description, t.name).toMatch(/\nReturns .+\. (Reads only|Changes state); needs the scope/);
+      const example = JSON.parse(/\nExample: (.+)$/.exec(t.description!)![1]!);
+      if (TWELVE.includes(t.name)) {
+        const validate = ajv.compile(t.inputSchema);
+        expect(validate(example), `${t.name}: ${JSON.stringify(validate.errors)}`).toBe(true);
+      }
+    }
     expect(tool('get_pass_details').annotations).toMatchObject({ readOnlyHint: true });
     expect(tool('delete_pass').annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
     expect(tool('revoke_pass').annotations).toMatchObject({ destructiveHint: true, idempotentHint: true });
@@ -202,6 +219,117 @@ describe(`MCP over Streamable HTTP on ${TEST_DB}`, () => {
       size: bytes.length,
       contentType: 'application/vnd.apple.pkpass',
     });
+  });
+
+  it('asks the user before deleting or revoking a pass when the client can be asked; declined changes nothing', async () => {
+    const questions: string[] = [];
+    let reply: Answer = { action: 'decline' };
+    const client = await httpClient(s.alpha.appKey, (message) => {
+      questions.push(message);
+      return reply;
+    });
+    const pass = await createMemberPass(s, s.alpha, memberValues(), '?email=holder@example.com');
+    const ref = { passTypeIdentifier: pass.passTypeIdentifier, serialNumber: pass.serialNumber };
+    const declined = await client.callTool({ name: 'delete_pass', arguments: ref });
+    expect(declined.isError).toBe(true);
+    expect((declined.content as { text: string }[])[0]!.text).toMatch(/declined.*Nothing changed/s);
+    // the question named the pass, its template and its holder
+    expect(questions[0]).toContain(pass.serialNumber);
+    expect(questions[0]).toContain('Member Card');
+    expect(questions[0]).toContain('holder@example.com');
+    const status = async () =>
+      (await (await s.api(s.alpha.appKey, `${pass.path}/status`)).json()) as {
+        status?: string;
+        code?: string;
+      };
+    expect(await status()).toEqual({ status: 'valid' });
+    reply = { action: 'cancel' };
+    expect((await client.callTool({ name: 'revoke_pass', arguments: ref })).isError).toBe(true);
+    expect(await status()).toEqual({ status: 'valid' });
+    reply = { action: 'accept', content: { confirm: false } };
+    expect((await client.callTool({ name: 'revoke_pass', arguments: ref })).isError).toBe(true);
+    expect(await status()).toEqual({ status: 'valid' });
+    reply = { action: 'accept', content: { confirm: true } };
+    const revoked = await client.callTool({ name: 'revoke_pass', arguments: ref });
+    expect(revoked.structuredContent).toEqual({ status: 'invalid', voided: true });
+    expect(await status()).toEqual({ status: 'invalid' });
+    // reads are not questioned
+    const asked = questions.length;
+    await client.callTool({ name: 'get_pass_details', arguments: ref });
+    expect(questions).toHaveLength(asked);
+    // a client that cannot be asked gets the call run as made
+    const plain = await httpClient(s.alpha.appKey);
+    expect((await plain.callTool({ name: 'delete_pass', arguments: ref })).isError).toBeFalsy();
+    expect((await status()).code).toBe('not_found');
+  });
+
+  it('asks how many passes a bulk change touches, and reports its progress to the end', async () => {
+    const questions: string[] = [];
+    const client = await httpClient(s.alpha.appKey, (message) => {
+      questions.push(message);
+      return { action: 'accept', content: { confirm: true } };
+    });
+    const tag = `bulk-${Date.now()}`;
+    for (let i = 0; i < 3; i++) await createMemberPass(s, s.alpha, memberValues(), `?externalId=${tag}`);
+    const progress: { progress: number; total?: number }[] = [];
+    const result = await client.callTool(
+      {
+        name: 'update_passes_of_template',
+        arguments: { templateId: s.alpha.templateId, filter: { externalId: tag }, values: { points: 7 } },
+      },
+      undefined,
+      { onprogress: (p) => progress.push({ progress: p.progress, total: p.total }) },
+    );
+    expect(result.isError).toBeFalsy();
+    expect(questions.at(-1)).toMatch(/points on 3 pass/);
+    expect(result.structuredContent).toMatchObject({ status: 'done' });
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)!.total).toBeGreaterThanOrEqual(3);
+    const mine = await (await s.api(s.alpha.appKey, `/v1/passes?externalId=${tag}`)).json();
+    for (const p of mine) {
+      const values = await (
+        await s.api(s.alpha.appKey, `/v1/passes/${p.passTypeIdentifier}/${p.serialNumber}/values`)
+      ).json();
+      expect(values.points).toBe(7);
+    }
+  });
+
+  it('keeps a session to the key that opened it', async () => {
+    const first = await request(`${s.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${s.alpha.appKey}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-11-25',
+          capabilities: {},
+          clientInfo: { name: 'raw', version: '1' },
+        },
+      }),
+    });
+    expect(first.status).toBe(200);
+    const session = first.headers.get('mcp-session-id')!;
+    expect(session).toBeTruthy();
+    await first.text();
+    // another key naming that session gets nothing of it
+    const other = await request(`${s.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await keyWith(['*'])}`,
+        'mcp-session-id': session,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+    });
+    expect(other.status).toBe(404);
+    expect((await other.json()).code).toBe('not_found');
   });
 
   it('refuses a call without a key (401) and answers GET with 405', async () => {

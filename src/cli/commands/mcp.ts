@@ -5,6 +5,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { ConfigError, loadClientConfig } from '../../config.js';
+import { confirmationOf, type ToolReader } from '../../mcp/confirm.js';
 import { mcpServer, SERVER_INFO } from '../../mcp/server.js';
 import { CommandError, type Output } from '../io.js';
 
@@ -36,9 +37,26 @@ export async function mcpCommand(_args: string[], io: Output): Promise<number> {
   } catch (err) {
     throw new CommandError(`cannot reach ${config.url}/mcp: ${(err as Error).message}`);
   }
+  // questions to the user are asked here, where the conversation with the client is; the remote server is not asked
+  const read: ToolReader = async (name, args) => {
+    const result = await remote.callTool({ name, arguments: args });
+    return result.isError ? undefined : (result.structuredContent as Record<string, unknown> | undefined);
+  };
   const server = mcpServer({
     list: async () => (await remote.listTools()).tools,
-    call: async (name, args) => (await remote.callTool({ name, arguments: args })) as CallToolResult,
+    call: async (name, args, progress) =>
+      (await remote.callTool(
+        { name, arguments: args },
+        undefined,
+        progress
+          ? {
+              onprogress: (p) => void progress(p.progress, p.total, p.message),
+              resetTimeoutOnProgress: true,
+              timeout: 120_000,
+            }
+          : undefined,
+      )) as CallToolResult,
+    confirmation: (name, args) => confirmationOf(name, args, read),
   });
   const closed = new Promise<void>((resolve) => {
     server.onclose = () => resolve();
