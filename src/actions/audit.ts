@@ -21,7 +21,8 @@ export const listAudit = defineAction({
   title: 'Read the audit log',
   description:
     'Lists the runs of mutating actions on the account, newest first, from every edge (REST, CLI, MCP, jobs, pages, ' +
-    'Wallet): key, edge, action, target, outcome, duration, request id and input (secrets redacted).',
+    'Wallet), and every MCP tool call, reads included: key, edge, action, target, outcome, duration, request id and ' +
+    'input (secrets redacted).',
   scope: 'audit:read',
   mutates: false,
   input: Type.Object({

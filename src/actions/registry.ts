@@ -145,7 +145,7 @@ function targetOf(input: unknown): string | null {
 /**
  * The door every edge goes through: checks the scope (and, in the handlers, the key's template and pass type
  * restrictions), validates the input, applies the idempotency key, runs the handler, and writes the audit record of a
- * mutating action, whatever the outcome.
+ * mutating action, and of any MCP tool call, whatever the outcome.
  */
 export async function execute<I extends TSchema, O extends TSchema>(
   action: Action<I, O>,
@@ -184,7 +184,8 @@ export async function execute<I extends TSchema, O extends TSchema>(
     outcome = err instanceof AppError ? err.status : 500;
     throw err;
   } finally {
-    if (action.mutates && accountId)
+    // every change from any edge, and every call an agent makes (reads included), is recorded
+    if ((action.mutates || ctx.edge === 'mcp') && accountId)
       void ctx.app.audit.write({
         accountId,
         keyId: ctx.grant.keyId || null,

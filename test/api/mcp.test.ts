@@ -151,11 +151,19 @@ describe(`MCP over Streamable HTTP on ${TEST_DB}`, () => {
     expect(await call('delete_pass', ref)).toEqual({});
     const gone = await client.callTool({ name: 'get_pass_details', arguments: ref });
     expect(gone.isError).toBe(true);
-    // the runs are in the audit log, from the mcp edge
+    // every call is in the audit log from the mcp edge, reads included (REST reads are not recorded)
     const audit = await (await s.api(s.alpha.appKey, '/v1/audit?edge=mcp&limit=1000')).json();
     expect(audit.entries.map((e: any) => e.action)).toEqual(
-      expect.arrayContaining(['create_pass', 'update_pass', 'revoke_pass', 'delete_pass']),
+      expect.arrayContaining([
+        'create_pass',
+        'update_pass',
+        'get_pass_details',
+        'revoke_pass',
+        'delete_pass',
+      ]),
     );
+    const failed = audit.entries.find((e: any) => e.action === 'get_pass_details' && e.outcome === 404);
+    expect(failed).toMatchObject({ target: `${ref.passTypeIdentifier}/${ref.serialNumber}`, edge: 'mcp' });
   });
 
   it('answers a validation failure and an unknown pass as tool errors an agent can act on', async () => {
