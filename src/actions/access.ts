@@ -1,6 +1,6 @@
 // Finding an account's resources by their public names, with the app key's restrictions applied. Another account's
 // resources are "not found", never "forbidden", so their existence does not leak.
-import { forbidden, notFound } from '../errors.js';
+import { forbidden, invalid, notFound } from '../errors.js';
 import type { Db } from '../store/db.js';
 import { hotQueries, preparedIn } from '../store/prepared.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
@@ -13,6 +13,34 @@ import type { ActionContext } from './registry.js';
 export function requireUnrestricted(ctx: ActionContext, what: string): void {
   if (ctx.grant.templateIds || ctx.grant.passTypeIds)
     throw forbidden(`a key restricted to templates or pass types cannot ${what}`, 'restricted_key');
+}
+
+/**
+ * Refuses (422 on `field`) references to templates, or pass types, that are not the account's: another account's
+ * are "unknown" like those that do not exist.
+ */
+export async function requireOwnTemplates(ctx: ActionContext, field: string, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  const found = await ctx.app.db
+    .selectFrom('templates')
+    .select('id')
+    .where('accountId', '=', ctx.grant.accountId)
+    .where('id', 'in', ids)
+    .execute();
+  const missing = ids.filter((t) => !found.some((f) => f.id === t));
+  if (missing.length) throw invalid([{ field, reasons: [`unknown templates: ${missing.join(', ')}`] }]);
+}
+
+export async function requireOwnPassTypes(ctx: ActionContext, field: string, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const found = await ctx.app.db
+    .selectFrom('passTypes')
+    .select('passTypeIdentifier')
+    .where('accountId', '=', ctx.grant.accountId)
+    .where('passTypeIdentifier', 'in', ids)
+    .execute();
+  const missing = ids.filter((t) => !found.some((f) => f.passTypeIdentifier === t));
+  if (missing.length) throw invalid([{ field, reasons: [`unknown pass types: ${missing.join(', ')}`] }]);
 }
 
 export function checkPassTypeAllowed(ctx: ActionContext, passTypeIdentifier: string): void {

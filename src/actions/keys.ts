@@ -1,10 +1,10 @@
 // App keys: scopes and template or pass type restrictions, shown once, stored hashed; managing them needs '*' and an
 // unrestricted key (a restricted key could otherwise mint wider access).
 import { Type } from '@sinclair/typebox';
-import { invalid, notFound } from '../errors.js';
+import { notFound } from '../errors.js';
 import { createKey, listKeys, revokeKey, rotateKey, SCOPES } from '../store/keys.js';
-import { requireUnrestricted } from './access.js';
-import { type ActionContext, defineAction } from './registry.js';
+import { requireOwnPassTypes, requireOwnTemplates, requireUnrestricted } from './access.js';
+import { defineAction } from './registry.js';
 import { Empty } from './schemas.js';
 
 const KeyOut = Type.Object({
@@ -23,35 +23,6 @@ const NewKeyOut = Type.Object({
   ...KeyOut.properties,
 });
 const ScopeSchema = Type.Union(SCOPES.map((s) => Type.Literal(s)));
-
-async function checkKeyRestrictions(
-  ctx: ActionContext,
-  templateIds?: number[] | null,
-  passTypeIds?: string[] | null,
-): Promise<void> {
-  if (templateIds?.length) {
-    const found = await ctx.app.db
-      .selectFrom('templates')
-      .select('id')
-      .where('accountId', '=', ctx.grant.accountId)
-      .where('id', 'in', templateIds)
-      .execute();
-    const missing = templateIds.filter((t) => !found.some((f) => f.id === t));
-    if (missing.length)
-      throw invalid([{ field: 'templateIds', reasons: [`unknown templates: ${missing.join(', ')}`] }]);
-  }
-  if (passTypeIds?.length) {
-    const found = await ctx.app.db
-      .selectFrom('passTypes')
-      .select('passTypeIdentifier')
-      .where('accountId', '=', ctx.grant.accountId)
-      .where('passTypeIdentifier', 'in', passTypeIds)
-      .execute();
-    const missing = passTypeIds.filter((t) => !found.some((f) => f.passTypeIdentifier === t));
-    if (missing.length)
-      throw invalid([{ field: 'passTypeIds', reasons: [`unknown pass types: ${missing.join(', ')}`] }]);
-  }
-}
 
 export const listAppKeys = defineAction({
   name: 'list_app_keys',
@@ -83,7 +54,8 @@ export const createAppKey = defineAction({
   output: NewKeyOut,
   async handler(ctx, input) {
     requireUnrestricted(ctx, 'manage app keys');
-    await checkKeyRestrictions(ctx, input.templateIds, input.passTypeIds);
+    await requireOwnTemplates(ctx, 'templateIds', input.templateIds ?? []);
+    await requireOwnPassTypes(ctx, 'passTypeIds', input.passTypeIds ?? []);
     const { key, info } = await createKey(ctx.app.db, { accountId: ctx.grant.accountId, ...input });
     return { key, ...info };
   },

@@ -1,6 +1,7 @@
 // Scanners: the devices or browsers allowed to redeem passes (scanning itself comes with the web app).
 import { Type } from '@sinclair/typebox';
 import { invalid, notFound } from '../errors.js';
+import { requireOwnTemplates } from './access.js';
 import { type ActionContext, defineAction } from './registry.js';
 import { Empty } from './schemas.js';
 
@@ -48,15 +49,7 @@ async function checkScannerTemplates(
   if (fullAccess) return [];
   if (!templates || templates.length === 0)
     throw invalid([{ field: 'allowedTemplates', reasons: ['is required when fullAccess is false'] }]);
-  const found = await ctx.app.db
-    .selectFrom('templates')
-    .select('id')
-    .where('accountId', '=', ctx.grant.accountId)
-    .where('id', 'in', templates)
-    .execute();
-  const missing = templates.filter((t) => !found.some((f) => f.id === t));
-  if (missing.length)
-    throw invalid([{ field: 'allowedTemplates', reasons: [`unknown templates: ${missing.join(', ')}`] }]);
+  await requireOwnTemplates(ctx, 'allowedTemplates', templates);
   return templates;
 }
 
