@@ -8,7 +8,7 @@ import { hotQueries } from '../store/prepared.js';
 import type { PassRow, PassTypeRow } from '../store/schema.js';
 
 /** What the web service needs of the App: the database, the cache of hot passes, and rendering. */
-export type App = RenderDeps & { hotPasses: HotPassCache };
+export type WebServiceDeps = RenderDeps & { hotPasses: HotPassCache };
 
 export interface AuthorizedPass {
   pass: PassRow;
@@ -23,7 +23,7 @@ export function applePassToken(header: string | undefined): string | undefined {
 
 /** A pass (deleted ones too: they are served voided) by its identifiers, with its pass type. */
 export async function passByIdentifiers(
-  app: App,
+  app: WebServiceDeps,
   passTypeIdentifier: string,
   serialNumber: string,
 ): Promise<AuthorizedPass | undefined> {
@@ -35,7 +35,7 @@ export async function passByIdentifiers(
 
 /** The pass when the ApplePass token matches its authenticationToken, else undefined (the caller answers 401). */
 export async function authorizePass(
-  app: App,
+  app: WebServiceDeps,
   passTypeIdentifier: string,
   serialNumber: string,
   authorization: string | undefined,
@@ -70,7 +70,7 @@ export function notModifiedSince(
  * hot passes (one narrow query on a miss), so that the frequent 304 answer costs little. undefined: not authorized.
  */
 export async function authorizeLatest(
-  app: App,
+  app: WebServiceDeps,
   passTypeIdentifier: string,
   serialNumber: string,
   authorization: string | undefined,
@@ -87,7 +87,7 @@ export type LatestAuth = Pick<HotPass, 'lastModified' | 'lastModifiedHttp' | 'pk
  * not match.
  */
 export function cachedLatestAuth(
-  app: App,
+  app: WebServiceDeps,
   passTypeIdentifier: string,
   serialNumber: string,
   authorization: string | undefined,
@@ -102,7 +102,7 @@ export function cachedLatestAuth(
  * the latest tag among them. Only passes the device registered are ever listed.
  */
 export async function updatedSerials(
-  app: App,
+  app: WebServiceDeps,
   deviceLibraryIdentifier: string,
   passTypeIdentifier: string,
   since: string | undefined,
@@ -117,24 +117,20 @@ export async function updatedSerials(
   };
 }
 
-/** The current .pkpass of a pass (voided when revoked or deleted), from the render cache. */
-export async function latestPass(app: App, found: AuthorizedPass): Promise<Uint8Array> {
-  return currentPkpass(app, found.pass, found.passType);
-}
-
 /**
  * The pass for Wallet's "latest pass" request, read after its token was checked: the pass row and its .pkpass, which
  * is kept with the cached token and Last-Modified for the pass's other devices.
  */
 export async function latestPassFor(
-  app: App,
+  app: WebServiceDeps,
   passTypeIdentifier: string,
   serialNumber: string,
 ): Promise<{ pass: PassRow; pkpass: Uint8Array } | undefined> {
   const begun = app.hotPasses.begin();
   const found = await passByIdentifiers(app, passTypeIdentifier, serialNumber);
   if (!found) return undefined;
-  const pkpass = await latestPass(app, found);
+  // voided when revoked or deleted; from the render cache
+  const pkpass = await currentPkpass(app, found.pass, found.passType);
   app.hotPasses.attach(
     passRef(passTypeIdentifier, serialNumber),
     found.pass.id,

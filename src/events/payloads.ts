@@ -23,6 +23,14 @@ type PassType = Pick<PassTypeRow, 'passTypeIdentifier'>;
 export const passLink = (publicUrl: string, pass: Pick<PassRow, 'publicId' | 'linkToken'>): string =>
   `${publicUrl}/p/${pass.publicId}?t=${pass.linkToken}`;
 
+/** What names a pass in its events: PassSlot's pid and serial number, then the pass type and template. */
+const passFields = (pass: Pass, passType: PassType) => ({
+  pid: pass.publicId,
+  serialNumber: pass.serialNumber,
+  passTypeIdentifier: passType.passTypeIdentifier,
+  templateId: pass.templateId,
+});
+
 /** The events about a pass itself: created, updated, downloaded, status changed, revoked, notified, deleted. */
 export function passEvent(
   type: Extract<EventType, `pass.${string}`>,
@@ -36,10 +44,7 @@ export function passEvent(
     type,
     passId: pass.id,
     data: {
-      pid: pass.publicId,
-      serialNumber: pass.serialNumber,
-      passTypeIdentifier: passType.passTypeIdentifier,
-      templateId: pass.templateId,
+      ...passFields(pass, passType),
       url: passLink(publicUrl, pass),
       status: pass.status,
       email: pass.ownerEmail,
@@ -83,13 +88,7 @@ export function personalizedEvent(pass: Pass, passType: PassType, info: Record<s
     accountId: pass.accountId,
     type: 'pass.personalized',
     passId: pass.id,
-    data: {
-      pid: pass.publicId,
-      serialNumber: pass.serialNumber,
-      passTypeIdentifier: passType.passTypeIdentifier,
-      templateId: pass.templateId,
-      personalization: info,
-    },
+    data: { ...passFields(pass, passType), personalization: info },
   };
 }
 

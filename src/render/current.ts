@@ -22,7 +22,7 @@ export interface RenderDeps {
   config: Pick<Config, 'publicUrl'>;
 }
 
-export const renderContext = (deps: RenderDeps): RenderContext => ({
+const renderContext = (deps: RenderDeps): RenderContext => ({
   db: deps.db,
   secrets: deps.secrets,
   publicUrl: deps.config.publicUrl,
