@@ -60,19 +60,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const { key } = loadMasterKey(config.masterKey, config.dataDir);
   const secrets = createSecrets(key);
   const listeners: ((kind: string) => void)[] = [];
+  const clock = options.clock ?? systemClock;
   const app: App = {
     config,
     store,
     db: store.db,
     dialect: store.dialect,
     secrets,
-    clock: options.clock ?? systemClock,
+    clock,
     log,
     renderer: new Renderer(config.renderThreads),
     rows: new RowCache(),
     hotPasses: new HotPassCache(store.dialect === 'sqlite'),
     outbound: new Outbound(config.webhookAllowPrivate),
-    auth: new Authenticator(store.db),
+    auth: new Authenticator(store.db, clock, config.publicUrl),
     audit: new AuditWriter(store.db, log),
     apns: new ApnsPool({ db: store.db, config, secrets }),
     wake: (kind) => {

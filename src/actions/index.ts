@@ -13,6 +13,7 @@ import { pushActions } from './pushes.js';
 import type { Action } from './registry.js';
 import { scannerActions } from './scanners.js';
 import { templateActions } from './templates.js';
+import { userActions } from './users.js';
 import { walletActions } from './wallet.js';
 import { webhookActions } from './webhooks.js';
 
@@ -30,6 +31,7 @@ export const actions: readonly Action[] = [
   ...webhookActions,
   ...integrationActions,
   ...accountActions,
+  ...userActions,
   ...walletActions,
   ...linkActions,
 ] as unknown as Action[];

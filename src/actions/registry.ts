@@ -35,17 +35,38 @@ export function systemContext(app: App, accountId: number, requestId: string, ed
       passTypeIds: null,
       rateLimit: null,
       system: true,
+      credential: 'system',
+      onBehalfOf: 'system',
+      userId: null,
+      grantId: null,
+      audience: null,
     },
     requestId,
     edge,
   };
 }
 
-/** A key's scope, or `system`: only Passslot itself (the operator's CLI, workers, Wallet, pages) runs those. */
-export type ActionScope = Scope | 'system';
+/**
+ * A key's scope; `system`: only Passslot itself (the operator's CLI, workers, Wallet, pages) runs those; `self`: a
+ * person's own credential (an OAuth token, a key of theirs) or an admin key (`*`), for what concerns a person.
+ */
+export type ActionScope = Scope | 'system' | 'self';
 
 export const allows = (grant: KeyGrant, scope: ActionScope): boolean =>
-  scope === 'system' ? grant.system === true : hasScope(grant, scope);
+  scope === 'system'
+    ? grant.system === true
+    : scope === 'self'
+      ? hasScope(grant, '*') || grant.userId !== null
+      : hasScope(grant, scope);
+
+/** Why a credential may not run an action that needs `scope`. */
+function refusal(name: string, scope: ActionScope): AppError {
+  if (scope === 'system')
+    return forbidden(`${name} is run by Passslot itself, not with an app key`, 'system_only');
+  if (scope === 'self')
+    return forbidden(`${name} needs a person's own credential or an admin key (scope *)`, 'missing_scope');
+  return forbidden(`this credential lacks the scope ${scope} (needed by ${name})`, 'missing_scope');
+}
 
 /** What an action answers: JSON (the default), a file's bytes, or a live stream of events. */
 export type Answer = 'json' | 'bytes' | 'stream';
@@ -158,13 +179,7 @@ export async function execute<I extends TSchema, O extends TSchema>(
   let outcome = options.status ?? 200;
   let accountId = ctx.grant.accountId;
   try {
-    if (!allows(ctx.grant, action.scope))
-      throw action.scope === 'system'
-        ? forbidden(`${action.name} is run by Passslot itself, not with an app key`, 'system_only')
-        : forbidden(
-            `this app key lacks the scope ${action.scope} (needed by ${action.name})`,
-            'missing_scope',
-          );
+    if (!allows(ctx.grant, action.scope)) throw refusal(action.name, action.scope);
     const valid = validate(action.input, input);
     checked = valid;
     const idem =

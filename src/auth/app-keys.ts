@@ -1,11 +1,14 @@
-// App key authentication, as PassSlot's clients send it: HTTP Basic with the key as user and an empty password, the
-// raw key in Authorization, or Bearer <key>.
+// Who is calling the API: an app key, as PassSlot's clients send it (HTTP Basic with the key as user and an empty
+// password, the raw key in Authorization, or Bearer <key>), or an OAuth access token (Bearer psa_…) bound to the
+// resource it was issued for (/mcp, /v1, or the whole service).
 import { hash } from 'node:crypto';
+import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { Db } from '../store/db.js';
 import { type KeyGrant, verifyKey } from '../store/keys.js';
+import { audienceAccepts, isAccessToken, verifyAccessToken } from './oauth.js';
 
-/** The key a request presents, or undefined. */
+/** The key or token a request presents, or undefined. */
 export function presentedKey(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const [scheme, ...rest] = header.trim().split(/\s+/);
@@ -21,17 +24,37 @@ export function presentedKey(header: string | undefined): string | undefined {
 
 const CACHE_MS = 2000;
 
-// Keys are cached by a hash of the Authorization header: no lookup compares the secret itself, and a hit parses nothing.
+// Credentials are cached by a hash of the Authorization header: no lookup compares the secret itself, and a hit parses
+// nothing.
 const cacheKeyOf = (header: string): string => hash('sha256', header, 'base64');
 
-/** Verifies keys with a short in-process cache (the key actions clear it, so a revocation here counts at once). */
+/** Verifies keys and tokens with a short in-process cache (revoking actions clear it, so revocation counts at once). */
 export class Authenticator {
   private readonly cache = new Map<string, { grant: KeyGrant; until: number }>();
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly publicUrl: string,
+  ) {}
 
-  /** The grant of a key verified in the last seconds, without waiting; undefined when it must be verified. */
-  cached(header: string | undefined): KeyGrant | undefined {
-    return header ? this.lookup(cacheKeyOf(header)) : undefined;
+  /** The challenge of a 401 on `path`: where to find how to get a token (RFC 9728), and Basic for app keys. */
+  challenge(path: string, error?: string): string[] {
+    const resource = path === '/mcp' || path.startsWith('/mcp?') ? 'mcp' : 'v1';
+    const base = this.publicUrl.replace(/\/+$/, '');
+    return [
+      `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/${resource}"${error ? `, error="${error}"` : ''}`,
+      'Basic realm="passslot"',
+    ];
+  }
+
+  /** The grant of a credential verified in the last seconds, without waiting; undefined when it must be verified. */
+  cached(header: string | undefined, path: string): KeyGrant | undefined {
+    const hit = header ? this.lookup(cacheKeyOf(header)) : undefined;
+    return hit && this.fits(hit, path) ? hit : undefined;
+  }
+
+  private fits(grant: KeyGrant, path: string): boolean {
+    return grant.audience === null || audienceAccepts(grant.audience, this.publicUrl, path);
   }
 
   private lookup(cacheKey: string): KeyGrant | undefined {
@@ -39,30 +62,43 @@ export class Authenticator {
     return hit && hit.until > Date.now() ? hit.grant : undefined;
   }
 
-  async authenticate(header: string | undefined): Promise<KeyGrant> {
+  async authenticate(header: string | undefined, path: string): Promise<KeyGrant> {
     const cacheKey = header ? cacheKeyOf(header) : undefined;
-    const hit = cacheKey ? this.lookup(cacheKey) : undefined;
-    if (hit) return hit;
-    const now = Date.now();
-    const key = presentedKey(header);
-    if (!key || !cacheKey)
+    let grant = cacheKey ? this.lookup(cacheKey) : undefined;
+    const presented = presentedKey(header);
+    if (!grant) {
+      if (!presented || !cacheKey)
+        throw new AppError(
+          'unauthorized',
+          'Authentication required: send your app key as HTTP Basic user (curl -u KEY:), or in Authorization, ' +
+            'or an OAuth access token as Bearer',
+          [],
+          { 'WWW-Authenticate': this.challenge(path) },
+        );
+      grant = isAccessToken(presented)
+        ? await verifyAccessToken(this.db, presented, this.clock.now())
+        : await verifyKey(this.db, presented);
+      if (!grant) {
+        this.cache.delete(cacheKey);
+        throw new AppError(
+          'unauthorized',
+          presented && isAccessToken(presented)
+            ? 'Invalid access token: it expired or was revoked (refresh it, or authorize again)'
+            : 'Invalid app key',
+          [],
+          { 'WWW-Authenticate': this.challenge(path, 'invalid_token') },
+        );
+      }
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(cacheKey, { grant, until: Date.now() + CACHE_MS });
+    }
+    if (!this.fits(grant, path))
       throw new AppError(
         'unauthorized',
-        'Authentication required: send your app key as HTTP Basic user (curl -u KEY:), or in Authorization',
+        `This access token is for ${grant.audience}, not for ${path.startsWith('/mcp') ? '/mcp' : '/v1'}: ask for a token with that resource`,
         [],
-        {
-          'WWW-Authenticate': 'Basic realm="passslot"',
-        },
+        { 'WWW-Authenticate': this.challenge(path, 'invalid_token') },
       );
-    const grant = await verifyKey(this.db, key);
-    if (!grant) {
-      this.cache.delete(cacheKey);
-      throw new AppError('unauthorized', 'Invalid app key', [], {
-        'WWW-Authenticate': 'Basic realm="passslot"',
-      });
-    }
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(cacheKey, { grant, until: now + CACHE_MS });
     return grant;
   }
 

@@ -13,6 +13,7 @@ import {
   serveCommand,
   serviceHelp,
 } from './commands/service.js';
+import { usersCommand, usersHelp } from './commands/users.js';
 import { CommandError, type Output, stdio, UsageError } from './io.js';
 
 interface Command {
@@ -31,6 +32,11 @@ const COMMANDS: Record<string, Command> = {
   migrate: { summary: 'bring the database schema up to date', help: serviceHelp, run: migrateCommand },
   accounts: { summary: 'create an account (accounts create NAME)', help: serviceHelp, run: accountsCommand },
   keys: { summary: 'create, list, rotate and revoke app keys', help: serviceHelp, run: keysCommand },
+  users: {
+    summary: 'add a person to an account with a role (users create)',
+    help: usersHelp,
+    run: usersCommand,
+  },
   mcp: {
     summary: 'an MCP server on stdio with the tools of the Passslot at PASSSLOT_URL',
     help: mcpHelp,

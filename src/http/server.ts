@@ -11,6 +11,7 @@ import { errorHandlers } from './plugins/errors.js';
 import { parsers } from './plugins/parsers.js';
 import { lazyRequestLogger } from './request-logger.js';
 import { mcpRoutes } from './routes/mcp.js';
+import { oauthRoutes } from './routes/oauth.js';
 import { publicRoutes } from './routes/public.js';
 import { v1Routes } from './routes/v1/index.js';
 import { walletRoutes } from './routes/wallet.js';
@@ -75,6 +76,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     await mcpRoutes(api, app);
   });
   await publicRoutes(fastify, app);
+  await oauthRoutes(fastify, app);
   await walletRoutes(fastify, app);
   return fastify;
 }

@@ -34,7 +34,20 @@ export interface KeyGrant {
   rateLimit: number | null;
   /** Work Passslot does itself (the operator's CLI, workers, Wallet, pages): may run `system` actions. */
   system?: true;
+  /** The credential, as the execution log names it: `key:ID`, `oauth:CLIENT_ID/grant:ID` or `system`. */
+  credential: string;
+  /** On whose behalf: the user's email, else the key's name, else `system`. */
+  onBehalfOf: string;
+  /** The user acting (an OAuth grant's, or a key's that belongs to a user); null for service keys and Passslot. */
+  userId: number | null;
+  /** The OAuth grant of an access token; null for keys. */
+  grantId: number | null;
+  /** Where an access token may be used (its RFC 8707 resource); null for keys (anywhere). */
+  audience: string | null;
 }
+
+/** Who is calling: an app key, an OAuth grant, or Passslot itself. */
+export type Principal = KeyGrant;
 
 export interface KeyInfo {
   id: number;
@@ -146,8 +159,9 @@ export async function verifyKey(db: Db, presented: string): Promise<KeyGrant | u
   const row = await db
     .selectFrom('appKeys')
     .innerJoin('accounts', 'accounts.id', 'appKeys.accountId')
+    .leftJoin('users', 'users.id', 'appKeys.userId')
     .selectAll('appKeys')
-    .select('accounts.rateLimit')
+    .select(['accounts.rateLimit', 'users.email'])
     .where('appKeys.publicId', '=', m[1]!)
     .where('appKeys.revokedAt', 'is', null)
     .executeTakeFirst();
@@ -162,6 +176,11 @@ export async function verifyKey(db: Db, presented: string): Promise<KeyGrant | u
     templateIds: info.templateIds,
     passTypeIds: info.passTypeIds,
     rateLimit: row.rateLimit,
+    credential: `key:${row.id}`,
+    onBehalfOf: row.email ?? row.name,
+    userId: row.userId,
+    grantId: null,
+    audience: null,
   };
 }
 

@@ -397,4 +397,126 @@ export const migrations: Record<string, MigrationFn> = {
       .addColumn('edge', 'text', (c) => c.notNull().defaultTo('rest'))
       .execute();
   },
+  '0005_agents': async (db, dialect) => {
+    const pk = (c: ColumnDefinitionBuilder) =>
+      dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement();
+    // People: a user signs in with an email and a password (scrypt) and is a member of accounts with a role.
+    await db.schema
+      .createTable('users')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('email', 'text', (c) => c.notNull().unique())
+      .addColumn('password_hash', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('password_changed_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('memberships')
+      .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('memberships_pk', ['user_id', 'account_id'])
+      .execute();
+    await db.schema
+      .createTable('sessions')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+      .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+      .addColumn('csrf', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'text', (c) => c.notNull())
+      .execute();
+    // A key may act on behalf of a user (null: a service key).
+    await db.schema
+      .alterTable('app_keys')
+      .addColumn('user_id', 'integer', (c) => c.references('users.id').onDelete('set null'))
+      .execute();
+    // OAuth 2.1: registered clients, authorization codes, grants (one per consent) and their tokens.
+    await db.schema
+      .createTable('oauth_clients')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('client_id', 'text', (c) => c.notNull().unique())
+      .addColumn('secret_hash', 'text')
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('redirect_uris', 'text', (c) => c.notNull())
+      .addColumn('auth_method', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('oauth_grants')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('scopes', 'text', (c) => c.notNull())
+      .addColumn('resource', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('last_used_at', 'text')
+      .addColumn('revoked_at', 'text')
+      .addColumn('revoked_reason', 'text')
+      .execute();
+    await db.schema
+      .createTable('oauth_codes')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('code_hash', 'text', (c) => c.notNull().unique())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('redirect_uri', 'text', (c) => c.notNull())
+      .addColumn('code_challenge', 'text', (c) => c.notNull())
+      .addColumn('scopes', 'text', (c) => c.notNull())
+      .addColumn('resource', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'text', (c) => c.notNull())
+      .addColumn('used_at', 'text')
+      .addColumn('grant_id', 'integer')
+      .execute();
+    await db.schema
+      .createTable('oauth_tokens')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('public_id', 'text', (c) => c.notNull().unique())
+      .addColumn('secret_hash', 'text', (c) => c.notNull())
+      .addColumn('grant_id', 'integer', (c) => c.notNull().references('oauth_grants.id').onDelete('cascade'))
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'text', (c) => c.notNull())
+      .addColumn('used_at', 'text')
+      .addColumn('revoked_at', 'text')
+      .execute();
+    await db.schema.createIndex('oauth_tokens_grant').on('oauth_tokens').columns(['grant_id']).execute();
+    // The execution log: who (credential, on whose behalf), what it touched, why it failed, and a hash chain per
+    // account (seq, prev_hash, hash) whose head is kept in audit_heads so that concurrent writers extend it in turn.
+    for (const [column, type] of [
+      ['credential', 'text'],
+      ['on_behalf_of', 'text'],
+      ['error', 'text'],
+      ['touched', 'text'],
+      ['seq', 'integer'],
+      ['prev_hash', 'text'],
+      ['hash', 'text'],
+    ] as const)
+      await db.schema.alterTable('audit_log').addColumn(column, type).execute();
+    await db.schema
+      .createIndex('audit_log_account_seq')
+      .on('audit_log')
+      .columns(['account_id', 'seq'])
+      .execute();
+    await db.schema
+      .createTable('audit_heads')
+      .addColumn('account_id', 'integer', (c) => c.primaryKey())
+      .addColumn('seq', 'integer', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .execute();
+    // Runs of every action (reads too) per hour, for success and error rates and durations (GET /v1/actions).
+    await db.schema
+      .createTable('action_stats')
+      .addColumn('account_id', 'integer', (c) => c.notNull())
+      .addColumn('hour', 'text', (c) => c.notNull())
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('edge', 'text', (c) => c.notNull())
+      .addColumn('calls', 'integer', (c) => c.notNull())
+      .addColumn('errors', 'integer', (c) => c.notNull())
+      .addColumn('buckets', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('action_stats_pk', ['account_id', 'hour', 'action', 'edge'])
+      .execute();
+  },
 };

@@ -26,6 +26,111 @@ export interface AppKeysTable {
   createdAt: string;
   lastUsedAt: string | null;
   revokedAt: string | null;
+  /** The user on whose behalf the key acts; null for a service key. */
+  userId: number | null;
+}
+
+export interface UsersTable {
+  id: Generated<number>;
+  /** Lower-cased. */
+  email: string;
+  /** scrypt$N$r$p$salt$hash (base64url). */
+  passwordHash: string;
+  createdAt: string;
+  passwordChangedAt: string;
+}
+
+export interface MembershipsTable {
+  userId: number;
+  accountId: number;
+  role: string;
+  createdAt: string;
+}
+
+export interface SessionsTable {
+  id: Generated<number>;
+  /** SHA-256 of the cookie's token, hex. */
+  tokenHash: string;
+  userId: number;
+  /** The token forms of this session carry (CSRF). */
+  csrf: string;
+  createdAt: string;
+  expiresAt: string;
+}
+
+export interface OauthClientsTable {
+  id: Generated<number>;
+  clientId: string;
+  /** SHA-256 of the client secret, hex; null for a public client. */
+  secretHash: string | null;
+  name: string;
+  /** JSON array of exact redirect URIs. */
+  redirectUris: string;
+  /** none, client_secret_post or client_secret_basic. */
+  authMethod: string;
+  createdAt: string;
+}
+
+export interface OauthGrantsTable {
+  id: Generated<number>;
+  clientId: string;
+  userId: number;
+  accountId: number;
+  scopes: string;
+  /** The audience its tokens are bound to (RFC 8707). */
+  resource: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+  revokedReason: string | null;
+}
+
+export interface OauthCodesTable {
+  id: Generated<number>;
+  codeHash: string;
+  clientId: string;
+  userId: number;
+  accountId: number;
+  redirectUri: string;
+  codeChallenge: string;
+  scopes: string;
+  resource: string;
+  expiresAt: string;
+  usedAt: string | null;
+  /** The grant its exchange made (revoked if the code is presented again). */
+  grantId: number | null;
+}
+
+export interface OauthTokensTable {
+  id: Generated<number>;
+  publicId: string;
+  secretHash: string;
+  grantId: number;
+  /** access or refresh. */
+  kind: string;
+  createdAt: string;
+  expiresAt: string;
+  /** A refresh token's use (it rotates: a second use revokes the grant). */
+  usedAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface AuditHeadsTable {
+  accountId: number;
+  seq: number;
+  hash: string;
+}
+
+export interface ActionStatsTable {
+  accountId: number;
+  /** The hour's start, ISO 8601. */
+  hour: string;
+  action: string;
+  edge: string;
+  calls: number;
+  errors: number;
+  /** JSON array of counts per duration bucket (DURATION_BUCKETS_MS, then one for longer). */
+  buckets: string;
 }
 
 export interface PassTypesTable {
@@ -164,6 +269,18 @@ export interface AuditLogTable {
   requestId: string;
   input: string | null;
   createdAt: string;
+  /** key:ID, oauth:CLIENT_ID/grant:ID, or system. */
+  credential: string | null;
+  /** The user's email, the key's name, or system. */
+  onBehalfOf: string | null;
+  /** The error's message when the run failed. */
+  error: string | null;
+  /** JSON {passes: [...], templates: [...], count}. */
+  touched: string | null;
+  /** Position in the account's chain, from 1. */
+  seq: number | null;
+  prevHash: string | null;
+  hash: string | null;
 }
 
 export interface ScannersTable {
@@ -294,6 +411,15 @@ export interface Database {
   jobs: JobsTable;
   idempotencyKeys: IdempotencyKeysTable;
   auditLog: AuditLogTable;
+  auditHeads: AuditHeadsTable;
+  actionStats: ActionStatsTable;
+  users: UsersTable;
+  memberships: MembershipsTable;
+  sessions: SessionsTable;
+  oauthClients: OauthClientsTable;
+  oauthGrants: OauthGrantsTable;
+  oauthCodes: OauthCodesTable;
+  oauthTokens: OauthTokensTable;
   scanners: ScannersTable;
   devices: DevicesTable;
   registrations: RegistrationsTable;

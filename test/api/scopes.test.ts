@@ -38,6 +38,8 @@ interface Fixtures {
   webhookId: number;
   integrationId: number;
   deliveryId: number;
+  /** An OAuth grant (the probes only list grants or name one to revoke, refused or missing). */
+  grantId: number;
 }
 let real: Fixtures;
 const missing: Fixtures = {
@@ -48,6 +50,7 @@ const missing: Fixtures = {
   jobId: 999_999,
   scannerId: 999_999,
   keyId: 999_999,
+  grantId: 999_999,
   eventId: 'no-such-event',
   webhookId: 999_999,
   integrationId: 999_999,
@@ -63,14 +66,15 @@ function familyOf(url: string): string {
   if (first === 'jobs') return 'passes';
   if (first === 'apns-key') return 'passtypes';
   if (first === 'keys') return '*';
+  if (first === 'oauth') return 'self';
   return first!;
 }
 
 /** The scope a route needs by its URL and method: reads need :read, anything else :write; keys need '*'. */
 function expectedScope(spec: RouteSpec): string {
   const family = familyOf(spec.url);
-  if (family === '*' || family === 'audit' || family === 'events')
-    return family === '*' ? '*' : `${family}:read`;
+  if (family === '*' || family === 'self') return family;
+  if (family === 'audit' || family === 'events') return `${family}:read`;
   return `${family}:${spec.method === 'GET' ? 'read' : 'write'}`;
 }
 
@@ -92,6 +96,8 @@ function idFor(url: string, f: Fixtures): string | number {
       return f.webhookId;
     case 'integrations':
       return f.integrationId;
+    case 'oauth':
+      return f.grantId;
     default:
       throw new Error(`no fixture for :id in ${url}`);
   }
@@ -237,6 +243,7 @@ beforeAll(async () => {
     jobId: job.id,
     scannerId: scanner.id,
     keyId: key.id,
+    grantId: 1,
     eventId: event.id,
     webhookId: webhook.id,
     integrationId: integration.id,
@@ -290,10 +297,11 @@ describe(`scopes and restrictions of every v1 route on ${TEST_DB}`, () => {
     const keyOf = new Map<string, string>();
     const refused: string[] = [];
     for (const spec of v1RouteSpecs) {
-      const needed = scopeOf(spec) as Scope;
+      const needed = scopeOf(spec);
       let key = keyOf.get(needed);
       if (!key) {
-        key = await newKey({ scopes: [needed] });
+        // a person's own things (`self`) are open to a service key only with every scope
+        key = await newKey({ scopes: [needed === 'self' ? '*' : (needed as Scope)] });
         keyOf.set(needed, key);
       }
       // reads name alpha's real resources; changes name missing ones, so nothing is changed by the probe
@@ -348,5 +356,17 @@ describe(`scopes and restrictions of every v1 route on ${TEST_DB}`, () => {
 });
 
 function grantOf(scopes: Scope[]) {
-  return { keyId: 1, accountId: 1, scopes, templateIds: null, passTypeIds: null, rateLimit: null };
+  return {
+    keyId: 1,
+    accountId: 1,
+    scopes,
+    templateIds: null,
+    passTypeIds: null,
+    rateLimit: null,
+    credential: 'key:1',
+    onBehalfOf: 'probe',
+    userId: null,
+    grantId: null,
+    audience: null,
+  };
 }

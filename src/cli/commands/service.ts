@@ -63,6 +63,9 @@ ${curlExample(app.config.publicUrl, setup)}
 
 Development passes verify against ${setup.devCaPath} but do not install on an iPhone;
 add your Apple pass type certificate with POST /v1/passtypes for that. API docs: ${app.config.publicUrl}/docs
+
+People sign in (and let agents act for them over OAuth) once you add them:
+  passslot users create you@example.com --account demo --role owner
 `;
 }
 
@@ -128,7 +131,7 @@ function rateLimitArg(text: string | undefined): number | null | undefined {
 }
 
 /** Opens the app, runs `work` and closes the app. */
-async function withApp<T>(work: (app: App) => Promise<T>): Promise<T> {
+export async function withApp<T>(work: (app: App) => Promise<T>): Promise<T> {
   const app = await openApp();
   try {
     return await work(app);

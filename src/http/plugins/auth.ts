@@ -1,4 +1,4 @@
-// Who is calling the API, and how often: the app key's grant on the request, rate limit headers, and 429 beyond the
+// Who is calling the API, and how often: the app key's or access token's grant on the request, rate limit headers, and 429 beyond the
 // limit (counted in memory, or in Redis shared by every process when REDIS_URL is set).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
@@ -50,8 +50,8 @@ export function authAndLimits(api: FastifyInstance, app: App): void {
     reply.header('X-Request-Id', request.id);
     if (request.url.startsWith('/v1/openapi.json')) return done();
     // a key seen in the last seconds, counted in memory: no promise to wait for
-    const cached = auth.cached(request.headers.authorization);
-    const hit = cached && counter.hitNow?.(`key:${cached.keyId}`, 60_000);
+    const cached = auth.cached(request.headers.authorization, request.url);
+    const hit = cached && counter.hitNow?.(cached.credential, 60_000);
     if (cached && hit) {
       try {
         admit(request, reply, cached, hit);
@@ -61,8 +61,8 @@ export function authAndLimits(api: FastifyInstance, app: App): void {
       return done();
     }
     auth
-      .authenticate(request.headers.authorization)
-      .then(async (grant) => admit(request, reply, grant, await counter.hit(`key:${grant.keyId}`, 60_000)))
+      .authenticate(request.headers.authorization, request.url)
+      .then(async (grant) => admit(request, reply, grant, await counter.hit(grant.credential, 60_000)))
       .then(() => done(), done);
   });
 }

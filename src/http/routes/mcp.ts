@@ -1,5 +1,5 @@
 // MCP over Streamable HTTP at /mcp (PUBLIC_URL + /mcp). A client's initialize opens a session (Mcp-Session-Id)
-// bound to the app key that opened it, so the server can ask the user (elicitation) and stream progress; sessions live
+// bound to the credential that opened it, so the server can ask the user (elicitation) and stream progress; sessions live
 // in this process and end when the client deletes them or after 30 idle minutes. Authentication and rate limits are
 // the API's (plugins/auth.ts), on every request.
 import { randomUUID } from 'node:crypto';
@@ -17,7 +17,8 @@ const MAX_SESSIONS = 10_000;
 
 interface Session {
   transport: StreamableHTTPServerTransport;
-  keyId: number;
+  /** The credential that opened it (an app key, or an OAuth grant whatever token of it is presented). */
+  credential: string;
   seen: number;
 }
 
@@ -54,7 +55,7 @@ export async function mcpRoutes(api: FastifyInstance, app: App): Promise<void> {
     const id = req.headers['mcp-session-id'];
     if (typeof id !== 'string') return undefined;
     const session = sessions.get(id);
-    if (!session || session.keyId !== req.grant!.keyId) return 'unknown';
+    if (!session || session.credential !== req.grant!.credential) return 'unknown';
     session.seen = Date.now();
     return session;
   };
@@ -72,7 +73,7 @@ export async function mcpRoutes(api: FastifyInstance, app: App): Promise<void> {
       const grant = req.grant!;
       const server = sessionServer(app, grant);
       const created: Session = {
-        keyId: grant.keyId,
+        credential: grant.credential,
         seen: Date.now(),
         transport: new StreamableHTTPServerTransport({
           sessionIdGenerator: () => randomUUID(),

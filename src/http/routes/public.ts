@@ -1,27 +1,15 @@
 // Public pass links: `${PASSSLOT_PUBLIC_URL}/p/<id>?t=<token>` serves the .pkpass to Wallet, Safari and Passbook user
 // agents and a small page with a download link to everything else. Template links (/t/<token>) show the template.
 import type { Static } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { openPassLink, openTemplateLink } from '../../actions/links.js';
 import { runAction, systemContext } from '../../actions/registry.js';
 import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
 import { escapeHtml } from '../../html.js';
+import { page } from '../page.js';
 
 const WALLET_AGENT = /(iPhone|iPad|iPod|Passbook|PassKit|Wallet|Macintosh.*Safari)/i;
-
-function page(reply: FastifyReply, status: number, title: string, body: string): FastifyReply {
-  return reply
-    .status(status)
-    .type('text/html; charset=utf-8')
-    .header('Cache-Control', 'no-store')
-    .send(
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-        `<title>${escapeHtml(title)}</title><style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}` +
-        `a.button{display:inline-block;background:#000;color:#fff;padding:.75rem 1.25rem;border-radius:.5rem;text-decoration:none}</style></head>` +
-        `<body>${body}</body></html>`,
-    );
-}
 
 export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<void> {
   fastify.get('/p/:publicId', { schema: { hide: true } }, async (req, reply) => {

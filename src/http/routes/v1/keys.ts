@@ -1,4 +1,4 @@
-// App keys and the audit log.
+// App keys, OAuth grants and the audit log.
 import type { FastifyRequest } from 'fastify';
 import { int, num, params, query, requireBody } from '../../inputs.js';
 import type { RouteSpec } from '../route.js';
@@ -14,6 +14,15 @@ export const keyRoutes: RouteSpec[] = [
     method: 'DELETE',
     url: '/v1/keys/:id',
     action: 'revoke_app_key',
+    tag: 'keys',
+    reply: 'empty',
+    input: intId,
+  },
+  { method: 'GET', url: '/v1/oauth/grants', action: 'list_oauth_grants', tag: 'keys', input: () => ({}) },
+  {
+    method: 'DELETE',
+    url: '/v1/oauth/grants/:id',
+    action: 'revoke_oauth_grant',
     tag: 'keys',
     reply: 'empty',
     input: intId,
