@@ -7,6 +7,7 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { Outbound } from './events/outbound.js';
 import { Renderer } from './render/renderer.js';
+import { ActionStats } from './store/action-stats.js';
 import { AuditWriter } from './store/audit.js';
 import { HotPassCache, RowCache } from './store/cache.js';
 import { type Db, type Dialect, migrate, openStore, type Store } from './store/db.js';
@@ -31,8 +32,10 @@ export interface App {
   apns: ApnsPool;
   /** App keys verified with a short cache; the key actions clear it. */
   auth: Authenticator;
-  /** The audit log's batched writer (every run of a mutating action). */
+  /** The execution log's batched writer (every run of a mutating action, every MCP call), chained per account. */
   audit: AuditWriter;
+  /** Every action run counted, for GET /v1/actions and /metrics. */
+  stats: ActionStats;
   /** The HTTP client for addresses users give (webhooks, CRMs), with the SSRF guard. */
   outbound: Outbound;
   /** Wakes the background workers when durable work was just queued (they also poll). */
@@ -74,7 +77,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     hotPasses: new HotPassCache(store.dialect === 'sqlite'),
     outbound: new Outbound(config.webhookAllowPrivate),
     auth: new Authenticator(store.db, clock, config.publicUrl),
-    audit: new AuditWriter(store.db, log),
+    audit: new AuditWriter(store.db, store.dialect, log),
+    stats: new ActionStats(store.db, log),
     apns: new ApnsPool({ db: store.db, config, secrets }),
     wake: (kind) => {
       for (const l of listeners) l(kind);
@@ -87,6 +91,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await app.renderer.close();
       await app.outbound.close();
       await app.audit.close();
+      await app.stats.close();
       await store.close();
     },
   };

@@ -39,6 +39,8 @@ export interface Config {
   /** PASSSLOT_WEBHOOK_ALLOW_PRIVATE, default false: let webhooks and CRM base URLs reach private, loopback and
    * link-local addresses (tests, intranets). */
   webhookAllowPrivate: boolean;
+  /** PASSSLOT_METRICS_TOKEN: when set, GET /metrics (Prometheus) needs `Authorization: Bearer <token>`. */
+  metricsToken?: string;
 }
 
 export class ConfigError extends Error {}
@@ -105,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       64,
     ),
     webhookAllowPrivate: bool(env, 'PASSSLOT_WEBHOOK_ALLOW_PRIVATE', false),
+    metricsToken: env.PASSSLOT_METRICS_TOKEN || undefined,
   };
 }
 

@@ -4,7 +4,7 @@ import { forbidden, invalid, notFound } from '../errors.js';
 import type { Db } from '../store/db.js';
 import { hotQueries, preparedIn } from '../store/prepared.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
-import type { ActionContext } from './registry.js';
+import { type ActionContext, touch } from './registry.js';
 
 /**
  * Account-wide things (app keys, the event feed, webhooks, integrations) are for unrestricted keys: a key restricted
@@ -111,6 +111,7 @@ export async function findTemplateAndPassType(
       : await templateByName(ctx.app.db, ctx.grant.accountId, ref.name);
   if (!row) throw notFound('id' in ref ? `template ${ref.id}` : `template named "${ref.name}"`);
   checkTemplateAllowed(ctx, row.id);
+  touch(ctx, { template: row.id });
   const { passTypeUpdatedAt, ...template } = row;
   return {
     template,
@@ -134,6 +135,7 @@ function checkPassAccess<R extends { accountId: number; templateId: number }>(
     throw notFound(`pass ${passTypeIdentifier}/${serialNumber}`);
   checkPassTypeAllowed(ctx, passTypeIdentifier);
   checkTemplateAllowed(ctx, row.templateId);
+  touch(ctx, { pass: `${passTypeIdentifier}/${serialNumber}` });
 }
 
 /** Only the values of a live pass: the most frequent read, from the cache of hot passes where it can be. */

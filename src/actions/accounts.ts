@@ -224,6 +224,22 @@ export const getAccount = defineAction({
   },
 });
 
+export const listAccounts = defineAction({
+  name: 'list_accounts',
+  title: 'List accounts',
+  description: 'Every account on this Passslot, by name (the operator looks across accounts in the CLI).',
+  scope: 'system',
+  mutates: false,
+  input: Type.Object({}),
+  output: Type.Array(AccountOut),
+  handler: (ctx) =>
+    ctx.app.db
+      .selectFrom('accounts')
+      .select(['id', 'name', 'rateLimit', 'createdAt'])
+      .orderBy('id')
+      .execute(),
+});
+
 export const setAccountRateLimit = defineAction({
   name: 'set_account_rate_limit',
   title: "Set the account's rate limit",
@@ -239,7 +255,7 @@ export const setAccountRateLimit = defineAction({
   },
 });
 
-export const accountActions = [createAccountAction, getAccount, setAccountRateLimit];
+export const accountActions = [createAccountAction, getAccount, listAccounts, setAccountRateLimit];
 
 /** On an empty database: the demo account. Returns undefined when set up already. */
 export async function firstStart(app: App): Promise<AccountSetup | undefined> {

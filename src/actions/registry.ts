@@ -18,7 +18,24 @@ export interface ActionContext {
   grant: KeyGrant;
   requestId: string;
   edge: Edge;
+  /** The passes and templates a run touched, for its execution record (execute gives each run its own). */
+  touched?: Touched;
 }
+
+/** The passes (`passTypeIdentifier/serialNumber`) and templates (ids) a run found or made. */
+export interface Touched {
+  passes: Set<string>;
+  templates: Set<number>;
+}
+
+/** Records that the run of `ctx` touched a pass or a template (access.ts calls it for everything it finds). */
+export function touch(ctx: ActionContext, what: { pass?: string; template?: number }): void {
+  if (!ctx.touched) return;
+  if (what.pass && ctx.touched.passes.size < MAX_TOUCHED) ctx.touched.passes.add(what.pass);
+  if (what.template !== undefined && ctx.touched.templates.size < MAX_TOUCHED)
+    ctx.touched.templates.add(what.template);
+}
+const MAX_TOUCHED = 100;
 
 /**
  * The context of work Passslot does itself, outside any app key: the operator's CLI, jobs, Wallet's web service and
@@ -170,13 +187,16 @@ function targetOf(input: unknown): string | null {
  */
 export async function execute<I extends TSchema, O extends TSchema>(
   action: Action<I, O>,
-  ctx: ActionContext,
+  outer: ActionContext,
   input: unknown,
   options: RunOptions = {},
 ): Promise<Run<Static<O>>> {
   const started = performance.now();
+  const ctx: ActionContext = { ...outer, touched: { passes: new Set(), templates: new Set() } };
   let checked: unknown = input;
   let outcome = options.status ?? 200;
+  let failure: string | null = null;
+  let output: unknown;
   let accountId = ctx.grant.accountId;
   try {
     if (!allows(ctx.grant, action.scope)) throw refusal(action.name, action.scope);
@@ -190,17 +210,22 @@ export async function execute<I extends TSchema, O extends TSchema>(
       const kept = await replayOf(ctx.app.db, idem, ctx.app.clock.now());
       if (kept !== undefined) return { output: kept as Static<O>, replayed: true };
     }
-    const output = await action.handler(ctx, valid);
+    output = await action.handler(ctx, valid);
     if (idem) await keepOutput(ctx.app.db, idem, outcome, output, ctx.app.clock.now());
     // an action above every account (creating one) is recorded in the account it made
     if (!accountId) accountId = Number((output as { accountId?: unknown } | undefined)?.accountId) || 0;
-    return { output, replayed: false };
+    return { output: output as Static<O>, replayed: false };
   } catch (err) {
     outcome = err instanceof AppError ? err.status : 500;
+    failure = err instanceof AppError ? err.message : 'internal error';
     throw err;
   } finally {
+    const durationMs = Math.round((performance.now() - started) * 100) / 100;
+    const now = ctx.app.clock.now();
+    ctx.app.stats.record(accountId, action.name, ctx.edge, outcome < 400, durationMs, now);
     // every change from any edge, and every call an agent makes (reads included), is recorded
-    if ((action.mutates || ctx.edge === 'mcp') && accountId)
+    if ((action.mutates || ctx.edge === 'mcp') && accountId) {
+      touchOutput(ctx, output);
       void ctx.app.audit.write({
         accountId,
         keyId: ctx.grant.keyId || null,
@@ -208,13 +233,32 @@ export async function execute<I extends TSchema, O extends TSchema>(
         action: action.name,
         target: targetOf(checked),
         outcome,
-        durationMs: Math.round((performance.now() - started) * 100) / 100,
+        error: failure,
+        durationMs,
         requestId: ctx.requestId,
+        credential: ctx.grant.credential,
+        onBehalfOf: ctx.grant.onBehalfOf,
         input: checked === undefined ? null : JSON.stringify(redactInput(checked)),
-        createdAt: ctx.app.clock.now().toISOString(),
+        touched: touchedJson(ctx.touched!),
+        createdAt: now.toISOString(),
       });
+    }
   }
 }
+
+/** A pass or template an action made (its output names it) is touched too. */
+function touchOutput(ctx: ActionContext, output: unknown): void {
+  if (!output || typeof output !== 'object' || Array.isArray(output)) return;
+  const o = output as Record<string, unknown>;
+  if (typeof o.passTypeIdentifier === 'string' && typeof o.serialNumber === 'string')
+    touch(ctx, { pass: `${o.passTypeIdentifier}/${o.serialNumber}` });
+  if (typeof o.templateId === 'number') touch(ctx, { template: o.templateId });
+}
+
+const touchedJson = (t: Touched): string | null =>
+  t.passes.size || t.templates.size
+    ? JSON.stringify({ passes: [...t.passes], templates: [...t.templates] })
+    : null;
 
 /** Runs an action through the door (execute) and returns its output. */
 export async function runAction<I extends TSchema, O extends TSchema>(

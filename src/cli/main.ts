@@ -1,5 +1,6 @@
 // The `passslot` command: dispatches to the subcommands. Exit status 0 on success, 1 on a failure the command
 // reports (a pass with errors, an unreadable file), 2 on a usage mistake.
+import { auditCommand, auditHelp } from './commands/audit.js';
 import { buildCommand, buildHelp } from './commands/build.js';
 import { certsCommand, certsHelp } from './commands/certs.js';
 import { devCommand, devHelp } from './commands/dev.js';
@@ -32,6 +33,11 @@ const COMMANDS: Record<string, Command> = {
   migrate: { summary: 'bring the database schema up to date', help: serviceHelp, run: migrateCommand },
   accounts: { summary: 'create an account (accounts create NAME)', help: serviceHelp, run: accountsCommand },
   keys: { summary: 'create, list, rotate and revoke app keys', help: serviceHelp, run: keysCommand },
+  audit: {
+    summary: "verify the audit trail's hash chain (audit verify)",
+    help: auditHelp,
+    run: auditCommand,
+  },
   users: {
     summary: 'add a person to an account with a role (users create)',
     help: usersHelp,

@@ -5,6 +5,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { App } from '../app.js';
+import { safeEqual } from '../auth/tokens.js';
 import { serverWithFastPath } from './fast-path.js';
 import { authAndLimits } from './plugins/auth.js';
 import { errorHandlers } from './plugins/errors.js';
@@ -68,6 +69,18 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   fastify.get('/healthz', { schema: { hide: true } }, async () => {
     await app.db.selectFrom('accounts').select('id').limit(1).execute();
     return { status: 'ok', renderThreads: app.renderer.threads, pushThread: app.apns.threaded };
+  });
+
+  // Prometheus: runs and durations per action and edge, and the process's own figures
+  fastify.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
+    const token = app.config.metricsToken;
+    const presented = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (token && !(presented && safeEqual(presented, token)))
+      return reply.status(401).header('WWW-Authenticate', 'Bearer realm="metrics"').send({
+        message: 'GET /metrics needs Authorization: Bearer PASSSLOT_METRICS_TOKEN',
+        code: 'unauthorized',
+      });
+    return reply.type(app.stats.registry.contentType).send(await app.stats.registry.metrics());
   });
 
   await fastify.register(async (api) => {

@@ -1,26 +1,24 @@
-// The audit log: one row per run of a mutating action, whatever the edge (REST, CLI, MCP, jobs, pages, Wallet).
-// Rows of runs that finish together are written in one statement (one commit on SQLite) after the current turn of the
-// event loop; close() waits for the last write.
+// The execution log (and audit trail): one row per run of a mutating action from any edge (REST, CLI, MCP, jobs,
+// pages, Wallet) and per MCP tool call, reads included. Rows of runs that finish together are written in one
+// transaction after the current turn of the event loop; close() waits for the last write.
+//
+// The trail is tamper-evident: each account's rows form a chain, every row carrying the SHA-256 of the one before it
+// in the account (prev_hash) and its own (hash, over its content and prev_hash). The chain's head (audit_heads) is
+// locked while a batch extends it, so writers in several processes take turns and never fork it.
+import { createHash } from 'node:crypto';
 import type { Insertable } from 'kysely';
 import type { Logger } from 'pino';
-import type { Db } from './db.js';
-import { preparedRows } from './prepared.js';
+import type { Db, Dialect } from './db.js';
 import type { AuditLogTable } from './schema.js';
 
-const AUDIT_COLUMNS = [
-  'accountId',
-  'keyId',
-  'edge',
-  'action',
-  'target',
-  'outcome',
-  'durationMs',
-  'requestId',
-  'input',
-  'createdAt',
-] as const;
-export type AuditRow = Pick<Insertable<AuditLogTable>, (typeof AUDIT_COLUMNS)[number]>;
-const insertAudit = preparedRows('auditLog', AUDIT_COLUMNS);
+export type AuditRow = Omit<Insertable<AuditLogTable>, 'id' | 'seq' | 'prevHash' | 'hash'> & {
+  accountId: number;
+  createdAt: string;
+};
+
+/** The hash before the first row of an account. */
+export const GENESIS = '0'.repeat(64);
+const CHUNK = 200;
 
 // Input fields never written to the audit log. (Not `key`: pass.json fields have keys, and no action takes a secret key.)
 const SECRET_FIELDS =
@@ -39,32 +37,187 @@ export function redactInput(value: unknown): unknown {
   return value;
 }
 
+/** What a row's hash covers, in a fixed order (the duration in whole milliseconds: PostgreSQL keeps it as a float4). */
+export interface Chained {
+  accountId: number;
+  seq: number;
+  createdAt: string;
+  edge: string;
+  action: string;
+  keyId: number | null;
+  credential: string | null;
+  onBehalfOf: string | null;
+  requestId: string;
+  target: string | null;
+  outcome: number;
+  error: string | null;
+  durationMs: number;
+  input: string | null;
+  touched: string | null;
+}
+
+export function rowHash(prevHash: string, r: Chained): string {
+  const content = JSON.stringify([
+    r.accountId,
+    r.seq,
+    r.createdAt,
+    r.edge,
+    r.action,
+    r.keyId,
+    r.credential,
+    r.onBehalfOf,
+    r.requestId,
+    r.target,
+    r.outcome,
+    r.error,
+    Math.round(r.durationMs),
+    r.input,
+    r.touched,
+  ]);
+  return createHash('sha256').update(prevHash).update('\n').update(content).digest('hex');
+}
+
 export class AuditWriter {
   private rows: AuditRow[] = [];
-  private written: Promise<void> | undefined;
+  private scheduled: Promise<void> | undefined;
+  /** The last batch's append: batches extend the chains one after another. */
+  private tail: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly db: Db,
+    private readonly dialect: Dialect,
     private readonly log: Logger,
   ) {}
 
   /** Queues a row; the promise settles once it is written (or its failure logged). */
   write(row: AuditRow): Promise<void> {
     this.rows.push(row);
-    this.written ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+    this.scheduled ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.scheduled = undefined;
       const rows = this.rows;
       this.rows = [];
-      this.written = undefined;
-      try {
-        await insertAudit(this.db, rows);
-      } catch (err) {
-        this.log.error({ err, rows: rows.length }, 'could not write the audit log');
-      }
+      this.tail = this.tail.then(() =>
+        this.append(rows).catch((err) =>
+          this.log.error({ err, rows: rows.length }, 'could not write the audit log'),
+        ),
+      );
+      return this.tail;
     });
-    return this.written;
+    return this.scheduled;
   }
 
-  async close(): Promise<void> {
-    while (this.written) await this.written;
+  /** Extends each account's chain by its rows, in one transaction. */
+  private async append(rows: AuditRow[]): Promise<void> {
+    const byAccount = new Map<number, AuditRow[]>();
+    for (const r of rows) {
+      const list = byAccount.get(r.accountId);
+      if (list) list.push(r);
+      else byAccount.set(r.accountId, [r]);
+    }
+    await this.db.transaction().execute(async (trx) => {
+      // heads are locked in account order, so two writers never wait on each other in a cycle
+      for (const accountId of [...byAccount.keys()].sort((a, b) => a - b)) {
+        await trx
+          .insertInto('auditHeads')
+          .values({ accountId, seq: 0, hash: GENESIS })
+          .onConflict((oc) => oc.column('accountId').doNothing())
+          .execute();
+        const headQuery = trx.selectFrom('auditHeads').selectAll().where('accountId', '=', accountId);
+        const head = await (this.dialect === 'postgres'
+          ? headQuery.forUpdate()
+          : headQuery
+        ).executeTakeFirstOrThrow();
+        let { seq, hash } = head;
+        const chained = byAccount.get(accountId)!.map((r) => {
+          seq += 1;
+          const full = {
+            keyId: null,
+            credential: null,
+            onBehalfOf: null,
+            target: null,
+            error: null,
+            input: null,
+            touched: null,
+            ...r,
+            seq,
+            prevHash: hash,
+          };
+          hash = rowHash(full.prevHash, full);
+          return { ...full, hash };
+        });
+        for (let i = 0; i < chained.length; i += CHUNK)
+          await trx
+            .insertInto('auditLog')
+            .values(chained.slice(i, i + CHUNK))
+            .execute();
+        await trx.updateTable('auditHeads').set({ seq, hash }).where('accountId', '=', accountId).execute();
+      }
+    });
   }
+
+  /** Resolves when every row queued so far is written (readers of the log wait for it: read your own writes). */
+  async settled(): Promise<void> {
+    while (this.scheduled) await this.scheduled;
+    await this.tail;
+  }
+
+  close(): Promise<void> {
+    return this.settled();
+  }
+}
+
+export interface ChainBreak {
+  accountId: number;
+  seq: number;
+  id: number;
+  reason: string;
+}
+
+/** Walks an account's chain from its first row; the first row whose hash or link does not hold, or undefined. */
+export async function verifyChain(db: Db, accountId: number): Promise<{ rows: number; broken?: ChainBreak }> {
+  let prev = GENESIS;
+  let expectedSeq = 1;
+  let rows = 0;
+  for (;;) {
+    const page = await db
+      .selectFrom('auditLog')
+      .selectAll()
+      .where('accountId', '=', accountId)
+      .where('seq', '>=', expectedSeq)
+      .orderBy('seq')
+      .limit(1000)
+      .execute();
+    for (const r of page) {
+      const at = { accountId, seq: expectedSeq, id: r.id };
+      if (r.seq !== expectedSeq)
+        return { rows, broken: { ...at, reason: `record ${expectedSeq} is missing` } };
+      if (r.prevHash !== prev)
+        return { rows, broken: { ...at, reason: 'its link to the record before does not match' } };
+      if (!r.hash || rowHash(prev, { ...r, seq: r.seq }) !== r.hash)
+        return {
+          rows,
+          broken: { ...at, reason: 'its content does not match its hash (changed after it was written)' },
+        };
+      prev = r.hash;
+      expectedSeq += 1;
+      rows += 1;
+    }
+    if (page.length < 1000) break;
+  }
+  const head = await db
+    .selectFrom('auditHeads')
+    .selectAll()
+    .where('accountId', '=', accountId)
+    .executeTakeFirst();
+  if (head && (head.seq !== rows || head.hash !== prev))
+    return {
+      rows,
+      broken: {
+        accountId,
+        seq: rows + 1,
+        id: 0,
+        reason: `records after ${rows} were removed (the chain's head is at ${head.seq})`,
+      },
+    };
+  return { rows };
 }

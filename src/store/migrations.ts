@@ -507,15 +507,18 @@ export const migrations: Record<string, MigrationFn> = {
       .addColumn('hash', 'text', (c) => c.notNull())
       .execute();
     // Runs of every action (reads too) per hour, for success and error rates and durations (GET /v1/actions).
-    await db.schema
+    let stats = db.schema
       .createTable('action_stats')
       .addColumn('account_id', 'integer', (c) => c.notNull())
       .addColumn('hour', 'text', (c) => c.notNull())
       .addColumn('action', 'text', (c) => c.notNull())
       .addColumn('edge', 'text', (c) => c.notNull())
       .addColumn('calls', 'integer', (c) => c.notNull())
-      .addColumn('errors', 'integer', (c) => c.notNull())
-      .addColumn('buckets', 'text', (c) => c.notNull())
+      .addColumn('errors', 'integer', (c) => c.notNull());
+    // counts per duration bucket (DURATION_BUCKETS_MS in store/action-stats.ts, then one for longer), so that runs
+    // from many processes add up with one upsert
+    for (let b = 0; b < 12; b++) stats = stats.addColumn(`b${b}`, 'integer', (c) => c.notNull().defaultTo(0));
+    await stats
       .addPrimaryKeyConstraint('action_stats_pk', ['account_id', 'hour', 'action', 'edge'])
       .execute();
   },

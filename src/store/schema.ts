@@ -129,8 +129,19 @@ export interface ActionStatsTable {
   edge: string;
   calls: number;
   errors: number;
-  /** JSON array of counts per duration bucket (DURATION_BUCKETS_MS, then one for longer). */
-  buckets: string;
+  /** Runs per duration bucket: DURATION_BUCKETS_MS (store/action-stats.ts), then one for longer. */
+  b0: number;
+  b1: number;
+  b2: number;
+  b3: number;
+  b4: number;
+  b5: number;
+  b6: number;
+  b7: number;
+  b8: number;
+  b9: number;
+  b10: number;
+  b11: number;
 }
 
 export interface PassTypesTable {

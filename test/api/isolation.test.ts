@@ -65,6 +65,7 @@ const a = {
   integrationId: 0,
   eventId: '',
   deliveryId: 0,
+  grantId: 0,
 };
 const b = { scannerId: 0, passSerial: '', keyIds: [] as number[] };
 
@@ -180,6 +181,36 @@ beforeAll(async () => {
   );
   a.key2 = { id: key2.id, key: key2.key };
   a.initialKeyId = (await ok(await s.api(k, '/v1/keys'))).find((x: any) => x.name === 'initial key').id;
+  // an OAuth grant a person of alpha's gave an agent (made in the store: the OAuth flow has its own test)
+  const now = new Date().toISOString();
+  const ada = await s.app.db
+    .insertInto('users')
+    .values({
+      email: 'ada@alpha.example',
+      passwordHash: 'scrypt$1$1$1$x$y',
+      createdAt: now,
+      passwordChangedAt: now,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await s.app.db
+    .insertInto('memberships')
+    .values({ userId: ada.id, accountId: alpha.accountId, role: 'owner', createdAt: now })
+    .execute();
+  a.grantId = (
+    await s.app.db
+      .insertInto('oauthGrants')
+      .values({
+        clientId: 'psc_alpha',
+        userId: ada.id,
+        accountId: alpha.accountId,
+        scopes: '["passes:read"]',
+        resource: s.url,
+        createdAt: now,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+  ).id;
   // a webhook (created disabled: no handshake), a CRM integration, an event and a delivery of alpha's
   a.webhookId = (
     await ok(
@@ -360,6 +391,7 @@ function cases(): Case[] {
     { method: 'POST', route: '/v1/keys/:id/rotate', path: `/v1/keys/${a.initialKeyId}/rotate` },
     { method: 'DELETE', route: '/v1/keys/:id', path: `/v1/keys/${a.key2.id}` },
     { method: 'DELETE', route: '/v1/keys/:id', path: `/v1/keys/${a.initialKeyId}` },
+    { method: 'DELETE', route: '/v1/oauth/grants/:id', path: `/v1/oauth/grants/${a.grantId}` },
     // events, webhooks and CRM integrations
     { method: 'GET', route: '/v1/events/:id', path: `/v1/events/${a.eventId}` },
     {
@@ -414,6 +446,11 @@ const OTHER_TESTS = new Set([
   'GET /v1/keys',
   'POST /v1/keys',
   'GET /v1/audit',
+  'GET /v1/executions',
+  'GET /v1/audit/export',
+  'GET /v1/audit/verify',
+  'GET /v1/actions',
+  'GET /v1/oauth/grants',
   'POST /v1/templates',
   'PUT /v1/apns-key',
   'DELETE /v1/apns-key',
@@ -581,6 +618,25 @@ describe(`tenant isolation on ${TEST_DB}`, () => {
     expect(alphaAudit.entries.every((e: any) => [a.initialKeyId, a.key2.id].includes(e.keyId))).toBe(true);
     expect((await ok(await s.api(k, `/v1/audit?keyId=${a.initialKeyId}`))).entries).toEqual([]);
     expect((await ok(await s.api(k, '/v1/audit?action=create_scanner'))).entries).toHaveLength(1);
+    // the execution log, the exported trail and its verification, the action figures and OAuth grants are beta's own
+    const betaRuns = (await ok(await s.api(k, '/v1/executions?limit=1000'))).executions;
+    expect(betaRuns.filter((e: any) => alphaRequestIds.has(e.requestId))).toEqual([]);
+    const exported = (await (await s.api(k, '/v1/audit/export')).text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(exported.filter((e: any) => alphaRequestIds.has(e.requestId))).toEqual([]);
+    expect(exported.map((e: any) => e.id).toSorted()).toEqual(betaRuns.map((e: any) => e.id).toSorted());
+    expect((await ok(await s.api(k, '/v1/audit/verify'))).records).toBe(exported.length);
+    const betaStats = (await ok(await s.api(k, '/v1/actions'))).actions;
+    const alphaStats = (await ok(await s.api(alpha.appKey, '/v1/actions'))).actions;
+    const calls = (list: any[], action: string) => list.find((x) => x.action === action)?.calls ?? 0;
+    expect(calls(betaStats, 'create_webhook')).toBe(0);
+    expect(calls(alphaStats, 'create_webhook')).toBeGreaterThan(0);
+    expect((await ok(await s.api(k, '/v1/oauth/grants'))).grants).toEqual([]);
+    expect((await ok(await s.api(alpha.appKey, '/v1/oauth/grants'))).grants.map((g: any) => g.id)).toEqual([
+      a.grantId,
+    ]);
   });
 
   it("refuses references to alpha's resources in beta's new templates, scanners, keys and pass types", async () => {

@@ -338,6 +338,15 @@ describe(`OAuth 2.1 and people (${TEST_DB})`, () => {
     expect(details.isError).toBeFalsy();
     expect(details.structuredContent).toMatchObject({ serialNumber: pass.serialNumber });
     await client.close();
+    // the execution log says who: the OAuth client and grant, on behalf of the person who consented
+    await s.app.audit.close();
+    const log = await (await s.api(s.alpha.appKey, '/v1/executions?edge=mcp&user=ada@example.com')).json();
+    expect(log.executions[0]).toMatchObject({
+      action: 'get_pass_details',
+      keyId: null,
+      credential: expect.stringMatching(new RegExp(`^oauth:${clientId}/grant:\\d+$`)),
+      onBehalfOf: 'ada@example.com',
+    });
     const wrongAudience = await bearer(t1.body.access_token, '/v1/passes');
     expect(wrongAudience.status).toBe(401);
     expect(wrongAudience.headers.get('www-authenticate')).toContain('error="invalid_token"');

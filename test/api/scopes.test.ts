@@ -67,6 +67,7 @@ function familyOf(url: string): string {
   if (first === 'apns-key') return 'passtypes';
   if (first === 'keys') return '*';
   if (first === 'oauth') return 'self';
+  if (first === 'executions' || first === 'actions') return 'audit';
   return first!;
 }
 

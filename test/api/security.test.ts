@@ -45,7 +45,9 @@ async function expect401(res: Response) {
   expect(b.message.length).toBeGreaterThan(0);
   expect(b.code).toBe('unauthorized');
   // OAuth clients read the first challenge (Bearer, with where to find the metadata); app keys go as Basic
-  expect(res.headers.get('www-authenticate')).toMatch(/^Bearer resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource\/v1"/);
+  expect(res.headers.get('www-authenticate')).toMatch(
+    /^Bearer resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource\/v1"/,
+  );
   expect(res.headers.get('www-authenticate')).toMatch(/, Basic realm="passslot"$/);
   return b;
 }

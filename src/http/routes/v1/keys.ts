@@ -1,4 +1,4 @@
-// App keys, OAuth grants and the audit log.
+// App keys, OAuth grants, the execution log (and audit trail), and how actions fare.
 import type { FastifyRequest } from 'fastify';
 import { int, num, params, query, requireBody } from '../../inputs.js';
 import type { RouteSpec } from '../route.js';
@@ -29,6 +29,24 @@ export const keyRoutes: RouteSpec[] = [
   },
   {
     method: 'GET',
+    url: '/v1/executions',
+    action: 'list_executions',
+    tag: 'audit',
+    input: (req) => {
+      const q = query(req);
+      return {
+        action: q.action,
+        edge: q.edge,
+        user: q.user,
+        outcome: q.outcome,
+        since: q.since,
+        limit: num(q.limit),
+        cursor: q.cursor,
+      };
+    },
+  },
+  {
+    method: 'GET',
     url: '/v1/audit',
     action: 'list_audit_log',
     tag: 'audit',
@@ -43,5 +61,20 @@ export const keyRoutes: RouteSpec[] = [
         cursor: q.cursor,
       };
     },
+  },
+  {
+    method: 'GET',
+    url: '/v1/audit/export',
+    action: 'export_audit_log',
+    tag: 'audit',
+    input: (req) => ({ since: query(req).since, until: query(req).until }),
+  },
+  { method: 'GET', url: '/v1/audit/verify', action: 'verify_audit_log', tag: 'audit', input: () => ({}) },
+  {
+    method: 'GET',
+    url: '/v1/actions',
+    action: 'list_action_stats',
+    tag: 'audit',
+    input: (req) => ({ hours: num(query(req).hours) }),
   },
 ];
