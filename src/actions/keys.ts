@@ -1,10 +1,11 @@
 // App keys: scopes and template or pass type restrictions, shown once, stored hashed; managing them needs '*' and an
 // unrestricted key (a restricted key could otherwise mint wider access).
 import { Type } from '@sinclair/typebox';
-import { notFound } from '../errors.js';
-import { createKey, listKeys, revokeKey, rotateKey, SCOPES } from '../store/keys.js';
+import { invalid, notFound } from '../errors.js';
+import { createKey, listKeys, revokeKey, rotateKey, SCOPES, type Scope } from '../store/keys.js';
+import { findUser, roleIn, scopesOfRole } from '../store/users.js';
 import { requireOwnPassTypes, requireOwnTemplates, requireUnrestricted } from './access.js';
-import { defineAction } from './registry.js';
+import { type ActionContext, defineAction } from './registry.js';
 import { Empty } from './schemas.js';
 
 const KeyOut = Type.Object({
@@ -17,11 +18,27 @@ const KeyOut = Type.Object({
   createdAt: Type.String(),
   lastUsedAt: Type.Union([Type.String(), Type.Null()]),
   revokedAt: Type.Union([Type.String(), Type.Null()]),
+  userId: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'the person on whose behalf the key acts; null for a service key',
+  }),
 });
 const NewKeyOut = Type.Object({
   key: Type.String({ description: 'the secret key, shown this once' }),
   ...KeyOut.properties,
 });
+/** The member `email` of the account, whose role allows `scopes`; else a 422 naming the field. */
+async function memberWithin(ctx: ActionContext, email: string, scopes: Scope[]): Promise<number> {
+  const found = await findUser(ctx.app.db, email);
+  const role = found && (await roleIn(ctx.app.db, found.id, ctx.grant.accountId));
+  if (!found || !role)
+    throw invalid([{ field: 'user', reasons: [`${email} is not a member of this account`] }]);
+  const allowed = scopesOfRole(role);
+  const beyond = scopes.filter((s) => !allowed.includes(s));
+  if (beyond.length)
+    throw invalid([{ field: 'scopes', reasons: [`beyond what a ${role} may grant: ${beyond.join(', ')}`] }]);
+  return found.id;
+}
+
 const ScopeSchema = Type.Union(SCOPES.map((s) => Type.Literal(s)));
 
 export const listAppKeys = defineAction({
@@ -50,13 +67,23 @@ export const createAppKey = defineAction({
     scopes: Type.Array(ScopeSchema, { minItems: 1 }),
     templateIds: Type.Optional(Type.Union([Type.Array(Type.Integer({ minimum: 1 })), Type.Null()])),
     passTypeIds: Type.Optional(Type.Union([Type.Array(Type.String()), Type.Null()])),
+    user: Type.Optional(
+      Type.String({
+        format: 'email',
+        description:
+          'a member of the account on whose behalf the key acts (its runs are logged as theirs; its scopes stay ' +
+          'within their role); without it, a service key',
+      }),
+    ),
   }),
   output: NewKeyOut,
   async handler(ctx, input) {
     requireUnrestricted(ctx, 'manage app keys');
     await requireOwnTemplates(ctx, 'templateIds', input.templateIds ?? []);
     await requireOwnPassTypes(ctx, 'passTypeIds', input.passTypeIds ?? []);
-    const { key, info } = await createKey(ctx.app.db, { accountId: ctx.grant.accountId, ...input });
+    const { user, ...rest } = input;
+    const userId = user ? await memberWithin(ctx, user, input.scopes) : null;
+    const { key, info } = await createKey(ctx.app.db, { accountId: ctx.grant.accountId, ...rest, userId });
     return { key, ...info };
   },
 });

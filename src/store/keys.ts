@@ -4,24 +4,9 @@ import type { Db } from './db.js';
 import { isoNow } from './db.js';
 import type { AppKeyRow } from './schema.js';
 
-export const SCOPES = [
-  'passes:read',
-  'passes:write',
-  'templates:read',
-  'templates:write',
-  'passtypes:read',
-  'passtypes:write',
-  'scanners:read',
-  'scanners:write',
-  'audit:read',
-  'events:read',
-  'webhooks:read',
-  'webhooks:write',
-  'integrations:read',
-  'integrations:write',
-  '*',
-] as const;
-export type Scope = (typeof SCOPES)[number];
+import { isRole, type Scope, scopesOfRole } from './scopes.js';
+
+export { SCOPES, type Scope } from './scopes.js';
 
 export interface KeyGrant {
   keyId: number;
@@ -59,6 +44,8 @@ export interface KeyInfo {
   createdAt: string;
   lastUsedAt: string | null;
   revokedAt: string | null;
+  /** The person on whose behalf the key acts; null for a service key. */
+  userId: number | null;
 }
 
 const KEY_FORMAT = /^psk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
@@ -83,6 +70,7 @@ export function keyInfo(row: AppKeyRow): KeyInfo {
     createdAt: row.createdAt,
     lastUsedAt: row.lastUsedAt,
     revokedAt: row.revokedAt,
+    userId: row.userId,
   };
 }
 
@@ -92,6 +80,7 @@ export interface NewKeyInput {
   scopes: Scope[];
   templateIds?: number[] | null;
   passTypeIds?: string[] | null;
+  userId?: number | null;
 }
 
 export async function createKey(db: Db, input: NewKeyInput): Promise<{ key: string; info: KeyInfo }> {
@@ -106,6 +95,7 @@ export async function createKey(db: Db, input: NewKeyInput): Promise<{ key: stri
       scopes: JSON.stringify(input.scopes),
       templateIds: input.templateIds ? JSON.stringify(input.templateIds) : null,
       passTypeIds: input.passTypeIds ? JSON.stringify(input.passTypeIds) : null,
+      userId: input.userId ?? null,
       createdAt: isoNow(),
     })
     .returningAll()
@@ -160,8 +150,13 @@ export async function verifyKey(db: Db, presented: string): Promise<KeyGrant | u
     .selectFrom('appKeys')
     .innerJoin('accounts', 'accounts.id', 'appKeys.accountId')
     .leftJoin('users', 'users.id', 'appKeys.userId')
+    .leftJoin('memberships', (j) =>
+      j
+        .onRef('memberships.userId', '=', 'appKeys.userId')
+        .onRef('memberships.accountId', '=', 'appKeys.accountId'),
+    )
     .selectAll('appKeys')
-    .select(['accounts.rateLimit', 'users.email'])
+    .select(['accounts.rateLimit', 'users.email', 'memberships.role'])
     .where('appKeys.publicId', '=', m[1]!)
     .where('appKeys.revokedAt', 'is', null)
     .executeTakeFirst();
@@ -169,10 +164,17 @@ export async function verifyKey(db: Db, presented: string): Promise<KeyGrant | u
   const expected = Buffer.from(row.secretHash, 'hex');
   if (!timingSafeEqual(hash(presented), expected)) return undefined;
   const info = keyInfo(row);
+  // a person's key acts within their role, and not at all once they left the account
+  let scopes = info.scopes;
+  if (row.userId !== null) {
+    if (!row.role || !isRole(row.role)) return undefined;
+    const allowed = scopesOfRole(row.role);
+    scopes = scopes.includes('*') ? allowed : scopes.filter((s) => allowed.includes(s));
+  }
   return {
     keyId: row.id,
     accountId: row.accountId,
-    scopes: info.scopes,
+    scopes,
     templateIds: info.templateIds,
     passTypeIds: info.passTypeIds,
     rateLimit: row.rateLimit,

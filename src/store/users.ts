@@ -2,23 +2,9 @@
 // their signed-in sessions (a random cookie token, stored as its SHA-256).
 import { createHash } from 'node:crypto';
 import type { Db } from './db.js';
-import type { Scope } from './keys.js';
-import { SCOPES } from './keys.js';
+import { isRole, type Role } from './scopes.js';
 
-export const ROLES = ['owner', 'admin', 'developer', 'viewer'] as const;
-export type Role = (typeof ROLES)[number];
-
-/**
- * What a role may grant (to an OAuth client, or a key of theirs): owners and admins everything, including app keys
- * and people (`*`); developers every named scope; viewers the read scopes.
- */
-export function scopesOfRole(role: Role): Scope[] {
-  if (role === 'owner' || role === 'admin') return [...SCOPES];
-  const named = SCOPES.filter((s) => s !== '*');
-  return role === 'developer' ? named : named.filter((s) => s.endsWith(':read'));
-}
-
-export const isRole = (value: string): value is Role => (ROLES as readonly string[]).includes(value);
+export { isRole, ROLES, type Role, scopesOfRole } from './scopes.js';
 
 export interface Membership {
   accountId: number;

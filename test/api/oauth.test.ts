@@ -477,4 +477,36 @@ describe(`OAuth 2.1 and people (${TEST_DB})`, () => {
       (await token({ grant_type: 'refresh_token', refresh_token: t.body.refresh_token })).body.error,
     ).toBe('invalid_grant');
   });
+
+  it('makes app keys that act on behalf of a person, within their role', async () => {
+    const make = (json: Record<string, unknown>) =>
+      s.api(s.alpha.appKey, '/v1/keys', { method: 'POST', json });
+    const beyond = await make({ name: 'too much', scopes: ['*'], user: 'vic@example.com' });
+    expect(beyond.status).toBe(422);
+    expect((await beyond.json()).errors[0]).toMatchObject({ field: 'scopes' });
+    const stranger = await make({ name: 'nobody', scopes: ['passes:read'], user: 'nobody@example.com' });
+    expect((await stranger.json()).errors[0]).toMatchObject({ field: 'user' });
+    const made = await make({
+      name: "ada's script",
+      scopes: ['passes:read', 'passes:write'],
+      user: 'ada@example.com',
+    });
+    expect(made.status).toBe(201);
+    const key = await made.json();
+    expect(key.userId).toEqual(expect.any(Number));
+    const path = `/v1/passes/${pass.passTypeIdentifier}/${pass.serialNumber}/values`;
+    expect((await s.api(key.key, path, { method: 'PUT', json: { points: 7 } })).status).toBe(200);
+    const [run] = (
+      await (await s.api(s.alpha.appKey, `/v1/executions?user=ada@example.com&edge=rest`)).json()
+    ).executions;
+    expect(run).toMatchObject({
+      action: 'update_pass',
+      credential: `key:${key.id}`,
+      onBehalfOf: 'ada@example.com',
+    });
+    // once the person leaves the account, their key stops working
+    await s.app.db.deleteFrom('memberships').where('userId', '=', key.userId).execute();
+    s.app.auth.forget();
+    expect((await s.api(key.key, path)).status).toBe(401);
+  });
 });

@@ -22,7 +22,7 @@ passslot init [--json]    first-start set-up without serving: master key, develo
 passslot migrate          bring the database schema up to date
 passslot accounts create NAME [--rate-limit N] [--json]
 passslot accounts rate-limit NAME N   requests per minute for the account's keys (0: the server default)
-passslot keys create --account NAME [--scope S ...] [--json]
+passslot keys create --account NAME [--scope S ...] [--user EMAIL] [--json]   (--user: on a person's behalf)
 passslot keys list --account NAME
 passslot keys rotate --account NAME ID
 passslot keys revoke --account NAME ID
@@ -187,6 +187,7 @@ export async function keysCommand(args: string[], io: Output): Promise<number> {
       template: { type: 'string', multiple: true },
       'pass-type': { type: 'string', multiple: true },
       name: { type: 'string' },
+      user: { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -213,6 +214,7 @@ export async function keysCommand(args: string[], io: Output): Promise<number> {
           scopes: values.scope ?? ['*'],
           templateIds,
           passTypeIds: values['pass-type'],
+          user: values.user,
         });
         io.out(
           values.json
