@@ -203,16 +203,16 @@ export async function refreshTemplate(
   ctx: ActionContext,
   template: TemplateRow,
   changes: Partial<Pick<TemplateRow, 'name' | 'passTypeId' | 'body' | 'placeholders'>>,
-): Promise<void> {
+): Promise<number> {
   const now = ctx.app.clock.now();
-  await ctx.app.db.transaction().execute(async (trx) => {
+  const jobId = await ctx.app.db.transaction().execute(async (trx) => {
     const { version } = await trx
       .updateTable('templates')
       .set({ ...changes, version: bumpedVersion, updatedAt: now.toISOString() })
       .where('id', '=', template.id)
       .returning('version')
       .executeTakeFirstOrThrow();
-    await enqueueJob(
+    return enqueueJob(
       trx,
       {
         accountId: template.accountId,
@@ -223,6 +223,7 @@ export async function refreshTemplate(
     );
   });
   ctx.app.wake('template_passes');
+  return jobId;
 }
 
 export const updateTemplate = defineAction({
@@ -230,7 +231,8 @@ export const updateTemplate = defineAction({
   title: 'Change a pass template',
   description:
     'Changes the name, pass.json body or pass type of a template. Every pass of the template is re-rendered and ' +
-    'pushed to the phones that hold it, in the background.',
+    'pushed to the phones that hold it, in the background: the answer names that job (get_job follows it; over MCP ' +
+    'with a progress token the call reports its progress and returns once it is done).',
   scope: 'templates:write',
   mutates: true,
   input: Type.Object({
@@ -239,7 +241,17 @@ export const updateTemplate = defineAction({
     passType: Type.Optional(TemplateIn.properties.passType),
     description: Type.Optional(TemplateIn.properties.description),
   }),
-  output: Type.Object({ id: Type.Integer(), name: Type.String(), passType: Type.String() }),
+  output: Type.Object({
+    id: Type.Integer(),
+    name: Type.String(),
+    passType: Type.String(),
+    jobId: Type.Integer({ description: "the background job refreshing the template's passes (get_job)" }),
+    status: Type.Optional(
+      Type.String({
+        description: "over MCP with a progress token: the job's status once it was followed to its end",
+      }),
+    ),
+  }),
   async handler(ctx, input) {
     const row = await findTemplate(ctx, { id: input.id });
     const passType = input.passType
@@ -270,13 +282,13 @@ export const updateTemplate = defineAction({
           { field: 'name', reasons: [`a template named "${input.name}" exists (id ${clash.id})`] },
         ]);
     }
-    await refreshTemplate(ctx, row, {
+    const jobId = await refreshTemplate(ctx, row, {
       name: input.name ?? row.name,
       passTypeId: passType.id,
       body: JSON.stringify(body),
       placeholders: JSON.stringify(compileTemplate(body).placeholders),
     });
-    return { id: row.id, name: input.name ?? row.name, passType: passType.passTypeIdentifier };
+    return { id: row.id, name: input.name ?? row.name, passType: passType.passTypeIdentifier, jobId };
   },
 });
 

@@ -302,6 +302,31 @@ describe(`MCP over Streamable HTTP on ${TEST_DB}`, () => {
     }
   });
 
+  it("reports a template refresh's progress, re-rendering every pass of the template, to the end", async () => {
+    const client = await httpClient(s.alpha.appKey);
+    const progress: { progress: number; total?: number }[] = [];
+    const result = await client.callTool(
+      { name: 'update_template', arguments: { id: s.alpha.templateId, name: 'Member Card' } },
+      undefined,
+      { onprogress: (p) => progress.push({ progress: p.progress, total: p.total }) },
+    );
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({
+      id: s.alpha.templateId,
+      jobId: expect.any(Number),
+      status: 'done',
+    });
+    const passes = await (
+      await s.api(s.alpha.appKey, `/v1/passes?templateId=${s.alpha.templateId}&limit=1000`)
+    ).json();
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)).toEqual({ progress: passes.length, total: passes.length });
+    const job = await (
+      await s.api(s.alpha.appKey, `/v1/jobs/${(result.structuredContent as { jobId: number }).jobId}`)
+    ).json();
+    expect(job).toMatchObject({ status: 'done' });
+  });
+
   it('keeps a session to the key that opened it', async () => {
     const first = await request(`${s.url}/mcp`, {
       method: 'POST',

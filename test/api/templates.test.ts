@@ -102,6 +102,8 @@ describe(`templates on ${TEST_DB}`, () => {
       id: t.id,
       name: 'Megatron Coupon 2',
       passType: s.alpha.passTypeIdentifier,
+      // Passslot's addition: the job that refreshes the template's passes
+      jobId: expect.any(Number),
     });
     const jobs = await s.app.db
       .selectFrom('jobs')
