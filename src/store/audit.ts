@@ -117,16 +117,19 @@ export class AuditWriter {
     await this.db.transaction().execute(async (trx) => {
       // heads are locked in account order, so two writers never wait on each other in a cycle
       for (const accountId of [...byAccount.keys()].sort((a, b) => a - b)) {
-        await trx
-          .insertInto('auditHeads')
-          .values({ accountId, seq: 0, hash: GENESIS })
-          .onConflict((oc) => oc.column('accountId').doNothing())
-          .execute();
         const headQuery = trx.selectFrom('auditHeads').selectAll().where('accountId', '=', accountId);
-        const head = await (this.dialect === 'postgres'
-          ? headQuery.forUpdate()
-          : headQuery
-        ).executeTakeFirstOrThrow();
+        const lockHead = () => (this.dialect === 'postgres' ? headQuery.forUpdate() : headQuery).executeTakeFirst();
+        let head = await lockHead();
+        if (!head) {
+          // the account's first record: make its head (another writer may make it first)
+          await trx
+            .insertInto('auditHeads')
+            .values({ accountId, seq: 0, hash: GENESIS })
+            .onConflict((oc) => oc.column('accountId').doNothing())
+            .execute();
+          head = await lockHead();
+        }
+        if (!head) throw new Error(`no audit head for account ${accountId}`);
         let { seq, hash } = head;
         const chained = byAccount.get(accountId)!.map((r) => {
           seq += 1;
