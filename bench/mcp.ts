@@ -214,7 +214,10 @@ async function oauthAccessToken(base: string, env: NodeJS.ProcessEnv): Promise<s
     resource: `${base}/v1`,
   };
   const consent = await (
-    await fetch(`${base}/oauth/authorize?${new URLSearchParams(params)}`, { headers: { cookie: cookies }, redirect: 'manual' })
+    await fetch(`${base}/oauth/authorize?${new URLSearchParams(params)}`, {
+      headers: { cookie: cookies },
+      redirect: 'manual',
+    })
   ).text();
   const back = await form('/oauth/authorize', {
     ...params,

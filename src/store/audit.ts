@@ -118,7 +118,8 @@ export class AuditWriter {
       // heads are locked in account order, so two writers never wait on each other in a cycle
       for (const accountId of [...byAccount.keys()].sort((a, b) => a - b)) {
         const headQuery = trx.selectFrom('auditHeads').selectAll().where('accountId', '=', accountId);
-        const lockHead = () => (this.dialect === 'postgres' ? headQuery.forUpdate() : headQuery).executeTakeFirst();
+        const lockHead = () =>
+          (this.dialect === 'postgres' ? headQuery.forUpdate() : headQuery).executeTakeFirst();
         let head = await lockHead();
         if (!head) {
           // the account's first record: make its head (another writer may make it first)
