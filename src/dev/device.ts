@@ -186,11 +186,19 @@ export class SimulatedDevice {
   }
 
   /**
-   * Downloads a pass from its link as Safari on an iPhone does, keeps it, and registers it with its web service.
+   * Downloads a pass from its link as Safari on an iPhone does (tapping the page's button when the link is a page),
+   * keeps it, and registers it with its web service.
    * Returns the registration status (201 new, 200 already registered), or 0 when the pass has no web service.
    */
   async addPass(url: string): Promise<number> {
-    const response = await fetch(url, { headers: { 'user-agent': IPHONE_USER_AGENT }, redirect: 'follow' });
+    let response = await fetch(url, { headers: { 'user-agent': IPHONE_USER_AGENT }, redirect: 'follow' });
+    // a pass page: the person taps its "Add to Apple Wallet" button
+    if (response.status === 200 && response.headers.get('content-type')?.startsWith('text/html')) {
+      const href = /<a class="button" href="([^"]+)"/.exec(await response.text())?.[1];
+      if (!href) throw new DeviceError(`the page at ${url} has no "Add to Apple Wallet" button`);
+      const target = new URL(href.replace(/&amp;/g, '&'), url);
+      response = await fetch(target, { headers: { 'user-agent': IPHONE_USER_AGENT }, redirect: 'follow' });
+    }
     if (response.status !== 200)
       throw new DeviceError(`GET ${url} answered ${response.status}`, response.status);
     const passJson = readPassJson(new Uint8Array(await response.arrayBuffer()));

@@ -9,14 +9,20 @@ const STYLE =
   'label{display:block;margin:.5rem 0}input[type=email],input[type=password],select{width:100%;padding:.5rem;' +
   'font:inherit;box-sizing:border-box}.error{color:#b00020}fieldset{border:1px solid #ddd;border-radius:.5rem}';
 
-export function page(reply: FastifyReply, status: number, title: string, body: string): FastifyReply {
+export function page(
+  reply: FastifyReply,
+  status: number,
+  title: string,
+  body: string,
+  options: { lang?: string; style?: string } = {},
+): FastifyReply {
   return reply
     .status(status)
     .type('text/html; charset=utf-8')
     .header('Cache-Control', 'no-store')
     .header('X-Frame-Options', 'DENY')
     .send(
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-        `<title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`,
+      `<!doctype html><html lang="${options.lang ?? 'en'}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+        `<title>${escapeHtml(title)}</title><style>${STYLE}${options.style ?? ''}</style></head><body>${body}</body></html>`,
     );
 }

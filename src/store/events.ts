@@ -33,6 +33,7 @@ export const EVENT_TYPES = [
   'pass.created',
   'pass.updated',
   'pass.downloaded',
+  'pass.link_opened',
   'registration.created',
   'registration.deleted',
   'scan.performed',

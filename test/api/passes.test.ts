@@ -319,18 +319,22 @@ describe(`passes on ${TEST_DB}`, () => {
     expect((await download(p.path)).files.has('thumbnail.png')).toBe(false);
   });
 
-  it('serves the pass link: .pkpass to Wallet user agents, a page to browsers, pass.downloaded events', async () => {
+  it('serves the pass link: a page with the Add to Apple Wallet button on an iPhone, the .pkpass from it', async () => {
     const p = await createMemberPass(s, s.alpha);
-    const phone = await request(p.url, {
-      headers: { 'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Mobile/15E148' },
+    const iphone = 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Mobile/15E148';
+    const phone = await request(p.url, { headers: { 'user-agent': iphone } });
+    expect(phone.headers.get('content-type')).toContain('text/html');
+    const href = /<a class="button" href="([^"]+)">Add to Apple Wallet<\/a>/.exec(await phone.text())![1]!;
+    const file = await request(new URL(href.replace(/&amp;/g, '&'), p.url), {
+      headers: { 'user-agent': iphone },
     });
-    expect(phone.headers.get('content-type')).toBe('application/vnd.apple.pkpass');
-    verifyPkpass(Buffer.from(await phone.arrayBuffer()), s.alpha.devCaPath);
-    const browser = await request(p.url, {
-      headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0' },
+    expect(file.headers.get('content-type')).toBe('application/vnd.apple.pkpass');
+    verifyPkpass(Buffer.from(await file.arrayBuffer()), s.alpha.devCaPath);
+    // Wallet fetching the link itself gets the file
+    const wallet = await request(p.url, {
+      headers: { 'user-agent': 'Passbook/1.0 CFNetwork/1568.100.1 Darwin/24.0.0' },
     });
-    expect(browser.headers.get('content-type')).toContain('text/html');
-    expect(await browser.text()).toContain('download=1');
+    expect(wallet.headers.get('content-type')).toBe('application/vnd.apple.pkpass');
     expect((await request(p.url.replace(/t=[^&]+/, 't=wrong'))).status).toBe(404);
     expect(
       (await events('pass.downloaded')).some((e) => JSON.parse(e.data).serialNumber === p.serialNumber),

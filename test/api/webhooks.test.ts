@@ -164,7 +164,7 @@ describe('webhooks: handshake, signatures, management', () => {
       expect(got[2]!.json.data).toMatchObject({ ...common, devicesInstalled: 0 });
       expect(got[0]!.json.data).toMatchObject({
         serialNumber: pass.serialNumber,
-        userAgent: 'iPhone Wallet',
+        deviceClass: 'wallet',
       });
       await s.api(s.alpha.appKey, `/v1/webhooks/${hook.id}`, { method: 'DELETE' });
     } finally {

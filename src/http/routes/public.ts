@@ -1,43 +1,51 @@
-// Public pass links: `${PASSSLOT_PUBLIC_URL}/p/<id>?t=<token>` serves the .pkpass to Wallet, Safari and Passbook user
-// agents and a small page with a download link to everything else. Template links (/t/<token>) show the template.
+// Public pass links: `${PASSSLOT_PUBLIC_URL}/p/<id>?t=<token>` serves the pass page (by device: http/pass-page.ts)
+// and the .pkpass to Wallet and the page's button; `/p/<id>/qr.svg|png?t=` its QR code. Template links (/t/<token>)
+// show the template.
 import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { openPassLink, openTemplateLink } from '../../actions/links.js';
+import { getPassLinkQr, openPassLink, openTemplateLink } from '../../actions/links.js';
 import { runAction, systemContext } from '../../actions/registry.js';
 import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
 import { escapeHtml } from '../../html.js';
+import { qrSvg } from '../../render/qr.js';
 import { page } from '../page.js';
-
-const WALLET_AGENT = /(iPhone|iPad|iPod|Passbook|PassKit|Wallet|Macintosh.*Safari)/i;
+import { deviceClassOf, languageOf, PASS_PAGE_STYLE, passPageBody, wordsOf } from '../pass-page.js';
 
 export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<void> {
   fastify.get('/p/:publicId', { schema: { hide: true } }, async (req, reply) => {
     const { publicId } = req.params as { publicId: string };
     const { t, download } = req.query as { t?: string; download?: string };
-    const userAgent = req.headers['user-agent'] ?? null;
+    const device = deviceClassOf(req.headers['user-agent']);
+    const lang = languageOf(req.headers['accept-language']);
+    const words = wordsOf(lang);
+    reply.header('Vary', 'User-Agent, Accept-Language');
     let opened: Static<typeof openPassLink.output>;
     try {
       opened = await runAction(openPassLink, systemContext(app, 0, req.id, 'page'), {
         publicId,
         token: t ?? '',
-        download: download === '1' || WALLET_AGENT.test(userAgent ?? ''),
-        userAgent,
+        // Wallet itself fetching the link gets the file; people get the page and its button
+        download: download === '1' || device === 'wallet',
+        deviceClass: device,
       });
     } catch (err) {
       if (err instanceof AppError && (err.code === 'not_found' || err.code === 'validation_failed'))
-        return page(reply, 404, 'Pass not found', '<h1>Pass not found</h1><p>This link is not valid.</p>');
+        return page(reply, 404, words.notFound, `<h1>${escapeHtml(words.notFound)}</h1>`, { lang });
       throw err;
     }
-    if (opened.kind === 'removed') return page(reply, 410, 'Pass removed', '<h1>This pass was removed</h1>');
+    if (opened.kind === 'removed')
+      return page(reply, 410, words.removed, `<h1>${escapeHtml(words.removed)}</h1>`, { lang });
     if (opened.kind === 'page') {
-      const href = `/p/${encodeURIComponent(publicId)}?t=${encodeURIComponent(t ?? '')}&download=1`;
+      const view = opened.view;
+      const downloadHref = `/p/${encodeURIComponent(publicId)}?t=${encodeURIComponent(t ?? '')}&download=1`;
+      const withQr = device === 'desktop' || device === 'other';
       return page(
         reply,
         200,
-        opened.templateName,
-        `<h1>${escapeHtml(opened.templateName)}</h1><p>Open this page on your iPhone to add the pass to Apple Wallet, or download it.</p>` +
-          `<p><a class="button" href="${escapeHtml(href)}">Add to Apple Wallet</a></p>`,
+        view.organizationName,
+        passPageBody({ view, device, lang, downloadHref, qrSvg: withQr ? await qrSvg(view.url) : undefined }),
+        { lang, style: PASS_PAGE_STYLE },
       );
     }
     return reply
@@ -49,6 +57,28 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
       .header('Cache-Control', 'no-store')
       .send(Buffer.from(opened.file.data));
   });
+
+  // the page's QR code, to embed (emails, printouts, a shop's screen)
+  for (const format of ['svg', 'png'] as const)
+    fastify.get(`/p/:publicId/qr.${format}`, { schema: { hide: true } }, async (req, reply) => {
+      const { publicId } = req.params as { publicId: string };
+      const { t } = req.query as { t?: string };
+      try {
+        const file = await runAction(getPassLinkQr, systemContext(app, 0, req.id, 'page'), {
+          publicId,
+          token: t ?? '',
+          format,
+        });
+        return reply
+          .type(file.contentType)
+          .header('Cache-Control', 'private, max-age=3600')
+          .send(Buffer.from(file.data));
+      } catch (err) {
+        if (err instanceof AppError && (err.code === 'not_found' || err.code === 'validation_failed'))
+          return reply.status(404).type('text/plain; charset=utf-8').send('not found');
+        throw err;
+      }
+    });
 
   fastify.get('/t/:token', { schema: { hide: true } }, async (req, reply) => {
     const { token } = req.params as { token: string };
