@@ -12,6 +12,7 @@ import { passTypeActions } from './passtypes.js';
 import { pushActions } from './pushes.js';
 import type { Action } from './registry.js';
 import { scannerActions } from './scanners.js';
+import { statsActions } from './stats.js';
 import { templateActions } from './templates.js';
 import { userActions } from './users.js';
 import { walletActions } from './wallet.js';
@@ -20,6 +21,7 @@ import { webhookActions } from './webhooks.js';
 export const actions: readonly Action[] = [
   ...passActions,
   ...templateActions,
+  ...statsActions,
   ...imageActions,
   ...bulkActions,
   ...passTypeActions,

@@ -342,6 +342,7 @@ function cases(): Case[] {
     },
     { method: 'DELETE', route: '/v1/templates/:id', path: `/v1/templates/${a.onlyTemplateId}` },
     { method: 'GET', route: '/v1/templates/:id/url', path: `${t}/url` },
+    { method: 'GET', route: '/v1/templates/:id/stats', path: `${t}/stats` },
     { method: 'GET', route: '/v1/templates/:id/restrictions', path: `${t}/restrictions` },
     {
       method: 'PUT',
@@ -446,6 +447,7 @@ const OTHER_TESTS = new Set([
   'GET /v1/keys',
   'POST /v1/keys',
   'GET /v1/audit',
+  'GET /v1/stats',
   'GET /v1/executions',
   'GET /v1/audit/export',
   'GET /v1/audit/verify',
@@ -634,6 +636,18 @@ describe(`tenant isolation on ${TEST_DB}`, () => {
     expect(calls(betaStats, 'create_webhook')).toBe(0);
     expect(calls(alphaStats, 'create_webhook')).toBeGreaterThan(0);
     expect((await ok(await s.api(k, '/v1/oauth/grants'))).grants).toEqual([]);
+    // the account's funnel counts beta's passes only
+    const created = async (accountId: number) =>
+      (
+        await s.app.db
+          .selectFrom('events')
+          .select('passId')
+          .where('accountId', '=', accountId)
+          .where('type', '=', 'pass.created')
+          .execute()
+      ).length;
+    expect(await created(alpha.accountId)).toBeGreaterThan(0);
+    expect((await ok(await s.api(k, '/v1/stats'))).counts.issued).toBe(await created(beta.accountId));
     expect((await ok(await s.api(alpha.appKey, '/v1/oauth/grants'))).grants.map((g: any) => g.id)).toEqual([
       a.grantId,
     ]);

@@ -68,6 +68,7 @@ function familyOf(url: string): string {
   if (first === 'keys') return '*';
   if (first === 'oauth') return 'self';
   if (first === 'executions' || first === 'actions') return 'audit';
+  if (first === 'stats') return 'passes';
   return first!;
 }
 

@@ -1,11 +1,17 @@
-// Templates: list, create, read, change, delete, their link and restrictions, and their images.
+// Templates: list, create, read, change, delete, their link, restrictions and funnel, and their images; and the
+// account's funnel.
 import type { FastifyRequest } from 'fastify';
-import { int, params, requireBody } from '../../inputs.js';
+import { int, params, query, requireBody } from '../../inputs.js';
 import type { RouteSpec } from '../route.js';
 import { imageRoutes } from './passes.js';
 
 const tag = 'templates';
 const id = (req: FastifyRequest) => ({ id: int(params(req).id) });
+const windowOf = (req: FastifyRequest) => ({
+  from: query(req).from,
+  to: query(req).to,
+  interval: query(req).interval,
+});
 
 export const templateRoutes: RouteSpec[] = [
   { method: 'GET', url: '/v1/templates', action: 'list_pass_templates', tag, input: () => ({}) },
@@ -30,6 +36,14 @@ export const templateRoutes: RouteSpec[] = [
   },
   { method: 'DELETE', url: '/v1/templates/:id', action: 'delete_template', tag, reply: 'empty', input: id },
   { method: 'GET', url: '/v1/templates/:id/url', action: 'get_template_url', tag, input: id },
+  {
+    method: 'GET',
+    url: '/v1/templates/:id/stats',
+    action: 'get_template_stats',
+    tag,
+    input: (req) => ({ ...id(req), ...windowOf(req) }),
+  },
+  { method: 'GET', url: '/v1/stats', action: 'get_account_stats', tag: 'passes', input: windowOf },
   {
     method: 'GET',
     url: '/v1/templates/:id/restrictions',
