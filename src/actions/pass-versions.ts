@@ -21,6 +21,7 @@ export interface PassChange {
   price?: number | null;
   voided?: number;
   notification?: string | null;
+  relevance?: string | null;
   deletedAt?: string | null;
 }
 

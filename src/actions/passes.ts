@@ -119,6 +119,7 @@ export const createPass = defineAction({
       updateTag: 0,
       modifiedAt: lastModifiedAfter(null, now),
       personalization: null,
+      relevance: null,
     };
     const built = await buildOr422(ctx.app, draft, template, passType, imageFiles(images));
     await withEvents(ctx.app, async (trx) => {
@@ -573,25 +574,86 @@ export const revokePass = defineAction({
   },
 });
 
+const Near = Type.Object(
+  {
+    latitude: Type.Number({ minimum: -90, maximum: 90 }),
+    longitude: Type.Number({ minimum: -180, maximum: 180 }),
+    radiusMeters: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, maximum: 100_000, description: "the pass's maxDistance" }),
+    ),
+    text: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'shown on the lock screen near the place',
+    }),
+  },
+  { additionalProperties: false },
+);
+const At = Type.String({ format: 'date-time' });
+
 export const sendPassNotification = defineAction({
   name: 'send_pass_notification',
   title: 'Send a message to the lock screen of a pass holder',
   description:
-    "Shows a message on the lock screen of every phone holding the pass. The message goes into the pass's " +
-    'notification field (a back field whose changeMessage is %@, added if the template has none) and a push is sent.',
+    'Makes the pass speak on the lock screen of every phone holding it, one of three ways (give exactly one): ' +
+    '`message` shows the text now (it goes into the pass’s notification field, a back field whose changeMessage is ' +
+    '%@, added if the template has none, and a push is sent); `near` {latitude, longitude, radiusMeters?, text} makes ' +
+    'Wallet surface the pass with the text when the phone comes within radiusMeters of the place (the pass’s own ' +
+    'locations and maxDistance; Wallet also caps the distance by the pass style, about 100 m for most); `at` (an ISO ' +
+    'date) with `text` makes Wallet surface it around that time (relevantDates), with the text in its notification ' +
+    'field. The pass is pushed so phones pick the change up. Example: {"passTypeIdentifier": "pass.com.example", ' +
+    '"serialNumber": "…", "near": {"latitude": 48.8584, "longitude": 2.2945, "radiusMeters": 100, "text": "Your ' +
+    'table is ready"}}.',
   scope: 'passes:write',
   mutates: true,
-  input: Type.Object({ ...PassRef, message: Type.String({ minLength: 1, maxLength: 500 }) }),
-  output: Type.Object({ message: Type.String() }),
+  input: Type.Object({
+    ...PassRef,
+    message: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
+    near: Type.Optional(Near),
+    at: Type.Optional(At),
+    text: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'with `at`: the message' })),
+  }),
+  output: Type.Object({
+    message: Type.Union([Type.String(), Type.Null()]),
+    relevance: Type.Optional(Type.Unknown({ description: 'with near or at: the pass’s own relevance now' })),
+  }),
   async handler(ctx, input) {
+    const ways = (['message', 'near', 'at'] as const).filter((k) => input[k] !== undefined);
+    if (ways.length !== 1)
+      throw invalid([{ field: 'message', reasons: ['give exactly one of message, near or at'] }]);
+    if (input.at !== undefined && !input.text)
+      throw invalid([{ field: 'text', reasons: ['is required with at'] }]);
     const found = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
+    const own = found.pass.relevance ? (JSON.parse(found.pass.relevance) as Record<string, unknown>) : {};
+    let relevance: Record<string, unknown> | undefined;
+    if (input.near) {
+      const { latitude, longitude, radiusMeters, text } = input.near;
+      relevance = { ...own, locations: [{ latitude, longitude, relevantText: text }] };
+      if (radiusMeters !== undefined) relevance.maxDistance = radiusMeters;
+    } else if (input.at) {
+      // a moment: Wallet surfaces the pass from a little before to a little after it
+      const at = new Date(input.at);
+      const window = (minutes: number) => new Date(at.getTime() + minutes * 60_000).toISOString();
+      relevance = { ...own, relevantDates: [{ startDate: window(-60), endDate: window(60) }] };
+    }
+    const message = input.message ?? input.text ?? null;
     await writePassVersion(
       ctx,
       found,
-      { notification: input.message },
-      { type: 'pass.notified', extra: { message: input.message } },
+      {
+        ...(message !== null ? { notification: message } : {}),
+        ...(relevance ? { relevance: JSON.stringify(relevance) } : {}),
+      },
+      {
+        type: 'pass.notified',
+        extra: {
+          message,
+          ...(input.near ? { near: input.near } : {}),
+          ...(input.at ? { at: input.at } : {}),
+        },
+      },
     );
-    return { message: input.message };
+    return relevance ? { message, relevance } : { message };
   },
 });
 

@@ -111,7 +111,7 @@ export class Renderer {
     ctx: RenderContext,
     pass: Pick<
       PassRow,
-      'id' | 'serialNumber' | 'authToken' | 'values' | 'voided' | 'deletedAt' | 'notification'
+      'id' | 'serialNumber' | 'authToken' | 'values' | 'voided' | 'deletedAt' | 'notification' | 'relevance'
     >,
     template: TemplateRow,
     passType: PassTypeRow,
@@ -123,6 +123,8 @@ export class Renderer {
       authenticationToken: pass.authToken,
     };
     if (pass.voided || pass.deletedAt) overrides.voided = true;
+    // the pass's own relevance replaces its template's, key by key (locations, maxDistance, relevantDates)
+    if (pass.relevance) Object.assign(overrides, JSON.parse(pass.relevance) as JsonObject);
     const values = JSON.parse(pass.values) as Record<string, unknown>;
     const images = passImages ?? (pass.id > 0 ? await loadImages(ctx.db, 'pass', pass.id) : undefined);
     if (this.pool) {

@@ -96,7 +96,12 @@ export async function migrate(store: Store): Promise<string[]> {
       return out;
     },
   };
-  const { error, results } = await new Migrator({ db: store.db, provider }).migrateToLatest();
+  const { error, results } = await new Migrator({
+    db: store.db,
+    provider,
+    // migrations are additive and independent, and branches developed side by side may land in either order
+    allowUnorderedMigrations: true,
+  }).migrateToLatest();
   if (error)
     throw new MigrationError(`database migration failed: ${(error as Error).message ?? String(error)}`);
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);

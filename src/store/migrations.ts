@@ -522,4 +522,9 @@ export const migrations: Record<string, MigrationFn> = {
       .addPrimaryKeyConstraint('action_stats_pk', ['account_id', 'hour', 'action', 'edge'])
       .execute();
   },
+  '0007_relevance': async (db) => {
+    // A pass's own relevance (locations, maxDistance, relevantDates), over its template's: where and when Wallet
+    // surfaces it on the lock screen.
+    await db.schema.alterTable('passes').addColumn('relevance', 'text').execute();
+  },
 };

@@ -218,6 +218,8 @@ export interface PassesTable {
   /** Last-Modified of the current version (whole seconds, strictly increasing per pass). */
   modifiedAt: string | null;
   personalization: string | null;
+  /** JSON {locations?, maxDistance?, relevantDates?}: the pass's own, over its template's. */
+  relevance: string | null;
 }
 
 export interface PassRendersTable {

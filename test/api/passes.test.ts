@@ -250,6 +250,41 @@ describe(`passes on ${TEST_DB}`, () => {
     expect((await s.api(key, `${p.path}/notify`, { method: 'POST', json: {} })).status).toBe(422);
   });
 
+  it('surfaces a pass near a place or at a time: its own relevance in pass.json, and a push', async () => {
+    const p = await createMemberPass(s, s.alpha);
+    const pushes = (await jobs('push')).length;
+    const near = await s.api(key, `${p.path}/notify`, {
+      method: 'POST',
+      json: { near: { latitude: 48.8584, longitude: 2.2945, radiusMeters: 80, text: 'Your table is ready' } },
+    });
+    expect(near.status).toBe(200);
+    let passJson = (await download(p.path)).passJson;
+    expect(passJson.locations).toEqual([
+      { latitude: 48.8584, longitude: 2.2945, relevantText: 'Your table is ready' },
+    ]);
+    expect(passJson.maxDistance).toBe(80);
+    expect((await jobs('push')).length).toBeGreaterThan(pushes);
+    const at = await s.api(key, `${p.path}/notify`, {
+      method: 'POST',
+      json: { at: '2027-03-01T19:00:00Z', text: 'Doors open at 7' },
+    });
+    expect(at.status).toBe(200);
+    passJson = (await download(p.path)).passJson;
+    expect(passJson.relevantDates).toEqual([
+      { startDate: '2027-03-01T18:00:00.000Z', endDate: '2027-03-01T20:00:00.000Z' },
+    ]);
+    // the place stays; the time's text is in the notification field
+    expect(passJson.locations).toHaveLength(1);
+    expect(JSON.stringify(passJson.storeCard)).toContain('Doors open at 7');
+    const errorsOf = async (json: unknown) =>
+      (await (await s.api(key, `${p.path}/notify`, { method: 'POST', json })).json()).errors.map(
+        (e: { field: string }) => e.field,
+      );
+    expect(await errorsOf({ message: 'x', at: '2027-03-01T19:00:00Z' })).toEqual(['message']);
+    expect(await errorsOf({ at: '2027-03-01T19:00:00Z' })).toEqual(['text']);
+    expect(await errorsOf({ near: { latitude: 100, longitude: 0, text: 'x' } })).toEqual(['near.latitude']);
+  });
+
   it('push re-renders and queues a push even without a change', async () => {
     const p = await createMemberPass(s, s.alpha);
     const before = (await jobs('push')).length;

@@ -204,7 +204,10 @@ export const passRoutes: RouteSpec[] = [
     url: `${PASS}/notify`,
     action: 'send_pass_notification',
     tag,
-    input: (req) => ({ ...passRef(req), message: requireBody(req.body).message }),
+    input: (req) => {
+      const body = requireBody(req.body);
+      return { ...passRef(req), message: body.message, near: body.near, at: body.at, text: body.text };
+    },
   },
   ...imageRoutes(PASS, 'pass', tag, passRef),
   // many passes at once, and background jobs
