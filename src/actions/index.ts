@@ -3,6 +3,7 @@ import { accountActions } from './accounts.js';
 import { auditActions } from './audit.js';
 import { bulkActions } from './bulk.js';
 import { eventActions } from './events.js';
+import { formActions } from './forms.js';
 import { imageActions } from './images.js';
 import { integrationActions } from './integrations.js';
 import { keyActions } from './keys.js';
@@ -22,6 +23,7 @@ export const actions: readonly Action[] = [
   ...passActions,
   ...templateActions,
   ...statsActions,
+  ...formActions,
   ...imageActions,
   ...bulkActions,
   ...passTypeActions,

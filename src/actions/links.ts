@@ -164,24 +164,4 @@ export const getPassLinkQr = defineAction({
   },
 });
 
-export const openTemplateLink = defineAction({
-  name: 'open_template_link',
-  title: 'Open a template link',
-  description:
-    "Answers a template's public link (/t/<token>, PassSlot's template URL) with the template's name.",
-  scope: 'system',
-  mutates: false,
-  input: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }) }),
-  output: Type.Object({ name: Type.String() }),
-  async handler(ctx, input) {
-    const row = await ctx.app.db
-      .selectFrom('templates')
-      .select('name')
-      .where('linkToken', '=', input.token)
-      .executeTakeFirst();
-    if (!row) throw notFound('template link');
-    return row;
-  },
-});
-
-export const linkActions = [openPassLink, getPassLinkQr, openTemplateLink];
+export const linkActions = [openPassLink, getPassLinkQr];

@@ -11,6 +11,7 @@ import { authAndLimits } from './plugins/auth.js';
 import { errorHandlers } from './plugins/errors.js';
 import { parsers } from './plugins/parsers.js';
 import { lazyRequestLogger } from './request-logger.js';
+import { formRoutes } from './routes/forms.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { publicRoutes } from './routes/public.js';
@@ -89,6 +90,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     await mcpRoutes(api, app);
   });
   await publicRoutes(fastify, app);
+  await formRoutes(fastify, app);
   await oauthRoutes(fastify, app);
   await walletRoutes(fastify, app);
   return fastify;

@@ -527,4 +527,9 @@ export const migrations: Record<string, MigrationFn> = {
     // surfaces it on the lock screen.
     await db.schema.alterTable('passes').addColumn('relevance', 'text').execute();
   },
+  '0008_forms': async (db) => {
+    // How a template's public form asks for its values: labels, input types, choices, what is required, whether to
+    // email the pass and whether one pass per email.
+    await db.schema.alterTable('templates').addColumn('form', 'text').execute();
+  },
 };

@@ -172,6 +172,8 @@ export interface TemplatesTable {
   placeholders: string;
   restrictions: string;
   linkToken: string;
+  /** JSON: how the template's public form asks for values (actions/forms.ts); null: inferred. */
+  form: string | null;
   version: number;
   createdAt: string;
   updatedAt: string;

@@ -343,6 +343,8 @@ function cases(): Case[] {
     { method: 'DELETE', route: '/v1/templates/:id', path: `/v1/templates/${a.onlyTemplateId}` },
     { method: 'GET', route: '/v1/templates/:id/url', path: `${t}/url` },
     { method: 'GET', route: '/v1/templates/:id/stats', path: `${t}/stats` },
+    { method: 'GET', route: '/v1/templates/:id/form', path: `${t}/form` },
+    { method: 'PUT', route: '/v1/templates/:id/form', path: `${t}/form`, json: { emailPass: true } },
     { method: 'GET', route: '/v1/templates/:id/restrictions', path: `${t}/restrictions` },
     {
       method: 'PUT',

@@ -1,9 +1,9 @@
 // Public pass links: `${PASSSLOT_PUBLIC_URL}/p/<id>?t=<token>` serves the pass page (by device: http/pass-page.ts)
-// and the .pkpass to Wallet and the page's button; `/p/<id>/qr.svg|png?t=` its QR code. Template links (/t/<token>)
-// show the template.
+// and the .pkpass to Wallet and the page's button; `/p/<id>/qr.svg|png?t=` its QR code. (Template links, /t/<token>,
+// are forms: routes/forms.ts.)
 import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { getPassLinkQr, openPassLink, openTemplateLink } from '../../actions/links.js';
+import { getPassLinkQr, openPassLink } from '../../actions/links.js';
 import { runAction, systemContext } from '../../actions/registry.js';
 import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
@@ -79,22 +79,4 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
         throw err;
       }
     });
-
-  fastify.get('/t/:token', { schema: { hide: true } }, async (req, reply) => {
-    const { token } = req.params as { token: string };
-    const row = await runAction(openTemplateLink, systemContext(app, 0, req.id, 'page'), { token }).catch(
-      (err: unknown) => {
-        if (err instanceof AppError && (err.code === 'not_found' || err.code === 'validation_failed'))
-          return undefined;
-        throw err;
-      },
-    );
-    if (!row) return page(reply, 404, 'Not found', '<h1>Not found</h1>');
-    return page(
-      reply,
-      200,
-      row.name,
-      `<h1>${escapeHtml(row.name)}</h1><p>Passes of this template are issued by its owner.</p>`,
-    );
-  });
 }

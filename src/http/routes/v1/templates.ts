@@ -43,6 +43,14 @@ export const templateRoutes: RouteSpec[] = [
     tag,
     input: (req) => ({ ...id(req), ...windowOf(req) }),
   },
+  { method: 'GET', url: '/v1/templates/:id/form', action: 'get_template_form', tag, input: id },
+  {
+    method: 'PUT',
+    url: '/v1/templates/:id/form',
+    action: 'set_template_form',
+    tag,
+    input: (req) => ({ ...requireBody(req.body), ...id(req) }),
+  },
   { method: 'GET', url: '/v1/stats', action: 'get_account_stats', tag: 'passes', input: windowOf },
   {
     method: 'GET',
