@@ -6,6 +6,8 @@ import { invalid } from '../errors.js';
 import { type ImageInput, RESOLUTIONS } from './schemas.js';
 
 export const MAX_IMAGE_BYTES = 5 * 1024 * 1024;
+/** Wallet's largest images are about 1,100 pixels wide at @3x; anything far beyond is refused before decoding. */
+export const MAX_IMAGE_SIDE = 4096;
 
 export interface NormalizedImage {
   type: string;
@@ -28,10 +30,22 @@ export async function normalizeImage(
     ]);
   const header = readImageHeader(bytes);
   if (!header) throw invalid([{ field, reasons: ['is not a PNG, JPEG or GIF image'] }]);
+  // the header's size, checked before any decoding: a small file may declare a huge image (a decompression bomb)
+  if (header.width > MAX_IMAGE_SIDE || header.height > MAX_IMAGE_SIDE)
+    throw invalid([
+      {
+        field,
+        reasons: [
+          `the image is ${header.width}×${header.height} pixels; at most ${MAX_IMAGE_SIDE}×${MAX_IMAGE_SIDE}`,
+        ],
+      },
+    ]);
   if (header.format === 'png')
     return { type, scale, data: bytes, width: header.width, height: header.height };
   try {
-    const png = await sharp(bytes).png().toBuffer();
+    const png = await sharp(bytes, { limitInputPixels: MAX_IMAGE_SIDE * MAX_IMAGE_SIDE })
+      .png()
+      .toBuffer();
     return { type, scale, data: png, width: header.width, height: header.height };
   } catch (err) {
     throw invalid([

@@ -59,15 +59,32 @@ function answer(
 /** An HTTP server answering Wallet's unchanged-pass requests itself and passing every other request to `handler`. */
 export function serverWithFastPath(app: App) {
   return (handler: Handler): Server =>
-    createServer((req, res) => {
-      const ref = latestPassRequest(req);
-      if (!ref) return handler(req, res);
-      // cached: answered at once; else read (and cached) first
-      const cached = cachedLatestAuth(app, ref.pt, ref.sn, req.headers.authorization);
-      if (cached !== undefined) return answer(cached || undefined, req, res, handler);
-      authorizeLatest(app, ref.pt, ref.sn, req.headers.authorization).then(
-        (auth) => answer(auth, req, res, handler),
-        () => handler(req, res),
-      );
-    });
+    createServer(
+      {
+        // a client that dribbles its headers (or its body) is dropped instead of holding a connection
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        // how often those timeouts are checked (Node's default, 30 s, would let a slow client stay that long)
+        connectionsCheckingInterval: 1000,
+        maxHeaderSize: MAX_HEADER_BYTES,
+      },
+      (req, res) => {
+        const ref = latestPassRequest(req);
+        if (!ref) return handler(req, res);
+        // cached: answered at once; else read (and cached) first
+        const cached = cachedLatestAuth(app, ref.pt, ref.sn, req.headers.authorization);
+        if (cached !== undefined) return answer(cached || undefined, req, res, handler);
+        authorizeLatest(app, ref.pt, ref.sn, req.headers.authorization).then(
+          (auth) => answer(auth, req, res, handler),
+          () => handler(req, res),
+        );
+      },
+    );
 }
+
+/** Every request's headers arrive within this time, or the connection is closed (408). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/** A whole request (headers and body, the largest upload included) arrives within this time. */
+export const REQUEST_TIMEOUT_MS = 120_000;
+/** Request line and headers together (Node's default is 16 KiB). */
+export const MAX_HEADER_BYTES = 16 * 1024;

@@ -719,3 +719,76 @@ describe(`the audit log on ${TEST_DB}`, () => {
     expect(text).not.toContain(secret);
   });
 });
+
+describe(`limits on what a client sends on ${TEST_DB}`, () => {
+  /** A tiny PNG that declares a huge image: the signature and an IHDR chunk only. */
+  const bomb = (width: number, height: number) => {
+    const ihdr = Buffer.alloc(25);
+    ihdr.writeUInt32BE(13, 0);
+    ihdr.write('IHDR', 4, 'latin1');
+    ihdr.writeUInt32BE(width, 8);
+    ihdr.writeUInt32BE(height, 12);
+    ihdr.writeUInt8(8, 16);
+    ihdr.writeUInt8(6, 17);
+    return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), ihdr]);
+  };
+
+  it('refuses an image that declares 30000×30000 pixels, for a pass and for a template, before decoding it', async () => {
+    const s = await startServer();
+    try {
+      const p = await createMemberPass(s, s.alpha);
+      for (const path of [
+        `${p.path}/images/strip/normal`,
+        `/v1/templates/${s.alpha.templateId}/images/strip/normal`,
+      ]) {
+        const form = new FormData();
+        form.append('image', new Blob([bomb(30000, 30000)], { type: 'image/png' }), 'strip.png');
+        const res = await s.api(s.alpha.appKey, path, { method: 'POST', body: form });
+        expect(res.status, path).toBe(422);
+        expect((await res.json()).errors[0].reasons[0]).toBe(
+          'the image is 30000×30000 pixels; at most 4096×4096',
+        );
+      }
+      // and inside a create's JSON
+      const create = await s.api(s.alpha.appKey, `/v1/templates/${s.alpha.templateId}/pass`, {
+        method: 'POST',
+        json: {
+          ...memberValues(),
+          images: [{ type: 'strip', resolution: 'normal', data: bomb(20000, 10).toString('base64') }],
+        },
+      });
+      expect(create.status).toBe(422);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('drops a client that sends its headers one byte at a time', async () => {
+    const s = await startServer();
+    const { connect } = await import('node:net');
+    const url = new URL(s.url);
+    const started = Date.now();
+    try {
+      const closed = await new Promise<{ answer: string; seconds: number }>((resolve) => {
+        const socket = connect(Number(url.port), url.hostname);
+        let answer = '';
+        const request = 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(200);
+        let i = 0;
+        const drip = setInterval(() => {
+          if (i < request.length && !socket.destroyed) socket.write(request[i++]!);
+        }, 1000);
+        socket.on('data', (d) => (answer += d.toString()));
+        socket.on('close', () => {
+          clearInterval(drip);
+          resolve({ answer, seconds: (Date.now() - started) / 1000 });
+        });
+      });
+      expect(closed.answer).toMatch(/^HTTP\/1.1 408/);
+      // dropped once the 10 seconds for headers are over (checked every second)
+      expect(closed.seconds).toBeGreaterThanOrEqual(9);
+      expect(closed.seconds).toBeLessThan(15);
+    } finally {
+      await s.close();
+    }
+  }, 30_000);
+});
