@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { PassslotClient, PassslotError } from '../../client/index.js';
-import { ConfigError, loadClientConfig } from '../../config.js';
 import { CsvError, csvLine, parseCsv } from '../csv.js';
 import { CommandError, type Output, readInput, UsageError } from '../io.js';
+import { remoteConfig } from '../remote.js';
 
 export const passesHelp = `passslot passes update --csv FILE [--report OUT.csv] [--template ID] [--pass-type ID]
                        [--concurrency N]
@@ -158,15 +158,7 @@ export async function passesCommand(
   if (!flags.csv) throw new UsageError('--csv FILE is required');
   const templateId = positiveInt(flags.template, '--template');
   const concurrency = positiveInt(flags.concurrency, '--concurrency', 4)!;
-  let config: ReturnType<typeof loadClientConfig>;
-  try {
-    config = loadClientConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CommandError(err.message);
-    throw err;
-  }
-  if (!config.apiKey)
-    throw new CommandError('PASSSLOT_API_KEY is not set: give the app key to drive Passslot with');
+  const config = remoteConfig(env);
 
   const bytes = readInput(flags.csv, 'the CSV file');
   const fileHash = createHash('sha256').update(bytes).digest('hex');
