@@ -50,6 +50,13 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** A network error's message with its cause's (fetch says only "fetch failed"). */
+function describe(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  const message = err instanceof Error ? err.message : String(err);
+  return cause instanceof Error ? `${message} (${cause.message})` : message;
+}
+
 /** A `bytes` action's answer: the file's bytes with its content type and name. */
 async function fileOf(res: Response): Promise<{ contentType: string; filename?: string; data: Uint8Array }> {
   const name = /filename="([^"]*)"/.exec(res.headers.get('content-disposition') ?? '')?.[1];
@@ -100,12 +107,10 @@ export class PassslotClient extends ActionMethods {
     this.#now = options.now ?? Date.now;
   }
 
-  /** The OAuth tokens in use (undefined with an app key). */
-  get tokens(): Tokens | undefined {
+  /** The OAuth tokens in use (undefined with an app key); expiresAt is unknown until the first refresh if not given. */
+  get tokens(): (Omit<Tokens, 'expiresAt'> & { expiresAt?: number }) | undefined {
     const o = this.#oauth;
-    return o
-      ? { accessToken: o.accessToken, refreshToken: o.refreshToken, expiresAt: o.expiresAt ?? 0 }
-      : undefined;
+    return o && { accessToken: o.accessToken, refreshToken: o.refreshToken, expiresAt: o.expiresAt };
   }
 
   /**
@@ -228,14 +233,9 @@ export class PassslotClient extends ActionMethods {
         if (n >= this.#maxAttempts)
           throw err instanceof PassslotError
             ? err
-            : new PassslotError(
-                0,
-                'network_error',
-                `cannot reach ${this.baseUrl}: ${(err as Error).message}`,
-                {
-                  cause: err,
-                },
-              );
+            : new PassslotError(0, 'network_error', `cannot reach ${this.baseUrl}: ${describe(err)}`, {
+                cause: err,
+              });
         await this.#wait({ action: label, attempt: n, delayMs: this.#backoff(n), error: err }, signal);
         continue;
       }

@@ -172,6 +172,33 @@ describe('retries', () => {
     expect(down.seen).toHaveLength(2);
   });
 
+  it('uses the fetch it is given', async () => {
+    const calls: string[] = [];
+    const { client } = clientFor('https://passes.example', {
+      fetch: async (url) => {
+        calls.push(String(url));
+        if (calls.length === 1) throw new TypeError('fetch failed', { cause: new Error('ECONNRESET') });
+        return new Response(JSON.stringify({ status: 'valid' }), {
+          headers: { 'content-type': 'application/json' },
+        });
+      },
+    });
+    expect(await client.getPassStatus(ref)).toEqual({ status: 'valid' });
+    expect(calls).toEqual([
+      'https://passes.example/v1/actions/get_pass_status',
+      'https://passes.example/v1/actions/get_pass_status',
+    ]);
+    const { client: down } = clientFor('https://passes.example', {
+      maxAttempts: 1,
+      fetch: async () => {
+        throw new TypeError('fetch failed', { cause: new Error('ECONNREFUSED') });
+      },
+    });
+    await expect(down.getPassStatus(ref)).rejects.toThrow(
+      'cannot reach https://passes.example: fetch failed (ECONNREFUSED)',
+    );
+  });
+
   it('throws a refusal (4xx) at once with its code, message, field errors and request id', async () => {
     const s = await standIn((_req, res) =>
       json(
