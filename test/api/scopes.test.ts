@@ -7,7 +7,6 @@
 // action by name, is probed action by action the same way: a key lacking the action's scope is refused, a key holding
 // only it is not, and a key restricted to another template is refused wherever the input names a pass or template.
 
-import type { FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoTemplate } from '../../src/actions/accounts.js';
 import { actionsByName } from '../../src/actions/index.js';
@@ -22,6 +21,7 @@ import {
   failedDelivery,
   registeredRoutes,
   request,
+  routeInput,
   startServer,
   TEST_DB,
   type TestResponse,
@@ -155,25 +155,16 @@ const VALID_BODIES: Record<string, unknown> = {
 const bodyOf = (spec: RouteSpec): unknown =>
   spec.url.endsWith('/:name') ? { value: 1 } : (VALID_BODIES[spec.action] ?? {});
 
-/**
- * The input the route gives its action for the probe's request (the route's own mapping, run on a request naming
- * the fixtures and carrying the probe's body or image), to send the same input through POST /v1/actions/:name.
- */
-async function inputOf(spec: RouteSpec, f: Fixtures): Promise<unknown> {
+/** The input the route gives its action for the probe's request, to send it through POST /v1/actions/:name. */
+function inputOf(spec: RouteSpec, f: Fixtures): Promise<unknown> {
   const names = [...spec.url.matchAll(/:(\w+)/g)].map((m) => m[1]!);
-  const upload = spec.multipart === true && spec.url.includes('/images/');
-  const png = Buffer.from(encodePng(160, 50, () => [10, 20, 30, 255]));
-  const req = {
-    params: Object.fromEntries(names.map((n) => [n, String(paramOf(spec, n, f))])),
-    query: {},
-    headers: {},
-    body: !upload && (spec.method === 'POST' || spec.method === 'PUT') ? bodyOf(spec) : undefined,
-    isMultipart: () => upload,
-    parts: async function* () {
-      yield { type: 'file', fieldname: 'image', toBuffer: async () => png };
-    },
-  };
-  return spec.input(req as unknown as FastifyRequest);
+  const params = Object.fromEntries(names.map((n) => [n, String(paramOf(spec, n, f))]));
+  if (spec.multipart && spec.url.includes('/images/'))
+    return routeInput(spec, { params, image: encodePng(160, 50, () => [10, 20, 30, 255]) });
+  return routeInput(spec, {
+    params,
+    body: spec.method === 'POST' || spec.method === 'PUT' ? bodyOf(spec) : undefined,
+  });
 }
 
 /** One call of an action through POST /v1/actions/:name: its status and error code (a file is not read). */
