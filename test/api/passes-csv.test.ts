@@ -219,5 +219,17 @@ describe(`passslot passes update --csv on ${TEST_DB}`, () => {
     await expect(passesCommand(['update', '--csv', 'x.csv'], io, { PASSSLOT_URL: s.url })).rejects.toThrow(
       /PASSSLOT_API_KEY is not set/,
     );
+    // a key that may not list passes: the command says so (exit 1 through main), rather than failing every row
+    const writeOnly = (
+      await (
+        await s.api(s.alpha.appKey, '/v1/keys', {
+          method: 'POST',
+          json: { name: 'write only', scopes: ['passes:write'] },
+        })
+      ).json()
+    ).key;
+    await expect(
+      update(`serialNumber,points\n${plain.serialNumber},1\n`, [], { key: writeOnly }),
+    ).rejects.toThrow(/cannot list the passes to find their pass types: missing_scope: /);
   });
 });

@@ -192,7 +192,12 @@ export async function passesCommand(
       );
     const passTypes =
       kind === 'serialNumber'
-        ? await serialPassTypes(client, rows, flags['pass-type'], templateId)
+        ? await serialPassTypes(client, rows, flags['pass-type'], templateId).catch((err: unknown) => {
+            if (!(err instanceof PassslotError)) throw err;
+            throw new CommandError(
+              `cannot list the passes to find their pass types: ${err.code}: ${err.message}`,
+            );
+          })
         : undefined;
     const report = await client.bulk(
       rows,
