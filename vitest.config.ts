@@ -17,6 +17,8 @@ export default defineConfig({
             'test/store/**/*.test.ts',
             'test/http/**/*.test.ts',
             'test/actions/**/*.test.ts',
+            'test/client/**/*.test.ts',
+            'test/cli/**/*.test.ts',
           ],
           testTimeout: 30_000,
         },

@@ -111,7 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-/** What the commands that talk to a running Passslot read (passslot mcp). */
+/** What the commands that talk to a running Passslot read (passslot mcp, passslot passes update). */
 export interface ClientConfig {
   /** PASSSLOT_URL, default http://127.0.0.1:3000: the Passslot to drive. */
   url: string;

@@ -109,6 +109,12 @@ export interface Action<I extends TSchema = TSchema, O extends TSchema = TSchema
   handler(ctx: ActionContext, input: Static<I>): Promise<Static<O>>;
 }
 
+/**
+ * Whether a credential can call the action and get its answer: every action but Passslot's own (`system`) and the
+ * live streams (no call-and-answer). These are the MCP tools, what POST /v1/actions/:name runs, and the SDK's methods.
+ */
+export const callable = (action: Action): boolean => action.scope !== 'system' && action.answers !== 'stream';
+
 // The string formats the schemas use.
 if (!FormatRegistry.Has('email'))
   FormatRegistry.Set(

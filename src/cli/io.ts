@@ -11,11 +11,14 @@ export class CommandError extends Error {}
 export interface Output {
   out(text: string): void;
   err(text: string): void;
+  /** Rewrites the current line of the terminal on stderr (a progress bar); absent when stderr is no terminal. */
+  status?(line: string): void;
 }
 
 export const stdio: Output = {
   out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
   err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+  ...(process.stderr.isTTY ? { status: (line: string) => process.stderr.write(`\r${line}\x1b[K`) } : {}),
 };
 
 export function readInput(path: string, what: string): Buffer {

@@ -6,6 +6,7 @@ import { certsCommand, certsHelp } from './commands/certs.js';
 import { devCommand, devHelp } from './commands/dev.js';
 import { doctorCommand, doctorHelp } from './commands/doctor.js';
 import { mcpCommand, mcpHelp } from './commands/mcp.js';
+import { passesCommand, passesHelp } from './commands/passes.js';
 import {
   accountsCommand,
   initCommand,
@@ -47,6 +48,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'an MCP server on stdio with the tools of the Passslot at PASSSLOT_URL',
     help: mcpHelp,
     run: mcpCommand,
+  },
+  passes: {
+    summary: 'update many passes from a CSV, on the Passslot at PASSSLOT_URL (passes update --csv FILE)',
+    help: passesHelp,
+    run: passesCommand,
   },
   build: { summary: 'build a signed .pkpass from a template directory', help: buildHelp, run: buildCommand },
   doctor: { summary: 'diagnose any .pkpass: why will it not open?', help: doctorHelp, run: doctorCommand },

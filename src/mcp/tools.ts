@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { TSchema } from '@sinclair/typebox';
 import { getJob } from '../actions/bulk.js';
 import { actions } from '../actions/index.js';
-import { type Action, allows, execute, type FileOut, systemContext } from '../actions/registry.js';
+import { type Action, allows, callable, execute, type FileOut, systemContext } from '../actions/registry.js';
 import type { App } from '../app.js';
 import { AppError } from '../errors.js';
 import type { KeyGrant } from '../store/keys.js';
@@ -167,9 +167,7 @@ function toolOf(action: Action): Tool {
 
 /** The actions that are tools, by name, with their tool definitions (built once). */
 const TOOLS: ReadonlyMap<string, { action: Action; tool: Tool }> = new Map(
-  actions
-    .filter((a) => a.scope !== 'system' && a.answers !== 'stream')
-    .map((a) => [a.name, { action: a, tool: toolOf(a) }]),
+  actions.filter(callable).map((a) => [a.name, { action: a, tool: toolOf(a) }]),
 );
 
 /** The tools a credential may call: only those its scopes allow (least privilege). */

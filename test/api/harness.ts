@@ -2,11 +2,12 @@
 // when PASSSLOT_TEST_DB=postgres, a fresh PostgreSQL database per server. Driven with fetch.
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import pg from 'pg';
 import { type AccountSetup, createAccount } from '../../src/actions/accounts.js';
 import { type App, type Clock, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import type { RouteSpec } from '../../src/http/routes/route.js';
 import { buildServer } from '../../src/http/server.js';
 import { startWorkers, type Workers } from '../../src/jobs/runner.js';
 import { tmpDir } from '../helpers.js';
@@ -198,4 +199,37 @@ export async function createMemberPass(
   if (res.status !== 201) throw new Error(`create failed: ${res.status} ${await res.text()}`);
   const out = (await res.json()) as { serialNumber: string; passTypeIdentifier: string; url: string };
   return { ...out, path: `/v1/passes/${out.passTypeIdentifier}/${out.serialNumber}` };
+}
+
+/** The path parameters of `path` under the route `url` (`/v1/keys/:id` and `/v1/keys/7` → {id: '7'}). */
+export function paramsOf(url: string, path: string): Record<string, string> {
+  const names = url.split('/');
+  const values = path.split('?')[0]!.split('/');
+  return Object.fromEntries(
+    names.flatMap((n, i) => (n.startsWith(':') ? [[n.slice(1), decodeURIComponent(values[i]!)]] : [])),
+  );
+}
+
+/**
+ * The input a route of the table gives its action for a request: the route's own mapping, run on a stand-in request
+ * with these path parameters and JSON body (or one uploaded image, for the image uploads). It is what
+ * POST /v1/actions/:name must be sent to make the same call.
+ */
+export async function routeInput(
+  spec: RouteSpec,
+  request: { params: Record<string, string>; body?: unknown; image?: Uint8Array },
+): Promise<unknown> {
+  const upload = request.image !== undefined;
+  const image = Buffer.from(request.image ?? []);
+  const req = {
+    params: request.params,
+    query: {},
+    headers: {},
+    body: request.body,
+    isMultipart: () => upload,
+    parts: async function* () {
+      yield { type: 'file', fieldname: 'image', toBuffer: async () => image };
+    },
+  };
+  return spec.input(req as unknown as FastifyRequest);
 }

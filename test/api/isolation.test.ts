@@ -1,16 +1,21 @@
 // Tenant isolation, route by route: another account (beta) calling every v1 route with alpha's identifiers gets 404,
 // never 200 or 403 and never alpha's data, and alpha's data is unchanged afterwards. The route table is read from the
-// running server, so a route added to v1.ts without a case here fails the coverage test.
+// running server, so a route added to v1.ts without a case here fails the coverage test. Every case is made again
+// through POST /v1/actions/:name (the input its route gives the action), with the same answers.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccountSetup } from '../../src/actions/accounts.js';
 import { createDevPki } from '../../src/engine/index.js';
 import { encodePng } from '../../src/engine/png.js';
+import { v1RouteSpecs } from '../../src/http/routes/v1/index.js';
+import { RUN_ROUTE } from '../../src/http/routes/v1/run.js';
 import {
   createMemberPass,
   failedDelivery,
   memberValues,
+  paramsOf,
   registeredRoutes,
+  routeInput,
   startServer,
   TEST_DB,
   type TestServer,
@@ -501,7 +506,11 @@ describe(`tenant isolation on ${TEST_DB}`, () => {
       ([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`),
     );
     expect(served.toSorted()).toEqual(documented.toSorted());
-    const covered = new Set([...cases().map((c) => `${c.method} ${c.route}`), ...OTHER_TESTS]);
+    const covered = new Set([
+      ...cases().map((c) => `${c.method} ${c.route}`),
+      ...OTHER_TESTS,
+      `POST ${RUN_ROUTE}`, // every case again, through it (below)
+    ]);
     const uncovered = served.filter((r) => !covered.has(r));
     expect(uncovered, 'routes of v1.ts without an isolation case in test/api/isolation.test.ts').toEqual([]);
     // and no case names a route that does not exist
@@ -567,6 +576,37 @@ describe(`tenant isolation on ${TEST_DB}`, () => {
     // nothing was queued for alpha's pass (no email to beta's address)
     const jobs = await s.app.db.selectFrom('jobs').selectAll().execute();
     expect(JSON.stringify(jobs)).not.toContain('thief@beta.example');
+  });
+
+  it("through POST /v1/actions/:name, answers every case as its route does, and changes nothing of alpha's", async () => {
+    const before = await alphaSnapshot();
+    const failures: string[] = [];
+    for (const c of cases()) {
+      const spec = v1RouteSpecs.find((r) => r.method === c.method && r.url === c.route)!;
+      const input = await routeInput(spec, {
+        params: paramsOf(c.route, c.path),
+        body: c.json,
+        ...(c.form ? { image: png(60, 60) } : {}),
+      });
+      const res = await s.api(beta.appKey, `/v1/actions/${spec.action}`, { method: 'POST', json: input });
+      const text = await res.text();
+      const expected = c.status ?? 404;
+      const what = `${spec.action} (as ${c.method} ${c.path})`;
+      if (res.status !== expected) failures.push(`${what}: ${res.status} ${text.slice(0, 200)}`);
+      else if (typeof JSON.parse(text).message !== 'string') failures.push(`${what}: no message in ${text}`);
+      const sent = JSON.stringify(input);
+      for (const secret of Object.values(ALPHA_SECRETS))
+        if (text.includes(secret) && !sent.includes(secret)) failures.push(`${what}: leaks ${secret}`);
+    }
+    // the one action without a route: a search for alpha's holder finds nothing
+    const search = await s.api(beta.appKey, '/v1/actions/search_passes_by_user', {
+      method: 'POST',
+      json: { email: ALPHA_SECRETS.email },
+    });
+    expect(await search.json()).toEqual({ passes: [], nextCursor: null });
+    expect(failures).toEqual([]);
+    await s.workers.drain();
+    expect(await alphaSnapshot()).toEqual(before);
   });
 
   it("shows beta none of alpha's items in any list", async () => {

@@ -9,7 +9,7 @@ import { ElicitRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { actionsByName } from '../../src/actions/index.js';
-import { verifyPkpass } from '../helpers.js';
+import { until, verifyPkpass } from '../helpers.js';
 import { createMemberPass, memberValues, request, startServer, TEST_DB, type TestServer } from './harness.js';
 
 const BIN = new URL('../../bin/passslot.js', import.meta.url).pathname;
@@ -151,8 +151,12 @@ describe(`MCP over Streamable HTTP on ${TEST_DB}`, () => {
     expect(await call('delete_pass', ref)).toEqual({});
     const gone = await client.callTool({ name: 'get_pass_details', arguments: ref });
     expect(gone.isError).toBe(true);
-    // every call is in the audit log from the mcp edge, reads included (REST reads are not recorded)
-    const audit = await (await s.api(s.alpha.appKey, '/v1/audit?edge=mcp&limit=1000')).json();
+    // every call is in the audit log from the mcp edge, reads included (REST reads are not recorded); the audit
+    // writer writes after the answer, so the last call's record may come a moment later
+    const audit = await until('the audit record of the failed get_pass_details', async () => {
+      const page = await (await s.api(s.alpha.appKey, '/v1/audit?edge=mcp&limit=1000')).json();
+      return page.entries.some((e: any) => e.action === 'get_pass_details' && e.outcome === 404) && page;
+    });
     expect(audit.entries.map((e: any) => e.action)).toEqual(
       expect.arrayContaining([
         'create_pass',

@@ -3,20 +3,25 @@
 // and a key restricted to another template is refused (403 or 404) wherever the route names a pass or a template.
 // The scope a route needs is also derived from its URL and method, independently of the registry, so an action
 // guarded by the wrong family of scopes fails here. Every route the server serves must be in the route table (and so
-// run an action); a route added beside the table fails the first test.
+// run an action); a route added beside the table fails the first test. POST /v1/actions/:name, which runs any callable
+// action by name, is probed action by action the same way: a key lacking the action's scope is refused, a key holding
+// only it is not, and a key restricted to another template is refused wherever the input names a pass or template.
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoTemplate } from '../../src/actions/accounts.js';
 import { actionsByName } from '../../src/actions/index.js';
-import { type ActionScope, allows } from '../../src/actions/registry.js';
+import { type ActionScope, allows, callable } from '../../src/actions/registry.js';
 import { encodePng } from '../../src/engine/png.js';
 import type { RouteSpec } from '../../src/http/routes/route.js';
 import { v1RouteSpecs } from '../../src/http/routes/v1/index.js';
+import { RUN_ROUTE } from '../../src/http/routes/v1/run.js';
 import { SCOPES, type Scope } from '../../src/store/keys.js';
 import {
   createMemberPass,
   failedDelivery,
   registeredRoutes,
   request,
+  routeInput,
   startServer,
   TEST_DB,
   type TestResponse,
@@ -105,31 +110,31 @@ function idFor(url: string, f: Fixtures): string | number {
   }
 }
 
+/** The value of the route's URL parameter `name`, from the fixtures. */
+function paramOf(spec: RouteSpec, name: string, f: Fixtures): string | number {
+  switch (name) {
+    case 'passTypeIdentifier':
+      return f.passTypeIdentifier;
+    case 'serialNumber':
+      return f.serialNumber;
+    case 'name':
+      return spec.url.includes('/names/') ? f.templateName : 'points';
+    case 'type':
+      return 'logo';
+    case 'resolution':
+      return 'normal';
+    case 'deliveryId':
+      return f.deliveryId;
+    case 'id':
+      return idFor(spec.url, f);
+    default:
+      throw new Error(`no fixture for :${name} in ${spec.url}`);
+  }
+}
+
 /** The route's URL with its parameters filled in from the fixtures. */
 function pathOf(spec: RouteSpec, f: Fixtures): string {
-  return spec.url.replace(/:(\w+)/g, (_, name: string) => {
-    const value: string | number = (() => {
-      switch (name) {
-        case 'passTypeIdentifier':
-          return f.passTypeIdentifier;
-        case 'serialNumber':
-          return f.serialNumber;
-        case 'name':
-          return spec.url.includes('/names/') ? f.templateName : 'points';
-        case 'type':
-          return 'logo';
-        case 'resolution':
-          return 'normal';
-        case 'deliveryId':
-          return f.deliveryId;
-        case 'id':
-          return idFor(spec.url, f);
-        default:
-          throw new Error(`no fixture for :${name} in ${spec.url}`);
-      }
-    })();
-    return encodeURIComponent(String(value));
-  });
+  return spec.url.replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(String(paramOf(spec, name, f))));
 }
 
 function imageForm(): FormData {
@@ -155,13 +160,40 @@ const VALID_BODIES: Record<string, unknown> = {
   set_template_restrictions: { quantityRestriction: 10 },
 };
 
+const bodyOf = (spec: RouteSpec): unknown =>
+  spec.url.endsWith('/:name') ? { value: 1 } : (VALID_BODIES[spec.action] ?? {});
+
+/** The input the route gives its action for the probe's request, to send it through POST /v1/actions/:name. */
+function inputOf(spec: RouteSpec, f: Fixtures): Promise<unknown> {
+  const names = [...spec.url.matchAll(/:(\w+)/g)].map((m) => m[1]!);
+  const params = Object.fromEntries(names.map((n) => [n, String(paramOf(spec, n, f))]));
+  if (spec.multipart && spec.url.includes('/images/'))
+    return routeInput(spec, { params, image: encodePng(160, 50, () => [10, 20, 30, 255]) });
+  return routeInput(spec, {
+    params,
+    body: spec.method === 'POST' || spec.method === 'PUT' ? bodyOf(spec) : undefined,
+  });
+}
+
+/** One call of an action through POST /v1/actions/:name: its status and error code (a file is not read). */
+async function run(name: string, key: string, input: unknown): Promise<{ status: number; code?: string }> {
+  const res = await s.api(key, `/v1/actions/${name}`, { method: 'POST', json: input });
+  const text = await res.text();
+  return {
+    status: res.status,
+    code:
+      res.status >= 400 && res.headers.get('content-type')?.startsWith('application/json')
+        ? JSON.parse(text).code
+        : undefined,
+  };
+}
+
 /** One call of the route with a key: its status, and the error code of a JSON error answer. */
 async function call(spec: RouteSpec, key: string, f: Fixtures): Promise<{ status: number; code?: string }> {
   const abort = new AbortController();
   const init: RequestInit & { json?: unknown } = { method: spec.method, signal: abort.signal };
   if (spec.multipart && spec.url.includes('/images/')) init.body = imageForm();
-  else if (spec.method === 'POST' || spec.method === 'PUT')
-    init.json = spec.url.endsWith('/:name') ? { value: 1 } : (VALID_BODIES[spec.action] ?? {});
+  else if (spec.method === 'POST' || spec.method === 'PUT') init.json = bodyOf(spec);
   const res = await s.api(key, pathOf(spec, f), init);
   // a live stream is not read
   if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
@@ -262,7 +294,8 @@ describe(`scopes and restrictions of every v1 route on ${TEST_DB}`, () => {
     const served = registeredRoutes(s.server).filter(
       (r) => / \/v1\//.test(r) && !r.endsWith('/v1/openapi.json'),
     );
-    const table = v1RouteSpecs.map((r) => `${r.method} ${r.url}`);
+    // the table's routes, and the one that runs any of their actions by name (probed action by action below)
+    const table = [...v1RouteSpecs.map((r) => `${r.method} ${r.url}`), `POST ${RUN_ROUTE}`];
     expect(served.length).toBeGreaterThanOrEqual(60);
     expect(served.toSorted()).toEqual(table.toSorted());
     expect(v1RouteSpecs.filter((r) => !actionsByName.has(r.action)).map(label)).toEqual([]);
@@ -334,6 +367,77 @@ describe(`scopes and restrictions of every v1 route on ${TEST_DB}`, () => {
       `/v1/passes/${real.passTypeIdentifier}/${real.serialNumber}/status`,
     );
     expect(await check.json()).toEqual({ status: 'valid' });
+  });
+
+  it('through POST /v1/actions/:name, refuses (403) a key lacking the scope of each callable action', async () => {
+    const callables = [...actionsByName.values()].filter(callable);
+    expect(callables.length).toBeGreaterThanOrEqual(70);
+    const refusedBy = new Map<string, string>();
+    const answered: string[] = [];
+    for (const action of callables) {
+      const needed = action.scope;
+      let key = refusedBy.get(needed);
+      if (!key) {
+        key = await newKey({ scopes: SCOPES.filter((x) => x !== '*' && x !== needed) });
+        refusedBy.set(needed, key);
+      }
+      // the scope is checked before anything else: any input, even none, is refused
+      const res = await run(action.name, key, {});
+      if (res.status !== 403 || res.code !== 'missing_scope')
+        answered.push(`${action.name} answered ${res.status} ${res.code}`);
+    }
+    expect(answered).toEqual([]);
+  });
+
+  it('through POST /v1/actions/:name, does not refuse a key holding only the scope of each callable action', async () => {
+    const keyOf = new Map<string, string>();
+    const refused: string[] = [];
+    for (const action of [...actionsByName.values()].filter(callable)) {
+      const needed = action.scope as Scope;
+      let key = keyOf.get(needed);
+      if (!key) {
+        key = await newKey({ scopes: [needed] });
+        keyOf.set(needed, key);
+      }
+      // the input a route gives the action, naming alpha's real resources for reads and missing ones for changes
+      const spec = v1RouteSpecs.find((r) => r.action === action.name);
+      const input = spec
+        ? await inputOf(spec, action.mutates ? missing : real)
+        : { email: 'nobody@example.com' };
+      const res = await run(action.name, key, input);
+      if (res.status === 403 || res.status === 401 || res.status >= 500)
+        refused.push(`${action.name} answered ${res.status} ${res.code}`);
+    }
+    expect(refused).toEqual([]);
+  });
+
+  it('through POST /v1/actions/:name, refuses a key restricted to another template wherever the input names a pass or template', async () => {
+    const restricted = await newKey({ scopes: ['*'], templateIds: [otherTemplateId] });
+    const routes = v1RouteSpecs.filter(namesPassOrTemplate);
+    const answered: string[] = [];
+    for (const spec of routes) {
+      const res = await run(spec.action, restricted, await inputOf(spec, real));
+      if (
+        !(res.status === 403 && res.code === 'restricted_key') &&
+        !(res.status === 404 && res.code === 'not_found')
+      )
+        answered.push(`${label(spec)} as ${spec.action} answered ${res.status} ${res.code}`);
+    }
+    expect(answered).toEqual([]);
+    const check = await s.api(
+      s.alpha.appKey,
+      `/v1/passes/${real.passTypeIdentifier}/${real.serialNumber}/status`,
+    );
+    expect(await check.json()).toEqual({ status: 'valid' });
+  });
+
+  it('through POST /v1/actions/:name, runs the same input the route does (the probe inputs are real)', async () => {
+    // with every scope and no restriction, the route-derived inputs of reads of alpha's pass succeed
+    for (const spec of v1RouteSpecs.filter((r) => r.method === 'GET' && r.url.includes(':serialNumber'))) {
+      const res = await run(spec.action, s.alpha.appKey, await inputOf(spec, real));
+      expect([200, 404], label(spec)).toContain(res.status);
+      if (res.status === 404) expect(spec.action).toMatch(/image/); // alpha's pass has no images
+    }
   });
 
   it('answers the .pkpass download only with passes:read (the scope bypass of templates:read is closed)', async () => {

@@ -4,10 +4,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { ConfigError, loadClientConfig } from '../../config.js';
 import { confirmationOf, type ToolReader } from '../../mcp/confirm.js';
 import { mcpServer, SERVER_INFO } from '../../mcp/server.js';
 import { CommandError, type Output } from '../io.js';
+import { remoteConfig } from '../remote.js';
 
 export const mcpHelp = `passslot mcp    an MCP server on stdio, for an agent on this machine
 
@@ -18,15 +18,7 @@ A client configuration: {"command": "npx", "args": ["passslot", "mcp"], "env": {
 `;
 
 export async function mcpCommand(_args: string[], io: Output): Promise<number> {
-  let config: ReturnType<typeof loadClientConfig>;
-  try {
-    config = loadClientConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CommandError(err.message);
-    throw err;
-  }
-  if (!config.apiKey)
-    throw new CommandError('PASSSLOT_API_KEY is not set: give the app key to drive Passslot with');
+  const config = remoteConfig();
   const remote = new Client({ name: `${SERVER_INFO.name}-stdio`, version: SERVER_INFO.version });
   try {
     await remote.connect(

@@ -54,14 +54,54 @@ function sendPage(
   return reply.type('application/json; charset=utf-8').send(page[key]);
 }
 
+/** The door's context for a request: the app key's grant, the request id, the edge `rest`. */
+const ctxOf = (app: App, req: FastifyRequest): ActionContext => ({
+  app,
+  grant: req.grant!,
+  requestId: req.id,
+  edge: 'rest',
+});
+
+/**
+ * Runs an action for the request's app key through the door (execute) and answers its output: a file's bytes, a live
+ * stream, or JSON as `kind` says. A POST's Idempotency-Key is passed on, and a replay says so (Idempotent-Replayed).
+ * Every route answers through here, the table's and POST /v1/actions/:name alike.
+ */
+export async function runAndAnswer(
+  app: App,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  action: Action,
+  input: unknown,
+  kind?: ReplyKind,
+): Promise<FastifyReply> {
+  const key = req.headers['idempotency-key'];
+  const run = await execute(action, ctxOf(app, req), input, {
+    idempotencyKey: req.method === 'POST' && typeof key === 'string' ? key : undefined,
+    status: statusOf(kind),
+  });
+  if (run.replayed) reply.header('Idempotent-Replayed', 'true');
+  const answers = action.answers ?? 'json';
+  if (answers === 'bytes') return sendFile(reply, run.output as FileOut);
+  if (answers === 'stream') {
+    const feed = run.output as EventFeed;
+    reply.hijack();
+    await streamEvents(app, reply.raw, feed.after, feed.read);
+    return reply;
+  }
+  if (kind === 'empty') return reply.status(200).type('text/plain; charset=utf-8').send('');
+  if (typeof kind === 'object') return sendPage(app, req, reply, kind.list, run.output);
+  return reply.status(statusOf(kind)).type('application/json; charset=utf-8').send(run.output);
+}
+
+/** Refuses a multipart body on a route that reads JSON (rather than ignoring it). */
+export function refuseMultipart(req: FastifyRequest, route: string): void {
+  if (req.isMultipart())
+    throw new AppError('unsupported_media_type', `${route} takes a JSON body, not multipart/form-data`);
+}
+
 /** Registers the routes; each maps HTTP onto its action and nothing more. */
 export function registerRoutes(api: FastifyInstance, app: App, specs: readonly RouteSpec[]): void {
-  const ctxOf = (req: FastifyRequest): ActionContext => ({
-    app,
-    grant: req.grant!,
-    requestId: req.id,
-    edge: 'rest',
-  });
   for (const spec of specs) {
     const action = actionsByName.get(spec.action) as Action | undefined;
     if (!action) throw new Error(`the route ${spec.method} ${spec.url} names no action ${spec.action}`);
@@ -81,27 +121,8 @@ export function registerRoutes(api: FastifyInstance, app: App, specs: readonly R
           : { response: { [statusOf(spec.reply)]: action.output } }),
       },
       handler: async (req, reply) => {
-        if (!spec.multipart && req.isMultipart())
-          throw new AppError(
-            'unsupported_media_type',
-            `${spec.method} ${spec.url} takes a JSON body, not multipart/form-data`,
-          );
-        const key = req.headers['idempotency-key'];
-        const run = await execute(action, ctxOf(req), await spec.input(req), {
-          idempotencyKey: spec.method === 'POST' && typeof key === 'string' ? key : undefined,
-          status: statusOf(spec.reply),
-        });
-        if (run.replayed) reply.header('Idempotent-Replayed', 'true');
-        if (answers === 'bytes') return sendFile(reply, run.output as FileOut);
-        if (answers === 'stream') {
-          const feed = run.output as EventFeed;
-          reply.hijack();
-          await streamEvents(app, reply.raw, feed.after, feed.read);
-          return reply;
-        }
-        if (spec.reply === 'empty') return reply.status(200).type('text/plain; charset=utf-8').send('');
-        if (typeof spec.reply === 'object') return sendPage(app, req, reply, spec.reply.list, run.output);
-        return reply.status(statusOf(spec.reply)).type('application/json; charset=utf-8').send(run.output);
+        if (!spec.multipart) refuseMultipart(req, `${spec.method} ${spec.url}`);
+        return runAndAnswer(app, req, reply, action, await spec.input(req), spec.reply);
       },
     });
   }
