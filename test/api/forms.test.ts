@@ -89,8 +89,8 @@ describe(`self-service forms on ${TEST_DB}`, () => {
     const res = await submit(formUrl, member('bob@example.com', { 'v:firstName': '', 'v:points': 'ten' }));
     expect(res.status).toBe(422);
     const html = await res.text();
-    expect(html).toMatch(/f-firstName[^]*?<p class="error">is required<\/p>/);
-    expect(html).toMatch(/f-points[^]*?<p class="error">is not a number<\/p>/);
+    expect(html).toMatch(/f-firstName[\s\S]*?<p class="error">is required<\/p>/);
+    expect(html).toMatch(/f-points[\s\S]*?<p class="error">is not a number<\/p>/);
     expect(html).toContain('value="Lovelace"');
     expect(await passesOf('bob@example.com')).toHaveLength(0);
   });

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { PassslotClient, PassslotError } from 'passslot/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/clock.js';
 import { createMemberPass, request, startServer, TEST_DB, type TestServer } from './harness.js';
@@ -476,6 +477,40 @@ describe(`OAuth 2.1 and people (${TEST_DB})`, () => {
     expect(
       (await token({ grant_type: 'refresh_token', refresh_token: t.body.refresh_token })).body.error,
     ).toBe('invalid_grant');
+  });
+
+  it('drives the SDK with OAuth tokens: refreshed before expiry once for concurrent calls, rotated, and stopped by reuse', async () => {
+    const b = new Browser();
+    await b.signIn('ada@example.com', PASSWORD);
+    const { verifier, challenge } = pkce();
+    const back = await consent(b, challenge, ['passes:read'], { extra: { resource: s.url } });
+    const t = await exchange(back.searchParams.get('code')!, verifier, { resource: s.url });
+    expect(t.status).toBe(200);
+    const seen: { accessToken: string; refreshToken: string }[] = [];
+    const client = new PassslotClient({
+      baseUrl: s.url,
+      accessToken: t.body.access_token,
+      refreshToken: t.body.refresh_token,
+      clientId,
+      // about to expire: the client refreshes first, once for all the calls waiting
+      expiresAt: Date.now() + 5_000,
+      onTokens: (tokens) => void seen.push(tokens),
+    });
+    const answers = await Promise.all(Array.from({ length: 5 }, () => client.getPassDetails(pass)));
+    expect(answers.every((a) => a.serialNumber === pass.serialNumber)).toBe(true);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.refreshToken).not.toBe(t.body.refresh_token);
+    expect(client.tokens?.refreshToken).toBe(seen[0]!.refreshToken);
+    // someone presents the first refresh token again: the grant is revoked, the client's next call fails clearly
+    expect(
+      (await token({ grant_type: 'refresh_token', refresh_token: t.body.refresh_token })).body.error,
+    ).toBe('invalid_grant');
+    const failed = await client.getPassDetails(pass).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failed).toBeInstanceOf(PassslotError);
+    expect((failed as PassslotError).code).toBe('invalid_grant');
   });
 
   it('makes app keys that act on behalf of a person, within their role', async () => {

@@ -10,8 +10,8 @@ import { cookie, cookiesOf, FORM_COOKIE, formTokenValid } from '../../auth/sessi
 import { randomToken } from '../../auth/tokens.js';
 import { AppError } from '../../errors.js';
 import { escapeHtml } from '../../html.js';
-import { memoryCounter } from '../rate-limit.js';
 import { page } from '../page.js';
+import { memoryCounter } from '../rate-limit.js';
 
 const SUBMISSIONS_PER_MINUTE = 10;
 const HONEYPOT = 'website';
