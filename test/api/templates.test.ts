@@ -200,7 +200,10 @@ describe(`templates on ${TEST_DB}`, () => {
     ).toBe(422);
     const url = await (await s.api(key, `/v1/templates/${t.id}/url`)).json();
     expect(url.url).toMatch(/\/t\/[\w-]{16,}$/);
-    expect((await request(url.url)).status).toBe(200);
+    // the link is the template's form, which says the offer ended (its dateRestriction is past)
+    const form = await request(url.url);
+    expect(form.status).toBe(410);
+    expect(await form.text()).toContain('This offer has ended.');
   });
 });
 
