@@ -145,11 +145,11 @@ describe(`SMS through Twilio on ${TEST_DB}`, () => {
 
   it('sends one SMS: HTTP Basic, To, From, the Body with the pass link, and the StatusCallback', async () => {
     const pass = await createMemberPass(s, who, memberValues({ firstName: 'Grace' }));
+    const before = twilio.messages.length;
     const res = await sms(pass, { to: '+15558675310', message: 'Hi ${firstName}, your card: ${passUrl}' });
     expect(res.status).toBe(202);
     const out = await res.json();
     expect(out).toMatchObject({ channel: 'sms', to: '+15558675310' });
-    const before = twilio.messages.length;
     await s.workers.drain();
     expect(twilio.messages.length).toBe(before + 1);
     const sent = twilio.messages.at(-1)!;
@@ -194,8 +194,9 @@ describe(`SMS through Twilio on ${TEST_DB}`, () => {
     const pass = await createMemberPass(s, who);
     const before = twilio.messages.length;
     const requestsBefore = twilio.requests.length;
-    const out = await (await sms(pass, { to: '+15558675311' })).json();
+    // set before the SMS is queued: the workers are woken as soon as it is
     twilio.failNext(1, 500);
+    const out = await (await sms(pass, { to: '+15558675311' })).json();
     await s.workers.drain();
     let [job] = (await smsJobs()).filter((j) => j.id === out.jobId);
     expect(job).toMatchObject({ status: 'pending', attempts: 1 });
@@ -224,8 +225,8 @@ describe(`SMS through Twilio on ${TEST_DB}`, () => {
 
   it("fails for good on a number Twilio refuses, keeping Twilio's code and message, and says so in an event", async () => {
     const pass = await createMemberPass(s, who);
-    const out = await (await sms(pass, { to: '+15005550001' })).json();
     const requestsBefore = twilio.requests.length;
+    const out = await (await sms(pass, { to: '+15005550001' })).json();
     await drainAll();
     const [job] = (await smsJobs()).filter((j) => j.id === out.jobId);
     expect(job).toMatchObject({ status: 'failed', attempts: 1 });
