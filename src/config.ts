@@ -36,8 +36,8 @@ export interface Config {
   pushDebounceMs: number;
   /** PASSSLOT_RENDER_THREADS: worker threads that build (sign) passes; default one per core but one, at most 4. */
   renderThreads: number;
-  /** PASSSLOT_WEBHOOK_ALLOW_PRIVATE, default false: let webhooks and CRM base URLs reach private, loopback and
-   * link-local addresses (tests, intranets). */
+  /** PASSSLOT_WEBHOOK_ALLOW_PRIVATE, default false: let webhooks, CRM and Twilio base URLs reach private, loopback
+   * and link-local addresses (tests, intranets). */
   webhookAllowPrivate: boolean;
   /** PASSSLOT_METRICS_TOKEN: when set, GET /metrics (Prometheus) needs `Authorization: Bearer <token>`. */
   metricsToken?: string;

@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   restricted_key: 403,
   /** Only Passslot itself runs this action (the operator's CLI, workers, Wallet, pass pages). */
   system_only: 403,
+  /** A signed request from a service (Twilio's status callbacks) whose signature does not match. */
+  invalid_signature: 403,
   /** The template stopped issuing passes (its quantity or date restriction). */
   template_closed: 403,
   /** Nothing of that name in this account (another account's resources are not found either). */

@@ -17,7 +17,7 @@ const Execution = Type.Object({
   id: Type.Integer(),
   createdAt: Type.String(),
   action: Type.String(),
-  edge: Type.String({ description: 'where it was run from: rest, cli, mcp, job, page or wallet' }),
+  edge: Type.String({ description: 'where it was run from: rest, cli, mcp, job, page, wallet or trigger' }),
   keyId: Type.Union([Type.Integer(), Type.Null()], {
     description: 'the app key; null for OAuth and Passslot itself',
   }),
@@ -97,7 +97,7 @@ const common = {
   action: Type.Optional(Type.String({ maxLength: 100 })),
   edge: Type.Optional(
     Type.Union(
-      ['rest', 'cli', 'mcp', 'job', 'page', 'wallet'].map((e) => Type.Literal(e)),
+      ['rest', 'cli', 'mcp', 'job', 'page', 'wallet', 'trigger'].map((e) => Type.Literal(e)),
       {
         description: 'rest, cli, mcp, job, page or wallet',
       },

@@ -8,12 +8,14 @@ import { imageActions } from './images.js';
 import { integrationActions } from './integrations.js';
 import { keyActions } from './keys.js';
 import { linkActions } from './links.js';
+import { messageActions } from './messages.js';
 import { passActions } from './passes.js';
 import { passTypeActions } from './passtypes.js';
 import { pushActions } from './pushes.js';
 import type { Action } from './registry.js';
 import { scannerActions } from './scanners.js';
 import { statsActions } from './stats.js';
+import { stripeActions } from './stripe.js';
 import { templateActions } from './templates.js';
 import { userActions } from './users.js';
 import { walletActions } from './wallet.js';
@@ -21,6 +23,7 @@ import { webhookActions } from './webhooks.js';
 
 export const actions: readonly Action[] = [
   ...passActions,
+  ...messageActions,
   ...templateActions,
   ...statsActions,
   ...formActions,
@@ -34,6 +37,7 @@ export const actions: readonly Action[] = [
   ...eventActions,
   ...webhookActions,
   ...integrationActions,
+  ...stripeActions,
   ...accountActions,
   ...userActions,
   ...walletActions,

@@ -7,7 +7,6 @@ import { AppError, invalid } from '../errors.js';
 import { passEvent, passLink } from '../events/payloads.js';
 import { buildOr422, currentPkpass, storeRender } from '../render/current.js';
 import { appendEvent, withEvents } from '../store/events.js';
-import { enqueueJob } from '../store/jobs.js';
 import { preparedRows } from '../store/prepared.js';
 import type { PassRow } from '../store/schema.js';
 import {
@@ -17,6 +16,7 @@ import {
   findPassValues,
   findTemplateAndPassType,
 } from './access.js';
+import { queuePassMessage } from './messages.js';
 import { keyOf, pageOf } from './paging.js';
 import { decodeImages, imageFiles } from './pass-images.js';
 import { lastModifiedAfter, nextUpdateTag, writePassVersion } from './pass-versions.js';
@@ -54,6 +54,7 @@ const insertPass = preparedRows(
     'ownerEmail',
     'ownerUserId',
     'ownerExternalId',
+    'ownerPhone',
     'notification',
     'voided',
     'version',
@@ -72,7 +73,7 @@ export const createPass = defineAction({
   title: 'Create a pass',
   description:
     'Issues a new Wallet pass from a template: give templateId (or templateName) and the values of its placeholders. ' +
-    'Optionally record the holder (email, userId, externalId) and per-pass images. Returns the serial number and the ' +
+    'Optionally record the holder (email, userId, externalId, phone) and per-pass images. Returns the serial number and the ' +
     'link to send to the holder. Fails with the missing placeholder names, or with what Wallet would reject.',
   scope: 'passes:write',
   mutates: true,
@@ -110,6 +111,7 @@ export const createPass = defineAction({
       ownerEmail: input.email ?? null,
       ownerUserId: input.userId ?? null,
       ownerExternalId: input.externalId ?? null,
+      ownerPhone: input.phone ?? null,
       notification: null,
       voided: 0,
       version: 1,
@@ -287,6 +289,7 @@ export const getPassDetails = defineAction({
       email: Type.Union([Type.String(), Type.Null()]),
       userId: Type.Union([Type.String(), Type.Null()]),
       externalId: Type.Union([Type.String(), Type.Null()]),
+      phone: Type.Union([Type.String(), Type.Null()]),
     }),
     template: Type.Object({ id: Type.Integer(), name: Type.String() }),
     notification: Type.Union([Type.String(), Type.Null()]),
@@ -353,7 +356,12 @@ export const getPassDetails = defineAction({
       values: JSON.parse(pass.values),
       status: pass.status,
       price: pass.price,
-      owner: { email: pass.ownerEmail, userId: pass.ownerUserId, externalId: pass.ownerExternalId },
+      owner: {
+        email: pass.ownerEmail,
+        userId: pass.ownerUserId,
+        externalId: pass.ownerExternalId,
+        phone: pass.ownerPhone,
+      },
       template,
       notification: pass.notification,
       voided: pass.voided === 1,
@@ -701,22 +709,17 @@ export const emailPass = defineAction({
   title: 'Email a pass',
   description:
     "Emails the pass to an address (default: the holder's email), with the .pkpass attached and its link. Sending is " +
-    'queued and retried until the mail server accepts it.',
+    'queued and retried until the mail server accepts it; a delivery.sent event follows.',
   scope: 'passes:write',
   mutates: true,
   input: Type.Object({ ...PassRef, email: Type.Optional(Type.String({ format: 'email', maxLength: 320 })) }),
-  output: Type.Object({ email: Type.String(), jobId: Type.Integer() }),
+  output: Type.Object({ email: Type.String(), jobId: Type.Integer(), messageId: Type.Integer() }),
   async handler(ctx, input) {
-    const { pass } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
-    const email = input.email ?? pass.ownerEmail;
-    if (!email) throw invalid([{ field: 'email', reasons: ['is required: the pass has no holder email'] }]);
-    const jobId = await enqueueJob(
-      ctx.app.db,
-      { accountId: pass.accountId, kind: 'email', payload: { passId: pass.id, email } },
-      ctx.app.clock.now(),
-    );
-    ctx.app.wake('email');
-    return { email, jobId };
+    const { to, jobId, messageId } = await queuePassMessage(ctx, input, 'email', {
+      to: input.email,
+      toField: 'email',
+    });
+    return { email: to, jobId, messageId };
   },
 });
 

@@ -10,8 +10,11 @@ import { redactInput } from '../store/audit.js';
 import { idempotentRun, keepOutput, replayOf } from '../store/idempotency.js';
 import { hasScope, type KeyGrant, type Scope } from '../store/keys.js';
 
-/** Where an action is run from. Edges translate their protocol to an action run and back, nothing more. */
-export type Edge = 'rest' | 'cli' | 'mcp' | 'job' | 'page' | 'wallet';
+/**
+ * Where an action is run from. Edges translate their protocol to an action run and back, nothing more. `trigger`: a
+ * service outside calling in (Stripe's and Twilio's signed hooks) and the work it sets off.
+ */
+export type Edge = 'rest' | 'cli' | 'mcp' | 'job' | 'page' | 'wallet' | 'trigger';
 
 export interface ActionContext {
   app: App;

@@ -40,6 +40,13 @@ export const ImageInput = Type.Object({
 });
 export type ImageInput = Static<typeof ImageInput>;
 
+/** A phone number in E.164: + and 8 to 15 digits, no spaces (+15558675310). */
+export const E164 = '^\\+[1-9][0-9]{7,14}$';
+export const Phone = Type.String({
+  pattern: E164,
+  description: 'a phone number in E.164 form: + then 8 to 15 digits, e.g. +15558675310',
+});
+
 export const Owner = {
   email: Type.Optional(
     Type.String({ format: 'email', maxLength: 320, description: "the pass holder's email" }),
@@ -50,6 +57,7 @@ export const Owner = {
   externalId: Type.Optional(
     Type.String({ minLength: 1, maxLength: 200, description: 'an id in another system (CRM)' }),
   ),
+  phone: Type.Optional({ ...Phone, description: "the pass holder's phone (E.164), where an SMS goes" }),
 };
 
 export const PassRef = {

@@ -14,6 +14,8 @@ export interface CreatePassInput {
   userId?: string;
   /** an id in another system (CRM) */
   externalId?: string;
+  /** the pass holder's phone (E.164), where an SMS goes */
+  phone?: string;
   images?: {
     type: 'icon' | 'logo' | 'strip' | 'thumbnail' | 'background' | 'footer' | 'artwork' | 'primaryLogo' | 'secondaryLogo';
     /** normal (@1x), high (@2x) or ultra (@3x) */
@@ -158,6 +160,7 @@ export interface GetPassDetailsOutput {
     email: string | null;
     userId: string | null;
     externalId: string | null;
+    phone: string | null;
   };
   template: {
     id: number;
@@ -398,6 +401,51 @@ export interface EmailPassInput {
 /** The output of email_pass. */
 export interface EmailPassOutput {
   email: string;
+  jobId: number;
+  messageId: number;
+}
+
+/** The input of sms_pass. */
+export interface SmsPassInput {
+  /** the pass type id, e.g. pass.com.example.member */
+  passTypeIdentifier: string;
+  /** the serial number of the pass */
+  serialNumber: string;
+  /** a phone number in E.164 form: + then 8 to 15 digits, e.g. +15558675310 */
+  to?: string;
+  message?: string;
+}
+
+/** The output of sms_pass. */
+export interface SmsPassOutput {
+  channel: 'email' | 'sms';
+  /** the address or number it goes to */
+  to: string;
+  /** the message, named by its delivery.* events (messageId) */
+  messageId: number;
+  /** the job that sends it */
+  jobId: number;
+}
+
+/** The input of send_pass. */
+export interface SendPassInput {
+  /** the pass type id, e.g. pass.com.example.member */
+  passTypeIdentifier: string;
+  /** the serial number of the pass */
+  serialNumber: string;
+  channel: 'email' | 'sms';
+  to?: string;
+  message?: string;
+}
+
+/** The output of send_pass. */
+export interface SendPassOutput {
+  channel: 'email' | 'sms';
+  /** the address or number it goes to */
+  to: string;
+  /** the message, named by its delivery.* events (messageId) */
+  messageId: number;
+  /** the job that sends it */
   jobId: number;
 }
 
@@ -1165,7 +1213,7 @@ export type RevokeAppKeyOutput = Record<string, never>;
 export interface ListExecutionsInput {
   action?: string;
   /** rest, cli, mcp, job, page or wallet */
-  edge?: 'rest' | 'cli' | 'mcp' | 'job' | 'page' | 'wallet';
+  edge?: 'rest' | 'cli' | 'mcp' | 'job' | 'page' | 'wallet' | 'trigger';
   since?: string;
   limit?: number;
   /** the nextCursor of the previous page */
@@ -1181,7 +1229,7 @@ export interface ListExecutionsOutput {
     id: number;
     createdAt: string;
     action: string;
-    /** where it was run from: rest, cli, mcp, job, page or wallet */
+    /** where it was run from: rest, cli, mcp, job, page, wallet or trigger */
     edge: string;
     /** the app key; null for OAuth and Passslot itself */
     keyId: number | null;
@@ -1212,7 +1260,7 @@ export interface ListExecutionsOutput {
 export interface ListAuditLogInput {
   action?: string;
   /** rest, cli, mcp, job, page or wallet */
-  edge?: 'rest' | 'cli' | 'mcp' | 'job' | 'page' | 'wallet';
+  edge?: 'rest' | 'cli' | 'mcp' | 'job' | 'page' | 'wallet' | 'trigger';
   since?: string;
   limit?: number;
   /** the nextCursor of the previous page */
@@ -1226,7 +1274,7 @@ export interface ListAuditLogOutput {
     id: number;
     createdAt: string;
     action: string;
-    /** where it was run from: rest, cli, mcp, job, page or wallet */
+    /** where it was run from: rest, cli, mcp, job, page, wallet or trigger */
     edge: string;
     /** the app key; null for OAuth and Passslot itself */
     keyId: number | null;
@@ -1322,7 +1370,8 @@ export interface ListEventsOutput {
     /**
      * one of pass.created, pass.updated, pass.downloaded, pass.link_opened, registration.created,
      * registration.deleted, scan.performed, pass.deleted, pass.status_changed, pass.revoked, pass.notified,
-     * pass.personalized, push.failed, passtype.certificate_expiring, webhook.disabled, integration.disabled
+     * pass.personalized, push.failed, passtype.certificate_expiring, webhook.disabled, integration.disabled,
+     * delivery.sent, delivery.delivered, delivery.failed
      */
     type: string;
     /** when it happened (ISO 8601) */
@@ -1345,7 +1394,8 @@ export interface GetEventOutput {
   /**
    * one of pass.created, pass.updated, pass.downloaded, pass.link_opened, registration.created,
    * registration.deleted, scan.performed, pass.deleted, pass.status_changed, pass.revoked, pass.notified,
-   * pass.personalized, push.failed, passtype.certificate_expiring, webhook.disabled, integration.disabled
+   * pass.personalized, push.failed, passtype.certificate_expiring, webhook.disabled, integration.disabled,
+   * delivery.sent, delivery.delivered, delivery.failed
    */
   type: string;
   /** when it happened (ISO 8601) */
@@ -1570,10 +1620,11 @@ export interface ReplayWebhookOutput {
 
 /** The input of create_integration. */
 export interface CreateIntegrationInput {
-  type: 'hubspot' | 'salesforce';
+  type: 'hubspot' | 'salesforce' | 'twilio' | 'stripe';
   /**
    * HubSpot: a private app token (accessToken), or OAuth (clientId, clientSecret, refreshToken). Salesforce:
-   * OAuth (clientId, clientSecret, refreshToken; optionally accessToken and instanceUrl).
+   * OAuth (clientId, clientSecret, refreshToken; optionally accessToken and instanceUrl). Twilio: accountSid
+   * (AC...) and authToken. Stripe: signingSecret (whsec_..., the endpoint secret).
    */
   credentials: {
     accessToken?: string;
@@ -1581,16 +1632,21 @@ export interface CreateIntegrationInput {
     clientId?: string;
     clientSecret?: string;
     instanceUrl?: string;
+    accountSid?: string;
+    authToken?: string;
+    signingSecret?: string;
   };
   /**
-   * CRM property (HubSpot) or field (Salesforce) -> the event field it takes: email, userId, externalId, pid,
-   * serialNumber, passTypeIdentifier, templateId, templateName, status, walletStatus, installed,
-   * devicesInstalled, url, event, eventId, eventTime, or values.<name>.
+   * CRMs: CRM property (HubSpot) or field (Salesforce) -> the event field it takes: email, userId,
+   * externalId, pid, serialNumber, passTypeIdentifier, templateId, templateName, status, walletStatus,
+   * installed, devicesInstalled, url, event, eventId, eventTime, or values.<name>. Stripe: placeholder -> a
+   * dotted path in the Checkout Session (customer_details.name, amount_total, currency, metadata.tier,
+   * client_reference_id).
    */
   mapping?: Record<string, string>;
   events?: string[];
   settings?: {
-    /** HubSpot API base, default https://api.hubapi.com */
+    /** HubSpot API base, default https://api.hubapi.com; Twilio API base, default https://api.twilio.com */
     baseUrl?: string;
     /** Salesforce login, default https://login.salesforce.com */
     loginUrl?: string;
@@ -1602,6 +1658,14 @@ export interface CreateIntegrationInput {
     externalIdField?: string;
     /** the event field that is the external id, default pid */
     externalIdFrom?: string;
+    /** Twilio: the number SMS are sent from (E.164) */
+    from?: string;
+    /** Twilio: a Messaging Service (MG...) that picks the sender, instead of from */
+    messagingServiceSid?: string;
+    /** Stripe: the template a paid checkout issues a pass from */
+    templateId?: number;
+    /** Stripe: how the new pass reaches the customer: email, sms (the checkout's email and phone) */
+    deliver?: ('email' | 'sms')[];
   };
   description?: string;
 }
@@ -1609,13 +1673,18 @@ export interface CreateIntegrationInput {
 /** The output of create_integration. */
 export interface CreateIntegrationOutput {
   id: number;
-  type: 'hubspot' | 'salesforce';
+  type: 'hubspot' | 'salesforce' | 'twilio' | 'stripe';
   description: string;
   events: string[];
   mapping: Record<string, string>;
-  settings: Record<string, string>;
+  settings: Record<string, string | number | string[]>;
   auth: 'token' | 'oauth';
   accessTokenExpiresAt: string | null;
+  /**
+   * Stripe: the URL to give Stripe as the webhook endpoint. Twilio: where Twilio posts SMS statuses (set by
+   * Passslot)
+   */
+  endpoint?: string;
   enabled: boolean;
   /** why it was disabled, if it was */
   disabledReason: string | null;
@@ -1632,13 +1701,18 @@ export type ListIntegrationsInput = Record<string, never>;
 /** The output of list_integrations. */
 export type ListIntegrationsOutput = {
   id: number;
-  type: 'hubspot' | 'salesforce';
+  type: 'hubspot' | 'salesforce' | 'twilio' | 'stripe';
   description: string;
   events: string[];
   mapping: Record<string, string>;
-  settings: Record<string, string>;
+  settings: Record<string, string | number | string[]>;
   auth: 'token' | 'oauth';
   accessTokenExpiresAt: string | null;
+  /**
+   * Stripe: the URL to give Stripe as the webhook endpoint. Twilio: where Twilio posts SMS statuses (set by
+   * Passslot)
+   */
+  endpoint?: string;
   enabled: boolean;
   /** why it was disabled, if it was */
   disabledReason: string | null;
@@ -1657,13 +1731,18 @@ export interface GetIntegrationInput {
 /** The output of get_integration. */
 export interface GetIntegrationOutput {
   id: number;
-  type: 'hubspot' | 'salesforce';
+  type: 'hubspot' | 'salesforce' | 'twilio' | 'stripe';
   description: string;
   events: string[];
   mapping: Record<string, string>;
-  settings: Record<string, string>;
+  settings: Record<string, string | number | string[]>;
   auth: 'token' | 'oauth';
   accessTokenExpiresAt: string | null;
+  /**
+   * Stripe: the URL to give Stripe as the webhook endpoint. Twilio: where Twilio posts SMS statuses (set by
+   * Passslot)
+   */
+  endpoint?: string;
   enabled: boolean;
   /** why it was disabled, if it was */
   disabledReason: string | null;
@@ -1679,7 +1758,8 @@ export interface UpdateIntegrationInput {
   id: number;
   /**
    * HubSpot: a private app token (accessToken), or OAuth (clientId, clientSecret, refreshToken). Salesforce:
-   * OAuth (clientId, clientSecret, refreshToken; optionally accessToken and instanceUrl).
+   * OAuth (clientId, clientSecret, refreshToken; optionally accessToken and instanceUrl). Twilio: accountSid
+   * (AC...) and authToken. Stripe: signingSecret (whsec_..., the endpoint secret).
    */
   credentials?: {
     accessToken?: string;
@@ -1687,16 +1767,21 @@ export interface UpdateIntegrationInput {
     clientId?: string;
     clientSecret?: string;
     instanceUrl?: string;
+    accountSid?: string;
+    authToken?: string;
+    signingSecret?: string;
   };
   /**
-   * CRM property (HubSpot) or field (Salesforce) -> the event field it takes: email, userId, externalId, pid,
-   * serialNumber, passTypeIdentifier, templateId, templateName, status, walletStatus, installed,
-   * devicesInstalled, url, event, eventId, eventTime, or values.<name>.
+   * CRMs: CRM property (HubSpot) or field (Salesforce) -> the event field it takes: email, userId,
+   * externalId, pid, serialNumber, passTypeIdentifier, templateId, templateName, status, walletStatus,
+   * installed, devicesInstalled, url, event, eventId, eventTime, or values.<name>. Stripe: placeholder -> a
+   * dotted path in the Checkout Session (customer_details.name, amount_total, currency, metadata.tier,
+   * client_reference_id).
    */
   mapping?: Record<string, string>;
   events?: string[];
   settings?: {
-    /** HubSpot API base, default https://api.hubapi.com */
+    /** HubSpot API base, default https://api.hubapi.com; Twilio API base, default https://api.twilio.com */
     baseUrl?: string;
     /** Salesforce login, default https://login.salesforce.com */
     loginUrl?: string;
@@ -1708,6 +1793,14 @@ export interface UpdateIntegrationInput {
     externalIdField?: string;
     /** the event field that is the external id, default pid */
     externalIdFrom?: string;
+    /** Twilio: the number SMS are sent from (E.164) */
+    from?: string;
+    /** Twilio: a Messaging Service (MG...) that picks the sender, instead of from */
+    messagingServiceSid?: string;
+    /** Stripe: the template a paid checkout issues a pass from */
+    templateId?: number;
+    /** Stripe: how the new pass reaches the customer: email, sms (the checkout's email and phone) */
+    deliver?: ('email' | 'sms')[];
   };
   description?: string;
   enabled?: boolean;
@@ -1716,13 +1809,18 @@ export interface UpdateIntegrationInput {
 /** The output of update_integration. */
 export interface UpdateIntegrationOutput {
   id: number;
-  type: 'hubspot' | 'salesforce';
+  type: 'hubspot' | 'salesforce' | 'twilio' | 'stripe';
   description: string;
   events: string[];
   mapping: Record<string, string>;
-  settings: Record<string, string>;
+  settings: Record<string, string | number | string[]>;
   auth: 'token' | 'oauth';
   accessTokenExpiresAt: string | null;
+  /**
+   * Stripe: the URL to give Stripe as the webhook endpoint. Twilio: where Twilio posts SMS statuses (set by
+   * Passslot)
+   */
+  endpoint?: string;
   enabled: boolean;
   /** why it was disabled, if it was */
   disabledReason: string | null;
@@ -1871,6 +1969,8 @@ export interface Actions {
   sync_pass_state: { input: SyncPassStateInput; output: SyncPassStateOutput };
   delete_pass: { input: DeletePassInput; output: DeletePassOutput };
   email_pass: { input: EmailPassInput; output: EmailPassOutput };
+  sms_pass: { input: SmsPassInput; output: SmsPassOutput };
+  send_pass: { input: SendPassInput; output: SendPassOutput };
   list_pass_templates: { input: ListPassTemplatesInput; output: ListPassTemplatesOutput };
   get_template: { input: GetTemplateInput; output: GetTemplateOutput };
   create_template: { input: CreateTemplateInput; output: CreateTemplateOutput };
@@ -1978,6 +2078,8 @@ export const ACTIONS = {
   sync_pass_state: { mutates: true, answers: 'json' },
   delete_pass: { mutates: true, answers: 'json' },
   email_pass: { mutates: true, answers: 'json' },
+  sms_pass: { mutates: true, answers: 'json' },
+  send_pass: { mutates: true, answers: 'json' },
   list_pass_templates: { mutates: false, answers: 'json' },
   get_template: { mutates: false, answers: 'json' },
   create_template: { mutates: true, answers: 'json' },
@@ -2056,7 +2158,7 @@ export abstract class ActionMethods {
 
   /**
    * Create a pass. Issues a new Wallet pass from a template: give templateId (or templateName) and the values
-   * of its placeholders. Optionally record the holder (email, userId, externalId) and per-pass images.
+   * of its placeholders. Optionally record the holder (email, userId, externalId, phone) and per-pass images.
    * Returns the serial number and the link to send to the holder. Fails with the missing placeholder names,
    * or with what Wallet would reject. (create_pass, scope passes:write)
    */
@@ -2226,11 +2328,31 @@ export abstract class ActionMethods {
 
   /**
    * Email a pass. Emails the pass to an address (default: the holder's email), with the .pkpass attached and
-   * its link. Sending is queued and retried until the mail server accepts it. (email_pass, scope
-   * passes:write)
+   * its link. Sending is queued and retried until the mail server accepts it; a delivery.sent event follows.
+   * (email_pass, scope passes:write)
    */
   emailPass(input: EmailPassInput, options?: CallOptions): Promise<EmailPassOutput> {
     return this.run('email_pass', input, options);
+  }
+
+  /**
+   * Text a pass by SMS. Texts the pass link to a phone number (E.164, default: the holder's phone) through
+   * the account's Twilio integration. `message` may use the pass's ${placeholders} and ${passUrl} (the link
+   * is added when it has none); the default is "Your <template> pass: <link>". Sending is queued and retried;
+   * delivery.sent, delivery.delivered and delivery.failed events follow. (sms_pass, scope passes:write)
+   */
+  smsPass(input: SmsPassInput, options?: CallOptions): Promise<SmsPassOutput> {
+    return this.run('sms_pass', input, options);
+  }
+
+  /**
+   * Send a pass to its holder by email or SMS. Sends a pass to a person by the channel given: email (with the
+   * .pkpass attached and its link) or sms (the link, through Twilio). `to` is an email address or an E.164
+   * phone number; without it the holder's email or phone is used. Use it when a customer asks for their pass
+   * again. (send_pass, scope passes:write)
+   */
+  sendPass(input: SendPassInput, options?: CallOptions): Promise<SendPassOutput> {
+    return this.run('send_pass', input, options);
   }
 
   /**
@@ -2690,10 +2812,12 @@ export abstract class ActionMethods {
   }
 
   /**
-   * Connect a CRM. Connects HubSpot or Salesforce: on the events picked, the pass owner's contact (HubSpot,
-   * found by email) or record (Salesforce, upserted by an external id field) gets the mapped fields, such as
-   * wallet pass status, installed, URL and last update. Credentials are stored encrypted and never shown
-   * again. (create_integration, scope integrations:write)
+   * Connect a CRM, Twilio or Stripe. Connects HubSpot or Salesforce: on the events picked, the pass owner's
+   * contact (HubSpot, found by email) or record (Salesforce, upserted by an external id field) gets the
+   * mapped fields, such as wallet pass status, installed, URL and last update. Connects Twilio to send passes
+   * by SMS (sms_pass, send_pass), or Stripe to issue a pass for each paid checkout (the answer gives the
+   * endpoint to register in Stripe). Credentials are stored encrypted and never shown again.
+   * (create_integration, scope integrations:write)
    */
   createIntegration(input: CreateIntegrationInput, options?: CallOptions): Promise<CreateIntegrationOutput> {
     return this.run('create_integration', input, options);

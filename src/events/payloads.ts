@@ -23,8 +23,12 @@ type PassType = Pick<PassTypeRow, 'passTypeIdentifier'>;
 export const passLink = (publicUrl: string, pass: Pick<PassRow, 'publicId' | 'linkToken'>): string =>
   `${publicUrl}/p/${pass.publicId}?t=${pass.linkToken}`;
 
+/** Where Stripe posts an integration's events (given to Stripe), or Twilio posts message statuses (sent with each SMS). */
+export const hookUrl = (publicUrl: string, type: 'stripe' | 'twilio', integrationId: number): string =>
+  `${publicUrl}/hooks/${type}/${integrationId}`;
+
 /** What names a pass in its events: PassSlot's pid and serial number, then the pass type and template. */
-const passFields = (pass: Pass, passType: PassType) => ({
+const passFields = (pass: Pick<Pass, 'publicId' | 'serialNumber' | 'templateId'>, passType: PassType) => ({
   pid: pass.publicId,
   serialNumber: pass.serialNumber,
   passTypeIdentifier: passType.passTypeIdentifier,
@@ -138,4 +142,29 @@ export function targetDisabledEvent(
   reason: string,
 ): EventInput {
   return { accountId, type: `${kind}.disabled`, data: { id, reason } };
+}
+
+/**
+ * A message to the pass holder (email or SMS) was sent, delivered, or failed. It names the pass, the channel and the
+ * message, never the address or number it went to (pass events carry the holder's email already, and nothing more).
+ */
+export function deliveryEvent(
+  type: 'delivery.sent' | 'delivery.delivered' | 'delivery.failed',
+  pass: Pick<Pass, 'id' | 'accountId' | 'publicId' | 'serialNumber' | 'templateId'>,
+  passType: PassType,
+  message: { id: number; channel: string; errorCode?: string | null; errorMessage?: string | null },
+): EventInput {
+  return {
+    accountId: pass.accountId,
+    type,
+    passId: pass.id,
+    data: {
+      ...passFields(pass, passType),
+      channel: message.channel,
+      messageId: message.id,
+      ...(type === 'delivery.failed'
+        ? { errorCode: message.errorCode ?? null, errorMessage: message.errorMessage ?? null }
+        : {}),
+    },
+  };
 }

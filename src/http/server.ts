@@ -1,5 +1,5 @@
 // The Fastify application: the plugins (body parsers, errors, app key auth and rate limits), OpenAPI, and the routes:
-// PassSlot's v1 API, the public pass pages and Apple's pass web service.
+// PassSlot's v1 API, the public pass pages, Apple's pass web service and the inbound hooks (Stripe, Twilio).
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -12,6 +12,7 @@ import { errorHandlers } from './plugins/errors.js';
 import { parsers } from './plugins/parsers.js';
 import { lazyRequestLogger } from './request-logger.js';
 import { formRoutes } from './routes/forms.js';
+import { hookRoutes } from './routes/hooks.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { publicRoutes } from './routes/public.js';
@@ -93,5 +94,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   await formRoutes(fastify, app);
   await oauthRoutes(fastify, app);
   await walletRoutes(fastify, app);
+  await hookRoutes(fastify, app);
   return fastify;
 }

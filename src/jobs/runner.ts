@@ -7,21 +7,26 @@ import { integrationSender } from '../events/crm/index.js';
 import { startDispatcher } from '../events/dispatcher.js';
 import { webhookSender } from '../events/webhooks.js';
 import { createMailer } from '../messaging/email.js';
+import { createSmsSender } from '../messaging/sms.js';
 import {
   backoffMs,
   claimJobs,
   completeJob,
   failJob,
+  MAX_JOB_ATTEMPTS,
   PARKED_UNTIL,
   ParkJobError,
   PermanentJobError,
+  RetryLaterError,
 } from '../store/jobs.js';
 import { releaseExpiredLeases } from '../store/leases.js';
 import type { JobRow } from '../store/schema.js';
 import { startWorkLoop, type WorkLoop } from '../work-loop.js';
 import { bulkJobHandler } from './bulk.js';
+import { messageJobHandler } from './messages.js';
 import { pushJobHandler } from './push.js';
 import { pruneOldRows, warnExpiringCertificates } from './retention.js';
+import { stripeJobHandler } from './stripe.js';
 
 export type JobHandler = (job: JobRow) => Promise<void>;
 
@@ -31,7 +36,6 @@ export interface Workers {
   stop(): Promise<void>;
 }
 
-const MAX_ATTEMPTS = 25; // with a one-hour cap this spans about a day
 const LEASE_MS = 60_000;
 const CONCURRENCY = 16;
 const POLL_MS = 1000;
@@ -41,9 +45,12 @@ export function startWorkers(
   app: App,
   options: { poll?: boolean; handlers?: Record<string, JobHandler> } = {},
 ): Workers {
-  const mailer = createMailer(app);
+  const senders = { email: createMailer(app), sms: createSmsSender(app) };
+  const sendMessage = messageJobHandler(app, senders);
   const handlers: Record<string, JobHandler> = {
-    email: (job) => mailer.send(job),
+    email: sendMessage,
+    sms: sendMessage,
+    stripe_event: stripeJobHandler(app),
     push: pushJobHandler(app, app.apns),
     template_passes: bulkJobHandler(app),
     bulk_values: bulkJobHandler(app),
@@ -74,13 +81,16 @@ export function startWorkers(
     } catch (err) {
       const message = (err as Error).message ?? String(err);
       const parked = err instanceof ParkJobError;
-      const final = !parked && (err instanceof PermanentJobError || job.attempts >= MAX_ATTEMPTS);
+      const final = !parked && (err instanceof PermanentJobError || job.attempts >= MAX_JOB_ATTEMPTS);
       const now = app.clock.now();
       const retryAt = parked
         ? PARKED_UNTIL
         : final
           ? undefined
-          : new Date(now.getTime() + backoffMs(job.attempts));
+          : new Date(
+              now.getTime() +
+                Math.max(backoffMs(job.attempts), err instanceof RetryLaterError ? (err.afterMs ?? 0) : 0),
+            );
       await failJob(app.db, job.id, workerId, message, now, retryAt);
       app.log.warn({ job: job.id, kind: job.kind, attempt: job.attempts, final, err: message }, 'job failed');
     }
@@ -141,7 +151,7 @@ export function startWorkers(
     async stop() {
       await loop.stop();
       await dispatcher.stop();
-      mailer.close();
+      for (const sender of Object.values(senders)) sender.close?.();
     },
   };
 }

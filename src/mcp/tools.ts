@@ -64,7 +64,7 @@ const idempotent = (action: Action): boolean =>
   !action.mutates || /^(set|update|delete|revoke)_/.test(action.name);
 /** It reaches beyond Passslot (email, a webhook receiver, a CRM). */
 const openWorld = (action: Action): boolean =>
-  /^(email_pass|create_webhook|update_webhook)$/.test(action.name);
+  /^(email_pass|sms_pass|send_pass|create_webhook|update_webhook|create_integration)$/.test(action.name);
 
 /** Sample values by field name, for the example call in each tool's description. */
 const SAMPLES: Record<string, unknown> = {
@@ -88,6 +88,8 @@ const SAMPLES: Record<string, unknown> = {
   deliveryId: 17,
   since: '2026-12-01T00:00:00Z',
   scopes: ['passes:read'],
+  channel: 'sms',
+  to: '+15558675310',
 };
 
 /** A value of a schema's type (a union: of its first branch). */

@@ -46,6 +46,9 @@ export const EVENT_TYPES = [
   'passtype.certificate_expiring',
   'webhook.disabled',
   'integration.disabled',
+  'delivery.sent',
+  'delivery.delivered',
+  'delivery.failed',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

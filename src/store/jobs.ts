@@ -103,6 +103,19 @@ export function backoffMs(
   return Math.round(exp * (0.5 + random() / 2));
 }
 
+/** Attempts before a job is failed for good: with backoff capped at an hour, about a day. */
+export const MAX_JOB_ATTEMPTS = 25;
+
+/** A job to try again, not before `afterMs` (a Retry-After) nor before its backoff. */
+export class RetryLaterError extends Error {
+  constructor(
+    message: string,
+    readonly afterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
 /** A job that cannot succeed by retrying: it is marked failed at once. */
 export class PermanentJobError extends Error {}
 

@@ -522,6 +522,98 @@ export const migrations: Record<string, MigrationFn> = {
       .addPrimaryKeyConstraint('action_stats_pk', ['account_id', 'hour', 'action', 'edge'])
       .execute();
   },
+  '0006_distribution': async (db, dialect) => {
+    const pk = (c: ColumnDefinitionBuilder) =>
+      dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement();
+    // The holder's phone (E.164), beside their email: where an SMS goes by default.
+    await db.schema.alterTable('passes').addColumn('owner_phone', 'text').execute();
+    // Every message sent to a pass holder (email, SMS): queued with a job, then what the provider said of it.
+    await db.schema
+      .createTable('messages')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('pass_id', 'integer', (c) => c.notNull())
+      .addColumn('channel', 'text', (c) => c.notNull())
+      .addColumn('recipient', 'text', (c) => c.notNull())
+      .addColumn('body', 'text')
+      .addColumn('integration_id', 'integer')
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('provider_id', 'text')
+      .addColumn('error_code', 'text')
+      .addColumn('error_message', 'text')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('messages_pass').on('messages').columns(['pass_id', 'id']).execute();
+    // emails queued before there were messages get theirs, so that their jobs find it
+    const emails = await db
+      .selectFrom('jobs')
+      .select(['id', 'accountId', 'payload', 'createdAt'])
+      .where('kind', '=', 'email')
+      .where('status', 'in', ['pending', 'running'])
+      .execute();
+    for (const job of emails as { id: number; accountId: number; payload: string; createdAt: string }[]) {
+      const payload = JSON.parse(job.payload) as { passId: number; email: string };
+      const message = await db
+        .insertInto('messages')
+        .values({
+          accountId: job.accountId,
+          passId: payload.passId,
+          channel: 'email',
+          recipient: payload.email,
+          status: 'queued',
+          createdAt: job.createdAt,
+          updatedAt: job.createdAt,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await db
+        .updateTable('jobs')
+        .set({ payload: JSON.stringify({ messageId: message.id, ...payload }) })
+        .where('id', '=', job.id)
+        .execute();
+    }
+    await db.schema
+      .createIndex('messages_provider')
+      .on('messages')
+      .columns(['integration_id', 'provider_id'])
+      .execute();
+    // Stripe events as received (verified), one row per event id and integration, worked off by a job.
+    await db.schema
+      .createTable('stripe_events')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('integration_id', 'integer', (c) => c.notNull())
+      .addColumn('event_id', 'text', (c) => c.notNull())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('payload', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('note', 'text')
+      .addColumn('pass_id', 'integer')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('processed_at', 'text')
+      .addUniqueConstraint('stripe_events_event', ['integration_id', 'event_id'])
+      .execute();
+    // One row per Checkout Session that was fulfilled: the one pass it issued, and its payment for refunds.
+    await db.schema
+      .createTable('stripe_checkouts')
+      .addColumn('id', id(dialect), pk)
+      .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+      .addColumn('integration_id', 'integer', (c) => c.notNull())
+      .addColumn('session_id', 'text', (c) => c.notNull())
+      .addColumn('payment_intent', 'text')
+      .addColumn('event_id', 'text', (c) => c.notNull())
+      .addColumn('pass_id', 'integer')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addUniqueConstraint('stripe_checkouts_session', ['integration_id', 'session_id'])
+      .execute();
+    await db.schema
+      .createIndex('stripe_checkouts_payment')
+      .on('stripe_checkouts')
+      .columns(['integration_id', 'payment_intent'])
+      .execute();
+  },
   '0007_relevance': async (db) => {
     // A pass's own relevance (locations, maxDistance, relevantDates), over its template's: where and when Wallet
     // surfaces it on the lock screen.

@@ -209,6 +209,8 @@ export interface PassesTable {
   ownerEmail: string | null;
   ownerUserId: string | null;
   ownerExternalId: string | null;
+  /** The holder's phone number, E.164. */
+  ownerPhone: string | null;
   notification: string | null;
   voided: number;
   version: number;
@@ -414,6 +416,64 @@ export interface DeliveryAttemptsTable {
   responseExcerpt: string | null;
 }
 
+/** A message sent to a pass holder: an email or an SMS, queued with a job of its channel's kind. */
+export interface MessagesTable {
+  id: Generated<number>;
+  accountId: number;
+  passId: number;
+  channel: 'email' | 'sms';
+  /** The address or E.164 number it goes to. */
+  recipient: string;
+  /** The SMS text (emails are built when sent). */
+  body: string | null;
+  /** The Twilio integration that sends an SMS. */
+  integrationId: number | null;
+  /** queued (ours), accepted (the provider took it), sent, delivered, failed. */
+  status: MessageStatus;
+  /** The provider's id of the message (Twilio's SM... sid). */
+  providerId: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+export type MessageStatus = 'queued' | 'accepted' | 'sent' | 'delivered' | 'failed';
+
+/** A Stripe event as received (its signature verified), worked off by a `stripe_event` job. */
+export interface StripeEventsTable {
+  id: Generated<number>;
+  accountId: number;
+  integrationId: number;
+  /** Stripe's evt_... id: one row per event and integration, whatever Stripe retries. */
+  eventId: string;
+  type: string;
+  /** The event as Stripe sent it (JSON). */
+  payload: string;
+  /** pending, done, ignored (nothing to do), failed (could not be done). */
+  status: 'pending' | 'done' | 'ignored' | 'failed';
+  /** Why it was ignored or failed, or what could not be delivered. */
+  note: string | null;
+  passId: number | null;
+  createdAt: string;
+  processedAt: string | null;
+}
+
+/** A Checkout Session fulfilled: claimed by the first paid event about it, then the one pass it issued. */
+export interface StripeCheckoutsTable {
+  id: Generated<number>;
+  accountId: number;
+  integrationId: number;
+  /** cs_...: one row per session and integration. */
+  sessionId: string;
+  /** pi_...: how a refund (charge.refunded) finds the pass. */
+  paymentIntent: string | null;
+  /** The event that claimed the session; only its job issues the pass. */
+  eventId: string;
+  passId: number | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
 export interface Database {
   accounts: AccountsTable;
   appKeys: AppKeysTable;
@@ -445,6 +505,9 @@ export interface Database {
   integrations: IntegrationsTable;
   deliveries: DeliveriesTable;
   deliveryAttempts: DeliveryAttemptsTable;
+  messages: MessagesTable;
+  stripeEvents: StripeEventsTable;
+  stripeCheckouts: StripeCheckoutsTable;
 }
 
 export type Account = Selectable<AccountsTable>;
@@ -458,3 +521,5 @@ export type WebhookRow = Selectable<WebhooksTable>;
 export type IntegrationRow = Selectable<IntegrationsTable>;
 export type DeliveryRow = Selectable<DeliveriesTable>;
 export type NewJob = Insertable<JobsTable>;
+export type MessageRow = Selectable<MessagesTable>;
+export type StripeEventRow = Selectable<StripeEventsTable>;

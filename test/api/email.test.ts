@@ -5,8 +5,6 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { type ParsedMail, simpleParser } from 'mailparser';
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AccountSetup, createAccount } from '../../src/actions/accounts.js';
 import { type App, type Clock, createApp } from '../../src/app.js';
@@ -23,128 +21,12 @@ import {
   TEST_DB,
   type TestServer,
 } from './harness.js';
+import { closeSmtps, type Received, type Smtp, startSmtp } from './smtp.js';
 
 const FROM_NAME = 'Passslot Tests';
 const FROM_ADDRESS = 'wallet@passslot.test';
 const FROM = `${FROM_NAME} <${FROM_ADDRESS}>`;
 const PKPASS_MIME = 'application/vnd.apple.pkpass';
-
-// ---------------------------------------------------------------------------------------------------------------
-// A real SMTP server that keeps every message it accepts, parsed, with its envelope and session facts.
-
-interface Received {
-  mail: ParsedMail;
-  raw: Buffer;
-  mailFrom: string | undefined;
-  rcptTo: string[];
-  secure: boolean;
-  user: string | undefined;
-}
-
-interface Smtp {
-  port: number;
-  received: Received[];
-  /** session.secure at connect time, one per connection. */
-  connects: boolean[];
-  /** session.secure when MAIL FROM arrived, one per message. */
-  mailFromSecure: boolean[];
-  auths: { method: string; username?: string | null; password?: string | null; secure: boolean }[];
-  close(): Promise<void>;
-}
-
-const smtps: Smtp[] = [];
-
-async function startSmtp(
-  options: { port?: number; tls?: { key: Buffer; cert: Buffer } } = {},
-): Promise<Smtp> {
-  const received: Received[] = [];
-  const connects: boolean[] = [];
-  const mailFromSecure: boolean[] = [];
-  const auths: Smtp['auths'] = [];
-  const base: SMTPServerOptions = {
-    logger: false,
-    onConnect(session, cb) {
-      connects.push(session.secure);
-      cb();
-    },
-    onMailFrom(_address, session, cb) {
-      mailFromSecure.push(session.secure);
-      cb();
-    },
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('error', cb);
-      stream.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        // Parsed before the 250 reply, so a sent email is already here when sendMail (and drain) resolves.
-        simpleParser(raw).then(
-          (mail) => {
-            received.push({
-              mail,
-              raw,
-              mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : undefined,
-              rcptTo: session.envelope.rcptTo.map((r) => r.address),
-              secure: session.secure,
-              user: session.user as string | undefined,
-            });
-            cb();
-          },
-          (err: Error) => cb(err),
-        );
-      });
-    },
-  };
-  const server = new SMTPServer(
-    options.tls
-      ? {
-          ...base,
-          key: options.tls.key,
-          cert: options.tls.cert,
-          // AUTH is required, and smtp-server only allows it on a secured connection: so STARTTLS must happen first.
-          authOptional: false,
-          authMethods: ['PLAIN', 'LOGIN'],
-          onAuth(auth, session, cb) {
-            auths.push({
-              method: auth.method,
-              username: auth.username,
-              password: auth.password,
-              secure: session.secure,
-            });
-            if (auth.username === 'mailer' && auth.password === 's3cret pass')
-              cb(null, { user: auth.username });
-            else cb(new Error('invalid credentials'));
-          },
-        }
-      : { ...base, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'] },
-  );
-  const port = options.port ?? (await freePort());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', () => {});
-  let closed = false;
-  const smtp: Smtp = {
-    port,
-    received,
-    connects,
-    mailFromSecure,
-    auths,
-    close: () =>
-      closed
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => {
-            closed = true;
-            server.close(() => resolve());
-          }),
-  };
-  smtps.push(smtp);
-  return smtp;
-}
 
 /** A port with nothing listening on it (yet). */
 const closedPort = freePort;
@@ -159,7 +41,7 @@ async function server(env: Record<string, string>, poll = false): Promise<TestSe
 afterAll(async () => {
   for (const s of servers) await s.close();
   for (const i of instances) await i.close();
-  for (const smtp of smtps) await smtp.close();
+  await closeSmtps();
   for (const drop of pgDrops) await drop();
 });
 

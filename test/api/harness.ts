@@ -83,6 +83,11 @@ export interface TestServer {
   account(name: string): Promise<AccountSetup>;
   /** fetch against the server with an app key (HTTP Basic). */
   api(key: string, path: string, init?: RequestInit & { json?: unknown }): Promise<TestResponse>;
+  /**
+   * Stops the service as a crash would leave it (queued work not run) and starts it again on the same data, port and
+   * options: the new TestServer is the one to use (and to close) from then on.
+   */
+  restart(): Promise<TestServer>;
   close(): Promise<void>;
 }
 
@@ -98,6 +103,19 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
   const port = await freePort();
   const dataDir = tmpDir('passslot-api-');
   const pgDb = TEST_DB === 'postgres' ? await freshPostgres() : undefined;
+  return boot(options, { port, dataDir, pgDb });
+}
+
+interface Place {
+  port: number;
+  dataDir: string;
+  pgDb: Awaited<ReturnType<typeof freshPostgres>> | undefined;
+  /** The first account, when the service starts again on data that has it. */
+  alpha?: AccountSetup;
+}
+
+async function boot(options: ServerOptions, place: Place): Promise<TestServer> {
+  const { port, dataDir, pgDb } = place;
   const config = loadConfig({
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -111,8 +129,13 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
   const server = await buildServer(app);
   await server.listen({ port, host: '127.0.0.1' });
   const workers = startWorkers(app, { poll: options.poll ?? false });
-  const alpha = await createAccount(app, 'alpha');
+  const alpha = place.alpha ?? (await createAccount(app, 'alpha'));
   const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    await server.close();
+    await workers.stop();
+    await app.close();
+  };
   return {
     url,
     app,
@@ -122,10 +145,12 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     alpha,
     account: (name) => createAccount(app, name),
     api: apiAt(url),
+    async restart() {
+      await stop();
+      return boot(options, { ...place, alpha });
+    },
     async close() {
-      await server.close();
-      await workers.stop();
-      await app.close();
+      await stop();
       await pgDb?.drop();
     },
   };

@@ -291,6 +291,13 @@ function cases(): Case[] {
       { method: 'PUT', route: `${PASS}/price`, path: `${p}/price`, json: { price: 1 } },
       { method: 'DELETE', route: `${PASS}/price`, path: `${p}/price` },
       { method: 'POST', route: `${PASS}/email`, path: `${p}/email`, json: { email: 'thief@beta.example' } },
+      { method: 'POST', route: `${PASS}/sms`, path: `${p}/sms`, json: { to: '+15558675310' } },
+      {
+        method: 'POST',
+        route: `${PASS}/send`,
+        path: `${p}/send`,
+        json: { channel: 'email', to: 'thief@beta.example' },
+      },
       { method: 'POST', route: `${PASS}/push`, path: `${p}/push` },
       { method: 'POST', route: `${PASS}/revoke`, path: `${p}/revoke`, json: { reason: 'beta was here' } },
       { method: 'POST', route: `${PASS}/notify`, path: `${p}/notify`, json: { message: 'beta was here' } },

@@ -156,6 +156,8 @@ const VALID_BODIES: Record<string, unknown> = {
   send_pass_notification: { message: 'hello' },
   revoke_pass: { reason: 'probe' },
   email_pass: { email: 'probe@example.com' },
+  sms_pass: { to: '+15558675310' },
+  send_pass: { channel: 'email', to: 'probe@example.com' },
   update_passes_of_template: { filter: {}, values: { points: 3 } },
   set_template_restrictions: { quantityRestriction: 10 },
 };

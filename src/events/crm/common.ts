@@ -100,6 +100,11 @@ export interface Credentials {
   expiresAt?: string;
   /** Salesforce: the instance the token belongs to. */
   instanceUrl?: string;
+  /** Twilio: the account SID (AC...) and auth token, for HTTP Basic and for checking status callbacks. */
+  accountSid?: string;
+  authToken?: string;
+  /** Stripe: the endpoint's signing secret (whsec_...). */
+  signingSecret?: string;
 }
 
 export function credentialsOf(app: App, row: IntegrationRow): Credentials {

@@ -24,6 +24,7 @@ async function createPassInput(
     email: q.email,
     userId: q.userId,
     externalId: q.externalId,
+    phone: q.phone,
   };
 }
 
@@ -189,6 +190,28 @@ export const passRoutes: RouteSpec[] = [
     tag,
     reply: 'empty',
     input: (req) => ({ ...passRef(req), email: requireBody(req.body).email }),
+  },
+  {
+    method: 'POST',
+    url: `${PASS}/sms`,
+    action: 'sms_pass',
+    tag,
+    reply: 'accepted',
+    input: (req) => {
+      const body = requireBody(req.body);
+      return { ...passRef(req), to: body.to, message: body.message };
+    },
+  },
+  {
+    method: 'POST',
+    url: `${PASS}/send`,
+    action: 'send_pass',
+    tag,
+    reply: 'accepted',
+    input: (req) => {
+      const body = requireBody(req.body);
+      return { ...passRef(req), channel: body.channel, to: body.to, message: body.message };
+    },
   },
   { method: 'POST', url: `${PASS}/push`, action: 'sync_pass_state', tag, reply: 'empty', input: passRef },
   { method: 'DELETE', url: PASS, action: 'delete_pass', tag, reply: 'empty', input: passRef },
