@@ -5,6 +5,7 @@ import { bulkActions } from './bulk.js';
 import { eventActions } from './events.js';
 import { formActions } from './forms.js';
 import { imageActions } from './images.js';
+import { importActions } from './imports.js';
 import { integrationActions } from './integrations.js';
 import { keyActions } from './keys.js';
 import { linkActions } from './links.js';
@@ -27,6 +28,7 @@ export const actions: readonly Action[] = [
   ...templateActions,
   ...statsActions,
   ...formActions,
+  ...importActions,
   ...imageActions,
   ...bulkActions,
   ...passTypeActions,

@@ -5,6 +5,7 @@ import { buildCommand, buildHelp } from './commands/build.js';
 import { certsCommand, certsHelp } from './commands/certs.js';
 import { devCommand, devHelp } from './commands/dev.js';
 import { doctorCommand, doctorHelp } from './commands/doctor.js';
+import { importCommand, importHelp } from './commands/import.js';
 import { mcpCommand, mcpHelp } from './commands/mcp.js';
 import { passesCommand, passesHelp } from './commands/passes.js';
 import {
@@ -43,6 +44,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'add a person to an account with a role (users create)',
     help: usersHelp,
     run: usersCommand,
+  },
+  import: {
+    summary: 'issue passes from a CSV on the Passslot at PASSSLOT_URL (import FILE --template ID)',
+    help: importHelp,
+    run: (args, io) => importCommand(args, io),
   },
   mcp: {
     summary: 'an MCP server on stdio with the tools of the Passslot at PASSSLOT_URL',

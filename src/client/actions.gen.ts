@@ -750,6 +750,23 @@ export interface SetTemplateFormOutput {
   }[];
 }
 
+/** The input of import_passes. */
+export interface ImportPassesInput {
+  templateId: number;
+  /** the CSV text, header first */
+  csv: string;
+  dryRun?: boolean;
+  deliver?: 'email' | 'sms';
+}
+
+/** The output of import_passes. */
+export interface ImportPassesOutput {
+  jobId: number;
+  /** the rows after the header */
+  rows: number;
+  dryRun: boolean;
+}
+
 /** The input of list_pass_images. */
 export interface ListPassImagesInput {
   /** the pass type id, e.g. pass.com.example.member */
@@ -1983,6 +2000,7 @@ export interface Actions {
   get_account_stats: { input: GetAccountStatsInput; output: GetAccountStatsOutput };
   get_template_form: { input: GetTemplateFormInput; output: GetTemplateFormOutput };
   set_template_form: { input: SetTemplateFormInput; output: SetTemplateFormOutput };
+  import_passes: { input: ImportPassesInput; output: ImportPassesOutput };
   list_pass_images: { input: ListPassImagesInput; output: ListPassImagesOutput };
   get_pass_image: { input: GetPassImageInput; output: GetPassImageOutput };
   set_pass_image: { input: SetPassImageInput; output: SetPassImageOutput };
@@ -2092,6 +2110,7 @@ export const ACTIONS = {
   get_account_stats: { mutates: false, answers: 'json' },
   get_template_form: { mutates: false, answers: 'json' },
   set_template_form: { mutates: true, answers: 'json' },
+  import_passes: { mutates: true, answers: 'json' },
   list_pass_images: { mutates: false, answers: 'json' },
   get_pass_image: { mutates: false, answers: 'bytes' },
   set_pass_image: { mutates: true, answers: 'json' },
@@ -2461,6 +2480,19 @@ export abstract class ActionMethods {
    */
   setTemplateForm(input: SetTemplateFormInput, options?: CallOptions): Promise<SetTemplateFormOutput> {
     return this.run('set_template_form', input, options);
+  }
+
+  /**
+   * Import passes from a CSV. Issues (or updates) one pass per row of a CSV in the background and answers the
+   * job (get_job reports progress and the rows that failed, with their row numbers and reasons). The header
+   * names the template’s placeholders and optionally email, phone, userId, externalId and serialNumber; a row
+   * whose serialNumber or externalId names an existing pass of the template updates it, so a re-run of the
+   * same file is safe. dryRun checks every row and changes nothing; deliver sends each new pass by email or
+   * sms. Example: {"templateId": 3, "csv": "firstName,email\nAda,ada@example.com\n", "dryRun": true}.
+   * (import_passes, scope passes:write)
+   */
+  importPasses(input: ImportPassesInput, options?: CallOptions): Promise<ImportPassesOutput> {
+    return this.run('import_passes', input, options);
   }
 
   /**

@@ -45,9 +45,9 @@ function jsonText(text: string, field: string): unknown {
 }
 
 /** The parts of a multipart body; a malformed body is a 400, not a 500. */
-async function* partsOf(req: FastifyRequest) {
+async function* partsOf(req: FastifyRequest, fileSize?: number) {
   try {
-    for await (const part of req.parts()) yield part;
+    for await (const part of req.parts(fileSize ? { limits: { fileSize } } : undefined)) yield part;
   } catch (err) {
     if (err instanceof AppError || (err as { statusCode?: number }).statusCode) throw err;
     throw badRequest(`Malformed multipart body: ${(err as Error).message}`);
@@ -91,4 +91,23 @@ export async function uploadedImage(req: FastifyRequest): Promise<string> {
   throw invalid([
     { field: 'image', reasons: ['is required: a multipart part named "image" with a PNG, JPEG or GIF file'] },
   ]);
+}
+
+/** The largest CSV file a multipart upload may carry (a text/csv body has the body limit). */
+export const MAX_CSV_BYTES = 12 * 1024 * 1024;
+
+/** The text of a CSV: a text/csv body, the multipart part named "file", or the `csv` of a JSON body. */
+export async function uploadedCsv(req: FastifyRequest): Promise<string> {
+  if (req.isMultipart()) {
+    for await (const part of partsOf(req, MAX_CSV_BYTES))
+      if (part.type === 'file' && part.fieldname === 'file') return (await part.toBuffer()).toString('utf8');
+    throw invalid([{ field: 'file', reasons: ['is required: a multipart part named "file" with the CSV'] }]);
+  }
+  if (typeof req.body === 'string') return req.body;
+  if (req.body === undefined || req.body === null) return '';
+  const csv = (req.body as { csv?: unknown }).csv;
+  if (typeof req.body === 'object' && typeof csv === 'string') return csv;
+  throw badRequest(
+    'send the CSV as a text/csv body, as multipart/form-data in a part named "file", or as {"csv": "..."} in JSON',
+  );
 }

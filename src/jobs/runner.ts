@@ -23,6 +23,7 @@ import { releaseExpiredLeases } from '../store/leases.js';
 import type { JobRow } from '../store/schema.js';
 import { startWorkLoop, type WorkLoop } from '../work-loop.js';
 import { bulkJobHandler } from './bulk.js';
+import { importJobHandler } from './imports.js';
 import { messageJobHandler } from './messages.js';
 import { pushJobHandler } from './push.js';
 import { pruneOldRows, warnExpiringCertificates } from './retention.js';
@@ -54,6 +55,7 @@ export function startWorkers(
     push: pushJobHandler(app, app.apns),
     template_passes: bulkJobHandler(app),
     bulk_values: bulkJobHandler(app),
+    import: importJobHandler(app),
     ...options.handlers,
   };
   const kinds = Object.keys(handlers);

@@ -356,6 +356,12 @@ function cases(): Case[] {
     { method: 'GET', route: '/v1/templates/:id/url', path: `${t}/url` },
     { method: 'GET', route: '/v1/templates/:id/stats', path: `${t}/stats` },
     { method: 'GET', route: '/v1/templates/:id/form', path: `${t}/form` },
+    {
+      method: 'POST',
+      route: '/v1/templates/:id/passes/import',
+      path: `${t}/passes/import`,
+      json: { csv: 'firstName,lastName,memberSince,points,memberId\nBeta,Was,2020,1,B-1\n' },
+    },
     { method: 'PUT', route: '/v1/templates/:id/form', path: `${t}/form`, json: { emailPass: true } },
     { method: 'GET', route: '/v1/templates/:id/restrictions', path: `${t}/restrictions` },
     {

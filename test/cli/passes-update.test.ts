@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccountKey, setAccountRateLimit } from '../../src/actions/accounts.js';
 import { runAction, systemContext } from '../../src/actions/registry.js';
-import { csvLine, parseCsv } from '../../src/cli/csv.js';
+import { csvLine, parseCsv } from '../../src/csv.js';
 import { createMemberPass, memberValues, startServer, type TestServer } from '../api/harness.js';
 import { tmpDir, until } from '../helpers.js';
 

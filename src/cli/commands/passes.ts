@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { PassslotClient, PassslotError } from '../../client/index.js';
-import { CsvError, csvLine, parseCsv } from '../csv.js';
+import { CsvError, csvLine, parseCsv } from '../../csv.js';
 import { CommandError, type Output, readInput, UsageError } from '../io.js';
 import { remoteConfig } from '../remote.js';
 

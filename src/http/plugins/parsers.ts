@@ -23,6 +23,8 @@ export async function parsers(fastify: FastifyInstance): Promise<void> {
     }
   });
   fastify.removeContentTypeParser('text/plain');
+  // a CSV (imports) is kept as text
+  fastify.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   fastify.addContentTypeParser(
     ['application/x-www-form-urlencoded', 'text/plain', '*'],
     { parseAs: 'string' },

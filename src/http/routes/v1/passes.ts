@@ -2,7 +2,16 @@
 import type { FastifyRequest } from 'fastify';
 import { actionsByName } from '../../../actions/index.js';
 import { invalid } from '../../../errors.js';
-import { int, num, params, query, requireBody, uploadedImage, valuesAndImages } from '../../inputs.js';
+import {
+  int,
+  num,
+  params,
+  query,
+  requireBody,
+  uploadedCsv,
+  uploadedImage,
+  valuesAndImages,
+} from '../../inputs.js';
 import type { RouteSpec } from '../route.js';
 
 const PASS = '/v1/passes/:passTypeIdentifier/:serialNumber';
@@ -241,6 +250,23 @@ export const passRoutes: RouteSpec[] = [
     tag,
     reply: 'accepted',
     input: (req) => ({ ...requireBody(req.body), templateId: int(params(req).id) }),
+  },
+  {
+    method: 'POST',
+    url: '/v1/templates/:id/passes/import',
+    action: 'import_passes',
+    tag,
+    reply: 'accepted',
+    multipart: true,
+    input: async (req) => {
+      const q = query(req);
+      return {
+        templateId: int(params(req).id),
+        csv: await uploadedCsv(req),
+        ...(q.dryRun !== undefined ? { dryRun: q.dryRun === 'true' || q.dryRun === '1' } : {}),
+        deliver: q.deliver,
+      };
+    },
   },
   {
     method: 'GET',

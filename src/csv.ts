@@ -1,6 +1,6 @@
 // CSV as RFC 4180 has it, which is what spreadsheets export: records separated by CRLF (or LF), fields by commas,
 // quoted fields that may hold commas, line breaks and doubled quotes (""). A UTF-8 byte order mark is skipped.
-// Small enough to write here rather than add a dependency for one command.
+// Small enough to write here rather than add a dependency; the import job and the CLI share it.
 
 export class CsvError extends Error {
   constructor(

@@ -1,8 +1,8 @@
 // The CSV reader and writer of `passslot passes update`, and how it turns a file into rows to send and rows refused
 // before sending (with their row numbers), its progress bar and its idempotency keys.
 import { describe, expect, it } from 'vitest';
-import { planRows, progressBar, rowKey } from '../../src/cli/commands/passes.js';
-import { CsvError, csvLine, parseCsv } from '../../src/cli/csv.js';
+import { planRows, progressBar, rowKey } from '../src/cli/commands/passes.js';
+import { CsvError, csvLine, parseCsv } from '../src/csv.js';
 
 const fields = (text: string) => parseCsv(text).map((r) => r.fields);
 
