@@ -17,6 +17,7 @@ import type { Action } from './registry.js';
 import { scannerActions } from './scanners.js';
 import { statsActions } from './stats.js';
 import { stripeActions } from './stripe.js';
+import { templateMessageActions } from './template-messages.js';
 import { templateActions } from './templates.js';
 import { userActions } from './users.js';
 import { walletActions } from './wallet.js';
@@ -28,6 +29,7 @@ export const actions: readonly Action[] = [
   ...templateActions,
   ...statsActions,
   ...formActions,
+  ...templateMessageActions,
   ...importActions,
   ...imageActions,
   ...bulkActions,

@@ -8,6 +8,7 @@ import { AppError, conflict, invalid, notFound } from '../errors.js';
 import { credentialsOf } from '../events/crm/common.js';
 import { deliveryEvent, passLink } from '../events/payloads.js';
 import { type Channel, queueMessage } from '../messaging/messages.js';
+import { DEFAULT_SMS, smsTemplateOf } from '../messaging/templates.js';
 import { MAX_SMS_BODY } from '../messaging/twilio.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import type { MessageRow, MessageStatus } from '../store/schema.js';
@@ -25,17 +26,19 @@ export const MessageQueued = Type.Object({
 });
 type MessageQueued = Static<typeof MessageQueued>;
 
-/** The text of an SMS: the given one with ${placeholders} and ${passUrl} filled in (the link added if it has none). */
+/**
+ * The text of an SMS: the given one (or the template's, or the default) with ${placeholders}, ${templateName} and
+ * ${passUrl} filled in (the link added if it has none).
+ */
 function smsText(
   given: string | undefined,
   templateName: string,
   values: Record<string, unknown>,
   url: string,
 ): string {
-  if (given === undefined) return `Your ${templateName} pass: ${url}`;
   let text: string;
   try {
-    text = compileTemplate({}).renderText(given, { ...values, passUrl: url });
+    text = compileTemplate({}).renderText(given ?? DEFAULT_SMS, { ...values, templateName, passUrl: url });
   } catch (err) {
     if (err instanceof MissingValuesError)
       throw invalid([
@@ -96,11 +99,11 @@ export async function queuePassMessage(
     integrationId = twilio.id;
     const template = await ctx.app.db
       .selectFrom('templates')
-      .select('name')
+      .select(['name', 'messages'])
       .where('id', '=', pass.templateId)
       .executeTakeFirstOrThrow();
     body = smsText(
-      given.message,
+      given.message ?? smsTemplateOf(template),
       template.name,
       JSON.parse(pass.values) as Record<string, unknown>,
       passLink(ctx.app.config.publicUrl, pass),

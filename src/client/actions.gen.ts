@@ -750,6 +750,48 @@ export interface SetTemplateFormOutput {
   }[];
 }
 
+/** The input of get_template_messages. */
+export interface GetTemplateMessagesInput {
+  id: number;
+}
+
+/** The output of get_template_messages. */
+export interface GetTemplateMessagesOutput {
+  messages: {
+    email?: {
+      subject?: string;
+      text?: string;
+      html?: string;
+    };
+    sms?: string;
+  };
+  defaults: Record<string, string>;
+}
+
+/** The input of set_template_messages. */
+export interface SetTemplateMessagesInput {
+  id: number;
+  email?: {
+    subject?: string;
+    text?: string;
+    html?: string;
+  };
+  sms?: string;
+}
+
+/** The output of set_template_messages. */
+export interface SetTemplateMessagesOutput {
+  messages: {
+    email?: {
+      subject?: string;
+      text?: string;
+      html?: string;
+    };
+    sms?: string;
+  };
+  defaults: Record<string, string>;
+}
+
 /** The input of import_passes. */
 export interface ImportPassesInput {
   templateId: number;
@@ -2000,6 +2042,8 @@ export interface Actions {
   get_account_stats: { input: GetAccountStatsInput; output: GetAccountStatsOutput };
   get_template_form: { input: GetTemplateFormInput; output: GetTemplateFormOutput };
   set_template_form: { input: SetTemplateFormInput; output: SetTemplateFormOutput };
+  get_template_messages: { input: GetTemplateMessagesInput; output: GetTemplateMessagesOutput };
+  set_template_messages: { input: SetTemplateMessagesInput; output: SetTemplateMessagesOutput };
   import_passes: { input: ImportPassesInput; output: ImportPassesOutput };
   list_pass_images: { input: ListPassImagesInput; output: ListPassImagesOutput };
   get_pass_image: { input: GetPassImageInput; output: GetPassImageOutput };
@@ -2110,6 +2154,8 @@ export const ACTIONS = {
   get_account_stats: { mutates: false, answers: 'json' },
   get_template_form: { mutates: false, answers: 'json' },
   set_template_form: { mutates: true, answers: 'json' },
+  get_template_messages: { mutates: false, answers: 'json' },
+  set_template_messages: { mutates: true, answers: 'json' },
   import_passes: { mutates: true, answers: 'json' },
   list_pass_images: { mutates: false, answers: 'json' },
   get_pass_image: { mutates: false, answers: 'bytes' },
@@ -2480,6 +2526,26 @@ export abstract class ActionMethods {
    */
   setTemplateForm(input: SetTemplateFormInput, options?: CallOptions): Promise<SetTemplateFormOutput> {
     return this.run('set_template_form', input, options);
+  }
+
+  /**
+   * Get a template's messages. What passes of the template say when they are sent by email or SMS: the
+   * template’s own messages, and the defaults used where it has none. (get_template_messages, scope
+   * templates:read)
+   */
+  getTemplateMessages(input: GetTemplateMessagesInput, options?: CallOptions): Promise<GetTemplateMessagesOutput> {
+    return this.run('get_template_messages', input, options);
+  }
+
+  /**
+   * Set a template's messages. Sets what passes of the template say when sent: email subject, text and HTML,
+   * and the SMS text, each with ${placeholders} of the template, ${templateName}, ${passUrl} and, in HTML,
+   * ${qrCode}. Leave one out for its default. Example: {"id": 3, "email": {"subject": "Welcome,
+   * ${firstName}"}, "sms": "Hi ${firstName}, your card: ${passUrl}"}. (set_template_messages, scope
+   * templates:write)
+   */
+  setTemplateMessages(input: SetTemplateMessagesInput, options?: CallOptions): Promise<SetTemplateMessagesOutput> {
+    return this.run('set_template_messages', input, options);
   }
 
   /**

@@ -48,7 +48,7 @@ export function messageJobHandler(
       .executeTakeFirstOrThrow();
     const template = await app.db
       .selectFrom('templates')
-      .select('name')
+      .select(['name', 'messages'])
       .where('id', '=', pass.templateId)
       .executeTakeFirstOrThrow();
     let outcome: SendOutcome;
@@ -58,6 +58,7 @@ export function messageJobHandler(
         pass,
         passType,
         templateName: template.name,
+        templateMessages: template.messages,
         url: passLink(app.config.publicUrl, pass),
       });
     } catch (err) {

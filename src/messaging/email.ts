@@ -1,36 +1,49 @@
 // Email delivery: a pass sent over SMTP (nodemailer; STARTTLS when the server offers it) with the .pkpass attached
-// and its link in the text and HTML bodies. Runs as a durable job: while SMTP is down it is retried, never lost.
+// and its link and QR code in the text and HTML bodies (the template's messages, or the defaults). Runs as a durable job: while SMTP is down it is retried, never lost.
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { App } from '../app.js';
 import { PKPASS_MIME } from '../engine/index.js';
-import { escapeHtml } from '../html.js';
 import { currentPkpass } from '../render/current.js';
+import { qrPng } from '../render/qr.js';
 import { ParkJobError } from '../store/jobs.js';
 import type { ChannelSender } from './messages.js';
+import { emailOf, QR_CID } from './templates.js';
 
 export function createMailer(app: App): ChannelSender {
   let transport: Transporter | undefined;
   return {
-    async send({ message, pass, passType, templateName, url }) {
+    async send({ message, pass, passType, templateName, templateMessages, url }) {
       if (!app.config.smtpUrl)
         throw new ParkJobError('PASSSLOT_SMTP_URL is not set; the email waits until it is');
       transport ??= nodemailer.createTransport(app.config.smtpUrl);
       const pkpass = await currentPkpass(app, pass, passType);
+      const body = emailOf(
+        { name: templateName, messages: templateMessages },
+        JSON.parse(pass.values) as Record<string, unknown>,
+        url,
+      );
       try {
         await transport.sendMail({
           from: app.config.smtpFrom,
           to: message.recipient,
-          subject: `Your pass: ${templateName}`,
-          text: `Your ${templateName} is ready.\n\nAdd it to Apple Wallet: ${url}\n\nThe pass is also attached to this email.\n`,
-          html:
-            `<p>Your ${escapeHtml(templateName)} is ready.</p>` +
-            `<p><a href="${escapeHtml(url)}">Add it to Apple Wallet</a></p><p>The pass is also attached to this email.</p>`,
+          ...body,
           attachments: [
             {
               filename: `${pass.serialNumber}.pkpass`,
               content: Buffer.from(pkpass),
               contentType: PKPASS_MIME,
             },
+            // the QR code of the pass page, shown inside the HTML where it says ${qrCode}
+            ...(body.html.includes(`cid:${QR_CID}`)
+              ? [
+                  {
+                    filename: 'pass-qr.png',
+                    content: await qrPng(url, 400),
+                    cid: QR_CID,
+                    contentType: 'image/png',
+                  },
+                ]
+              : []),
           ],
         });
       } catch (err) {

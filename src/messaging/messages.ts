@@ -82,6 +82,8 @@ export interface Outgoing {
   pass: PassRow;
   passType: PassTypeRow;
   templateName: string;
+  /** The template's messages (JSON), null for the defaults. */
+  templateMessages: string | null;
   /** The link that installs the pass. */
   url: string;
 }

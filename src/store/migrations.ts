@@ -624,4 +624,8 @@ export const migrations: Record<string, MigrationFn> = {
     // email the pass and whether one pass per email.
     await db.schema.alterTable('templates').addColumn('form', 'text').execute();
   },
+  '0009_messages': async (db) => {
+    // What a template's passes say when they are sent: the email's subject, text and HTML, and the SMS text.
+    await db.schema.alterTable('templates').addColumn('messages', 'text').execute();
+  },
 };

@@ -174,6 +174,8 @@ export interface TemplatesTable {
   linkToken: string;
   /** JSON: how the template's public form asks for values (actions/forms.ts); null: inferred. */
   form: string | null;
+  /** JSON {email?: {subject?, text?, html?}, sms?}: what its passes say when sent (actions/template-messages.ts). */
+  messages: string | null;
   version: number;
   createdAt: string;
   updatedAt: string;

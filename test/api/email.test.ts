@@ -78,8 +78,10 @@ function expectPassEmail(
   expect(got.mail.text).toContain(pass.url);
   expect(typeof got.mail.html).toBe('string');
   expect(got.mail.html as string).toContain(`href="${pass.url}"`);
-  expect(got.mail.attachments).toHaveLength(1);
-  const att = got.mail.attachments[0]!;
+  // the .pkpass, and the QR code of the pass page shown inside the HTML
+  expect(got.mail.attachments.map((a) => a.contentType).sort()).toEqual([PKPASS_MIME, 'image/png']);
+  expect(got.mail.attachments.find((a) => a.contentType === 'image/png')!.cid).toBe('qr@passslot');
+  const att = got.mail.attachments.find((a) => a.contentType === PKPASS_MIME)!;
   expect(att.contentType).toBe(PKPASS_MIME);
   expect(att.filename).toMatch(/\.pkpass$/);
   const { passJson } = verifyPkpass(att.content, caPath);

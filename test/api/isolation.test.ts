@@ -356,6 +356,13 @@ function cases(): Case[] {
     { method: 'GET', route: '/v1/templates/:id/url', path: `${t}/url` },
     { method: 'GET', route: '/v1/templates/:id/stats', path: `${t}/stats` },
     { method: 'GET', route: '/v1/templates/:id/form', path: `${t}/form` },
+    { method: 'GET', route: '/v1/templates/:id/messages', path: `${t}/messages` },
+    {
+      method: 'PUT',
+      route: '/v1/templates/:id/messages',
+      path: `${t}/messages`,
+      json: { sms: 'beta ${passUrl}' },
+    },
     {
       method: 'POST',
       route: '/v1/templates/:id/passes/import',

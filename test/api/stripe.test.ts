@@ -245,7 +245,10 @@ describe(`Stripe checkouts issue passes on ${TEST_DB}`, () => {
     expect(mails).toHaveLength(1);
     expect(mails[0]!.rcptTo).toEqual([customer.email]);
     expect(mails[0]!.mail.text).toContain(pass!.url);
-    const { passJson } = verifyPkpass(mails[0]!.mail.attachments[0]!.content, who.devCaPath);
+    const { passJson } = verifyPkpass(
+      mails[0]!.mail.attachments.find((a) => a.filename?.endsWith('.pkpass'))!.content,
+      who.devCaPath,
+    );
     expect(passJson.serialNumber).toBe(pass!.serialNumber);
     // the SMS, with the link, at Twilio
     const texts = twilio.messages.slice(smsBefore);

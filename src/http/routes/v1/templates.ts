@@ -51,6 +51,14 @@ export const templateRoutes: RouteSpec[] = [
     tag,
     input: (req) => ({ ...requireBody(req.body), ...id(req) }),
   },
+  { method: 'GET', url: '/v1/templates/:id/messages', action: 'get_template_messages', tag, input: id },
+  {
+    method: 'PUT',
+    url: '/v1/templates/:id/messages',
+    action: 'set_template_messages',
+    tag,
+    input: (req) => ({ ...requireBody(req.body), ...id(req) }),
+  },
   { method: 'GET', url: '/v1/stats', action: 'get_account_stats', tag: 'passes', input: windowOf },
   {
     method: 'GET',
