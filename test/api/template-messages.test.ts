@@ -55,7 +55,9 @@ describe(`template messages on ${TEST_DB}`, () => {
     expect(mail.subject).toBe('Your pass: Member Card');
     expect(mail.text).toContain(p.url);
     // (mailparser turns the cid: reference into the image itself)
-    expect(mail.html as string).toMatch(/<img src="[^"]+" width="200" height="200" alt="QR code of your pass">/);
+    expect(mail.html as string).toMatch(
+      /<img src="[^"]+" width="200" height="200" alt="QR code of your pass">/,
+    );
     const qr = mail.attachments.find((a) => a.cid === 'qr@passslot')!;
     const { data, info } = await sharp(qr.content).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
     expect(jsQR(new Uint8ClampedArray(data), info.width, info.height)?.data).toBe(p.url);
