@@ -31,8 +31,15 @@ export const FormSettings = Type.Object(
   {
     fields: Type.Optional(Type.Record(Type.String(), FieldSpec, { description: 'by placeholder name' })),
     askEmail: Type.Optional(Type.Boolean({ description: 'ask for the holder’s email (default true)' })),
+    askPhone: Type.Optional(
+      Type.Boolean({ description: 'ask for the holder’s mobile number, kept for SMS (default false)' }),
+    ),
     emailPass: Type.Optional(Type.Boolean({ description: 'email the pass after the form (default false)' })),
-    onePerEmail: Type.Optional(Type.Boolean({ description: 'one pass per email address (default true)' })),
+    onePerEmail: Type.Optional(
+      Type.Boolean({
+        description: 'one pass per email address (or phone, when only the phone is asked; default true)',
+      }),
+    ),
     title: Type.Optional(Type.String({ maxLength: 200 })),
     intro: Type.Optional(Type.String({ maxLength: 2000 })),
   },
@@ -179,6 +186,7 @@ export const openTemplateForm = defineAction({
     body: Type.Unknown({ description: 'the template’s pass.json, for its look' }),
     fields: Type.Array(Field),
     askEmail: Type.Boolean(),
+    askPhone: Type.Boolean(),
     askPassword: Type.Boolean(),
     closed: Type.Union([Type.String(), Type.Null()]),
   }),
@@ -198,6 +206,7 @@ export const openTemplateForm = defineAction({
       body: JSON.parse(t.body) as unknown,
       fields: fieldsOf(t),
       askEmail: settings.askEmail ?? true,
+      askPhone: settings.askPhone ?? false,
       askPassword: !!r.passwordProtection,
       closed,
     };
@@ -217,6 +226,7 @@ export const submitTemplateForm = defineAction({
     token: Type.String({ minLength: 1, maxLength: 200 }),
     values: Type.Record(Type.String(), Type.String({ maxLength: 500 })),
     email: Type.Optional(Type.String({ maxLength: 320 })),
+    phone: Type.Optional(Type.String({ maxLength: 40 })),
     password: Type.Optional(Type.String({ maxLength: 200 })),
   }),
   output: Type.Object({
@@ -264,21 +274,35 @@ export const submitTemplateForm = defineAction({
     if (askEmail && !email) errors.push({ field: 'email', reasons: ['is required'] });
     else if (email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email))
       errors.push({ field: 'email', reasons: ['is not an email address'] });
+    // a mobile number as people type it (spaces, dashes, brackets), kept in E.164
+    const askPhone = settings.askPhone ?? false;
+    const phone = input.phone?.replace(/[\s().-]/g, '') || undefined;
+    if (askPhone && !phone) errors.push({ field: 'phone', reasons: ['is required'] });
+    else if (phone && !/^\+[1-9]\d{7,14}$/.test(phone))
+      errors.push({
+        field: 'phone',
+        reasons: ['is not a mobile number with its country code (+44 7700 900123)'],
+      });
     if (errors.length) throw invalid(errors);
-    if (email && (settings.onePerEmail ?? true)) {
+    const owner = email
+      ? { field: 'email', column: 'ownerEmail' as const, value: email, what: 'email address' }
+      : phone
+        ? { field: 'phone', column: 'ownerPhone' as const, value: phone, what: 'phone number' }
+        : undefined;
+    if (owner && (settings.onePerEmail ?? true)) {
       const existing = await ctx.app.db
         .selectFrom('passes')
         .select('id')
         .where('templateId', '=', t.id)
-        .where('ownerEmail', '=', email)
+        .where(owner.column, '=', owner.value)
         .where('deletedAt', 'is', null)
         .executeTakeFirst();
       if (existing)
-        throw new AppError('conflict', 'A pass of this offer was already issued to this email address.', [
-          { field: 'email', reasons: ['already has a pass of this offer'] },
+        throw new AppError('conflict', `A pass of this offer was already issued to this ${owner.what}.`, [
+          { field: owner.field, reasons: ['already has a pass of this offer'] },
         ]);
     }
-    const created = await runAction(createPass, ctx, { templateId: t.id, values, email });
+    const created = await runAction(createPass, ctx, { templateId: t.id, values, email, phone });
     let emailed = false;
     if (email && settings.emailPass) {
       await runAction(emailPass, ctx, {

@@ -357,7 +357,8 @@ export const setTemplateRestrictions = defineAction({
   title: 'Set the restrictions of a template',
   description:
     'Replaces the restrictions of a template. Leave a restriction out (or null) to disable it. quantityRestriction ' +
-    'caps the passes issued; dateRestriction ends issuing at that time.',
+    'caps the passes issued; dateRestriction ends issuing at that time; sharingRestriction makes Wallet hide the ' +
+    'share button of its passes (sharingProhibited; the passes are re-rendered and pushed).',
   scope: 'templates:write',
   mutates: true,
   input: Type.Object(
@@ -369,11 +370,16 @@ export const setTemplateRestrictions = defineAction({
     const { id, ...restrictions } = input;
     const row = await findTemplate(ctx, { id });
     const value = clean(restrictions);
+    const sharingBefore = !!(JSON.parse(row.restrictions) as { sharingRestriction?: boolean })
+      .sharingRestriction;
     await ctx.app.db
       .updateTable('templates')
       .set({ restrictions: JSON.stringify(value), updatedAt: ctx.app.clock.now().toISOString() })
       .where('id', '=', row.id)
       .execute();
+    // sharingRestriction is in every pass (sharingProhibited): its passes are re-rendered and pushed when it changes
+    if (!!value.sharingRestriction !== sharingBefore)
+      await refreshTemplate(ctx, { ...row, restrictions: JSON.stringify(value) }, {});
     return value;
   },
 });

@@ -680,9 +680,11 @@ export interface GetTemplateFormOutput {
     }>;
     /** ask for the holder’s email (default true) */
     askEmail?: boolean;
+    /** ask for the holder’s mobile number, kept for SMS (default false) */
+    askPhone?: boolean;
     /** email the pass after the form (default false) */
     emailPass?: boolean;
-    /** one pass per email address (default true) */
+    /** one pass per email address (or phone, when only the phone is asked; default true) */
     onePerEmail?: boolean;
     title?: string;
     intro?: string;
@@ -711,9 +713,11 @@ export interface SetTemplateFormInput {
   }>;
   /** ask for the holder’s email (default true) */
   askEmail?: boolean;
+  /** ask for the holder’s mobile number, kept for SMS (default false) */
+  askPhone?: boolean;
   /** email the pass after the form (default false) */
   emailPass?: boolean;
-  /** one pass per email address (default true) */
+  /** one pass per email address (or phone, when only the phone is asked; default true) */
   onePerEmail?: boolean;
   title?: string;
   intro?: string;
@@ -734,9 +738,11 @@ export interface SetTemplateFormOutput {
     }>;
     /** ask for the holder’s email (default true) */
     askEmail?: boolean;
+    /** ask for the holder’s mobile number, kept for SMS (default false) */
+    askPhone?: boolean;
     /** email the pass after the form (default false) */
     emailPass?: boolean;
-    /** one pass per email address (default true) */
+    /** one pass per email address (or phone, when only the phone is asked; default true) */
     onePerEmail?: boolean;
     title?: string;
     intro?: string;
@@ -2482,7 +2488,8 @@ export abstract class ActionMethods {
   /**
    * Set the restrictions of a template. Replaces the restrictions of a template. Leave a restriction out (or
    * null) to disable it. quantityRestriction caps the passes issued; dateRestriction ends issuing at that
-   * time. (set_template_restrictions, scope templates:write)
+   * time; sharingRestriction makes Wallet hide the share button of its passes (sharingProhibited; the passes
+   * are re-rendered and pushed). (set_template_restrictions, scope templates:write)
    */
   setTemplateRestrictions(input: SetTemplateRestrictionsInput, options?: CallOptions): Promise<SetTemplateRestrictionsOutput> {
     return this.run('set_template_restrictions', input, options);

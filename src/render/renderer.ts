@@ -123,6 +123,9 @@ export class Renderer {
       authenticationToken: pass.authToken,
     };
     if (pass.voided || pass.deletedAt) overrides.voided = true;
+    // PassSlot's sharingRestriction: Wallet hides the pass's share button
+    if ((JSON.parse(template.restrictions) as { sharingRestriction?: boolean }).sharingRestriction)
+      overrides.sharingProhibited = true;
     // the pass's own relevance replaces its template's, key by key (locations, maxDistance, relevantDates)
     if (pass.relevance) Object.assign(overrides, JSON.parse(pass.relevance) as JsonObject);
     const values = JSON.parse(pass.values) as Record<string, unknown>;

@@ -188,3 +188,43 @@ describe(`form submissions per address on ${TEST_DB}`, () => {
     expect(statuses[10]).toBe(429);
   });
 });
+
+describe(`forms that ask for a phone on ${TEST_DB}`, () => {
+  let p: TestServer;
+  beforeAll(async () => {
+    p = await startServer();
+  });
+  afterAll(async () => {
+    await p?.close();
+  });
+
+  it('asks for a mobile number when told to, keeps it in E.164, and allows one pass per number', async () => {
+    const url = (await (await p.api(p.alpha.appKey, `/v1/templates/${p.alpha.templateId}/url`)).json()).url;
+    const form = (json: unknown) =>
+      p.api(p.alpha.appKey, `/v1/templates/${p.alpha.templateId}/form`, { method: 'PUT', json });
+    expect(
+      (
+        await form({
+          askEmail: false,
+          askPhone: true,
+          fields: { memberId: { type: 'select', options: ['Gold'] } },
+        })
+      ).status,
+    ).toBe(200);
+    const html = await (await request(url)).text();
+    expect(html).toMatch(/<input id="f-phone" type="tel" name="phone"/);
+    expect(html).not.toContain('name="email"');
+    const fields = { ...member(''), 'v:memberId': 'Gold' };
+    const wrong = await submit(url, { ...fields, phone: '0770' });
+    expect(wrong.status).toBe(422);
+    expect(await wrong.text()).toContain('is not a mobile number with its country code');
+    expect((await submit(url, { ...fields, phone: '+44 7700 900123' })).status).toBe(303);
+    const rows = await p.app.db
+      .selectFrom('passes')
+      .select(['ownerPhone', 'ownerEmail'])
+      .where('ownerPhone', '=', '+447700900123')
+      .execute();
+    expect(rows).toEqual([{ ownerPhone: '+447700900123', ownerEmail: null }]);
+    expect((await submit(url, { ...fields, phone: '+447700900123' })).status).toBe(409);
+  });
+});

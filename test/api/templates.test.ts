@@ -200,6 +200,23 @@ describe(`templates on ${TEST_DB}`, () => {
     ).toBe(422);
     const url = await (await s.api(key, `/v1/templates/${t.id}/url`)).json();
     expect(url.url).toMatch(/\/t\/[\w-]{16,}$/);
+    // sharingRestriction hides the share button: sharingProhibited in new passes, and existing ones re-rendered
+    const before = await createMemberPass(s, s.alpha);
+    await s.api(key, `/v1/templates/${s.alpha.templateId}/restrictions`, {
+      method: 'PUT',
+      json: { sharingRestriction: true },
+    });
+    await s.workers.drain();
+    const passJsonOf = async (path: string) =>
+      (
+        verifyPkpass(Buffer.from(await (await s.api(key, path)).arrayBuffer()), s.alpha.devCaPath)
+          .passJson as Record<string, unknown>
+      ).sharingProhibited;
+    expect(await passJsonOf(before.path)).toBe(true);
+    expect(await passJsonOf((await createMemberPass(s, s.alpha)).path)).toBe(true);
+    await s.api(key, `/v1/templates/${s.alpha.templateId}/restrictions`, { method: 'PUT', json: {} });
+    await s.workers.drain();
+    expect(await passJsonOf(before.path)).toBeUndefined();
     // the link is the template's form, which says the offer ended (its dateRestriction is past)
     const form = await request(url.url);
     expect(form.status).toBe(410);

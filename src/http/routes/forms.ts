@@ -82,6 +82,15 @@ export async function formRoutes(fastify: FastifyInstance, app: App): Promise<vo
             ).replace(/name="v:email"/, 'name="email"'),
           ]
         : []),
+      ...(form.askPhone
+        ? [
+            fieldHtml(
+              { name: 'phone', label: 'Mobile number', type: 'tel', required: true, options: null },
+              entered.phone ?? '',
+              errors.get('phone'),
+            ).replace(/name="v:phone"/, 'name="phone"'),
+          ]
+        : []),
       ...(form.askPassword
         ? [
             `<label for="f-password">Password</label><input id="f-password" type="password" name="password" required>${
@@ -159,6 +168,7 @@ export async function formRoutes(fastify: FastifyInstance, app: App): Promise<vo
         token,
         values,
         email: form.askEmail ? entered.email : undefined,
+        phone: form.askPhone ? entered.phone : undefined,
         password: form.askPassword ? entered.password : undefined,
       });
       return reply.header('Set-Cookie', cookie(FORM_COOKIE, '', secure, 0)).redirect(done.url, 303);
