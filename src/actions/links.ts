@@ -7,6 +7,7 @@ import { safeEqual } from '../auth/tokens.js';
 import { compileTemplate, type JsonObject, PKPASS_MIME } from '../engine/index.js';
 import { notFound } from '../errors.js';
 import { passEvent, passLink } from '../events/payloads.js';
+import { cssColor } from '../html.js';
 import { currentPkpass } from '../render/current.js';
 import { qrPng, qrSvg } from '../render/qr.js';
 import { appendEvent, withEvents } from '../store/events.js';
@@ -39,8 +40,6 @@ async function linkedPass(ctx: ActionContext, publicId: string, token: string) {
   return { pass: pass as PassRow, templateName, templateBody };
 }
 
-const CSS_COLOR = /^rgb\(\s*\d{1,3}\s*,\s*\d{1,3}\s*,\s*\d{1,3}\s*\)$/;
-
 const PassView = Type.Object({
   templateName: Type.String(),
   organizationName: Type.String(),
@@ -68,7 +67,7 @@ async function viewOf(ctx: ActionContext, found: Awaited<ReturnType<typeof linke
     // a pass whose values no longer fit its template still gets its page, with the template's own texts
   }
   const text = (v: unknown): string | null => (typeof v === 'string' && !v.includes('${') ? v : null);
-  const color = (v: unknown): string | null => (typeof v === 'string' && CSS_COLOR.test(v) ? v : null);
+  const color = (v: unknown): string | null => cssColor(v) ?? null;
   const logo = await ctx.app.db
     .selectFrom('images')
     .select(['data', 'ownerKind', 'scale'])

@@ -53,7 +53,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
         description:
           "PassSlot's v1 REST API, self-hosted, with additions (pass types, owners and search, details, revoke, notify, " +
           'keys, audit). Authenticate with your app key as HTTP Basic user and an empty password (curl -u KEY:), as the raw ' +
-          'Authorization header, or as Bearer. Errors are {"message", "code", "errors": [{"field", "reasons"}]}; the code is ' +
+          'Authorization header, or as Bearer; or an OAuth 2.1 access token for /v1 as Bearer (see /.well-known/oauth-authorization-server). Errors are {"message", "code", "errors": [{"field", "reasons"}]}; the code is ' +
           'stable (not_found, validation_failed, missing_scope, restricted_key, rate_limited, ...).',
       },
       servers: [{ url: app.config.publicUrl }],

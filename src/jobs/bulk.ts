@@ -7,6 +7,7 @@ import { writePassVersion } from '../actions/pass-versions.js';
 import { systemContext } from '../actions/registry.js';
 import type { App } from '../app.js';
 import { AppError } from '../errors.js';
+import { saveJobProgress } from '../store/jobs.js';
 import type { JobRow, PassRow } from '../store/schema.js';
 
 const BATCH = 50;
@@ -83,15 +84,7 @@ export function bulkJobHandler(app: App): (job: JobRow) => Promise<void> {
       for (let i = 0; i < rows.length; i += parallel) await Promise.all(rows.slice(i, i + parallel).map(one));
       progress.cursor = rows[rows.length - 1]!.id;
       // progress is durable after every batch, and the lease is extended while the job works
-      await app.db
-        .updateTable('jobs')
-        .set({
-          result: JSON.stringify(progress),
-          lockedUntil: new Date(app.clock.now().getTime() + 60_000).toISOString(),
-          updatedAt: app.clock.now().toISOString(),
-        })
-        .where('id', '=', job.id)
-        .execute();
+      await saveJobProgress(app.db, job.id, progress, app.clock.now());
     }
   };
 }

@@ -9,6 +9,7 @@ import type { App } from '../app.js';
 import { parseCsv } from '../csv.js';
 import { compileTemplate, type JsonObject } from '../engine/index.js';
 import { AppError } from '../errors.js';
+import { saveJobProgress } from '../store/jobs.js';
 import type { JobRow } from '../store/schema.js';
 
 const BATCH = 100;
@@ -132,15 +133,7 @@ export function importJobHandler(app: App): (job: JobRow) => Promise<void> {
         await Promise.all(batch.slice(i, i + PARALLEL).map(one));
       progress.cursor += batch.length;
       progress.failed.sort((a, b) => a.row - b.row);
-      await app.db
-        .updateTable('jobs')
-        .set({
-          result: JSON.stringify(progress),
-          lockedUntil: new Date(app.clock.now().getTime() + 60_000).toISOString(),
-          updatedAt: app.clock.now().toISOString(),
-        })
-        .where('id', '=', job.id)
-        .execute();
+      await saveJobProgress(app.db, job.id, progress, app.clock.now());
     }
   };
 }

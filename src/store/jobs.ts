@@ -124,3 +124,19 @@ export class ParkJobError extends Error {}
 
 /** Far future: parked jobs run when something sets their run_at again. */
 export const PARKED_UNTIL = new Date('9999-12-31T00:00:00.000Z');
+
+/**
+ * Saves a long job's progress on its row and extends its lease (the job keeps working): a restarted process continues
+ * from the last saved progress.
+ */
+export async function saveJobProgress(db: Db, jobId: number, progress: unknown, now: Date): Promise<void> {
+  await db
+    .updateTable('jobs')
+    .set({
+      result: JSON.stringify(progress),
+      lockedUntil: new Date(now.getTime() + 60_000).toISOString(),
+      updatedAt: now.toISOString(),
+    })
+    .where('id', '=', jobId)
+    .execute();
+}

@@ -9,13 +9,12 @@ import type { App } from '../../app.js';
 import { cookie, cookiesOf, FORM_COOKIE, formTokenValid } from '../../auth/sessions.js';
 import { randomToken } from '../../auth/tokens.js';
 import { AppError } from '../../errors.js';
-import { escapeHtml } from '../../html.js';
+import { cssColor, escapeHtml } from '../../html.js';
 import { page } from '../page.js';
 import { memoryCounter } from '../rate-limit.js';
 
 const SUBMISSIONS_PER_MINUTE = 10;
 const HONEYPOT = 'website';
-const CSS_COLOR = /^rgb\(\s*\d{1,3}\s*,\s*\d{1,3}\s*,\s*\d{1,3}\s*\)$/;
 
 type Form = Static<typeof openTemplateForm.output>;
 
@@ -58,14 +57,8 @@ export async function formRoutes(fastify: FastifyInstance, app: App): Promise<vo
   ): FastifyReply {
     const token = randomToken(24);
     const body = (form.body ?? {}) as Record<string, unknown>;
-    const bg =
-      typeof body.backgroundColor === 'string' && CSS_COLOR.test(body.backgroundColor)
-        ? body.backgroundColor
-        : '#222';
-    const fg =
-      typeof body.foregroundColor === 'string' && CSS_COLOR.test(body.foregroundColor)
-        ? body.foregroundColor
-        : '#fff';
+    const bg = cssColor(body.backgroundColor) ?? '#222';
+    const fg = cssColor(body.foregroundColor) ?? '#fff';
     const header = `<div style="background:${bg};color:${fg};padding:1rem;border-radius:1rem"><h1 style="margin:0">${escapeHtml(form.title)}</h1>${
       form.intro ? `<p>${escapeHtml(form.intro)}</p>` : ''
     }</div>`;
