@@ -22,6 +22,8 @@ const RATE = Number(process.env.BENCH_STRIPE_RATE ?? 50);
 const SECONDS = Number(process.env.BENCH_STRIPE_SECONDS ?? 10);
 const ROWS = Number(process.env.BENCH_IMPORT_ROWS ?? 300);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** (c), off by default (it takes about ten minutes): rows of one large import job, e.g. 100000. */
+const BIG = Number(process.env.BENCH_IMPORT_BIG ?? 0);
 const SECRET = 'whsec_bench_0123456789abcdef';
 
 const dirs: string[] = [];
@@ -37,6 +39,7 @@ console.log(
 try {
   await stripeToInbox();
   await importAgainstLoop();
+  if (BIG > 0) await oneLargeImport();
 } finally {
   await stopAll();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -214,6 +217,45 @@ async function importAgainstLoop(): Promise<void> {
     );
     const ratio = median(imports) / median(loops);
     console.log(`    import / loop = ${ratio.toFixed(2)}   (goal >= 1.0)${ratio >= 1 ? '' : '  MISSED'}`);
+  } finally {
+    await app.close();
+  }
+}
+
+/** (c) One import job of BIG rows (holders' emails and external ids, so each row also looks its pass up). */
+async function oneLargeImport(): Promise<void> {
+  const app = await createApp(
+    loadConfig({ PASSSLOT_DATA_DIR: tmp('passslot-bench-big-'), PASSSLOT_LOG_LEVEL: 'warn' }),
+  );
+  try {
+    const setup = await createAccount(app, 'bench');
+    const ctx = systemContext(app, setup.accountId, 'bench', 'job');
+    const header = 'firstName,lastName,memberSince,points,memberId,email,externalId';
+    const csv = [
+      header,
+      ...Array.from(
+        { length: BIG },
+        (_, i) => `Ada,Lovelace-${i},2024,${i},M-${i},ada.lovelace.${i}@example.com,crm-${i}`,
+      ),
+    ].join('\n');
+    const t = performance.now();
+    const { jobId } = await runAction(importPasses, ctx, { templateId: setup.templateId, csv });
+    const job = await app.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirstOrThrow();
+    // the rate over each tenth of the file, from the progress the job saves
+    const marks: number[] = [t];
+    const poll = setInterval(async () => {
+      const row = await app.db.selectFrom('jobs').select('result').where('id', '=', jobId).executeTakeFirst();
+      const done = row?.result ? (JSON.parse(row.result) as { processed: number }).processed : 0;
+      while (marks.length <= 10 && done >= (marks.length * BIG) / 10) marks.push(performance.now());
+    }, 250);
+    await importJobHandler(app)(job);
+    clearInterval(poll);
+    const seconds = (performance.now() - t) / 1000;
+    const tenths = marks.slice(1).map((m, i) => BIG / 10 / ((m - marks[i]!) / 1000));
+    console.log(
+      `(c) one import job of ${BIG} rows (${(csv.length / 1e6).toFixed(1)} MB): ${seconds.toFixed(0)} s, ` +
+        `${(BIG / seconds).toFixed(0)} passes/s; by tenth of the file ${tenths.map((r) => r.toFixed(0)).join(', ')} passes/s`,
+    );
   } finally {
     await app.close();
   }

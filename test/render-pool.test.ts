@@ -20,6 +20,7 @@ describe('render threads', () => {
       wwdrPem: dev.pki.caCertificatePem,
       template: sampleTemplate(dev.identity),
       images: { 'icon.png': encodePng(29, 29) },
+      strings: { fr: { Seat: 'Place ${seat}' } },
       allowHttpWebService: true,
     });
     const values = { event: 'Jazz', seat: 3, firstName: 'A', lastName: 'B', ticket: 'T' };
@@ -31,8 +32,13 @@ describe('render threads', () => {
     });
     try {
       const built = await pool.build('k1', spec, input(values));
-      const { passJson } = verifyPkpass(built.pkpass, dev.caPath);
+      const { passJson, files, manifest } = verifyPkpass(built.pkpass, dev.caPath);
       expect(passJson.serialNumber).toBe('POOL-1');
+      // the template's translations, rendered with the values, signed in the package
+      expect(manifest).toHaveProperty(['fr.lproj/pass.strings']);
+      expect(engine.decodeStringsText(files.get('fr.lproj/pass.strings')!).text).toContain(
+        '"Seat" = "Place 3";',
+      );
       expect((passJson.eventTicket as any).backFields).toContainEqual(
         expect.objectContaining({ value: 'hi', changeMessage: '%@' }),
       );

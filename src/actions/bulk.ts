@@ -2,7 +2,7 @@
 // values of every matching pass of a template; get_job reports the progress of any job.
 import { Type } from '@sinclair/typebox';
 import { notFound } from '../errors.js';
-import { enqueueJob } from '../store/jobs.js';
+import { enqueueJob, jobReport } from '../store/jobs.js';
 import { findTemplate } from './access.js';
 import { defineAction } from './registry.js';
 import { PassStatus, Values } from './schemas.js';
@@ -13,7 +13,14 @@ export interface BulkProgress {
   updated: number;
   /** The last pass id handled: the job resumes after it. */
   cursor: number;
-  failed: { serialNumber: string; reason: string }[];
+  /** The passes that failed so far; each, with why, is kept beside the job (get_job answers them as `failed`). */
+  failedCount: number;
+}
+
+/** A pass the bulk job could not change, and why. */
+export interface BulkFailure {
+  serialNumber: string;
+  reason: string;
 }
 
 const Filter = Type.Object(
@@ -113,7 +120,7 @@ export const getJob = defineAction({
       kind: row.kind,
       status: row.status,
       attempts: row.attempts,
-      progress: row.result ? JSON.parse(row.result) : null,
+      progress: await jobReport(ctx.app.db, row),
       lastError: row.lastError,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,

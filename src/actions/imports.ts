@@ -14,9 +14,9 @@ import { defineAction } from './registry.js';
 export const OWNER_COLUMNS = ['email', 'phone', 'userId', 'externalId', 'serialNumber'] as const;
 export const MAX_IMPORT_ROWS = 200_000;
 
+/** The job's payload; the CSV itself is the job's input (store/jobs.ts jobInput). */
 export interface ImportPayload {
   templateId: number;
-  csv: string;
   dryRun: boolean;
   deliver: 'email' | 'sms' | null;
 }
@@ -28,8 +28,15 @@ export interface ImportProgress {
   updated: number;
   /** Rows done, in file order: the job resumes after them. */
   cursor: number;
-  failed: { row: number; reasons: string[] }[];
+  /** Rows failed so far; each, with why, is kept beside the job (get_job answers them as `failed`). */
+  failedCount: number;
   dryRun: boolean;
+}
+
+/** A row the import could not do (numbered as in the file, the header being row 1), and why. */
+export interface ImportFailure {
+  row: number;
+  reasons: string[];
 }
 
 export const importPasses = defineAction({
@@ -96,13 +103,12 @@ export const importPasses = defineAction({
       ]);
     const payload: ImportPayload = {
       templateId: template.id,
-      csv: input.csv,
       dryRun: input.dryRun ?? false,
       deliver: input.deliver ?? null,
     };
     const jobId = await enqueueJob(
       ctx.app.db,
-      { accountId: ctx.grant.accountId, kind: 'import', payload },
+      { accountId: ctx.grant.accountId, kind: 'import', payload, input: input.csv },
       ctx.app.clock.now(),
     );
     ctx.app.wake('import');

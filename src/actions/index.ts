@@ -15,8 +15,10 @@ import { passTypeActions } from './passtypes.js';
 import { pushActions } from './pushes.js';
 import type { Action } from './registry.js';
 import { scannerActions } from './scanners.js';
+import { scanActions } from './scans.js';
 import { statsActions } from './stats.js';
 import { stripeActions } from './stripe.js';
+import { templateLocalizationActions } from './template-localizations.js';
 import { templateMessageActions } from './template-messages.js';
 import { templateActions } from './templates.js';
 import { userActions } from './users.js';
@@ -30,11 +32,13 @@ export const actions: readonly Action[] = [
   ...statsActions,
   ...formActions,
   ...templateMessageActions,
+  ...templateLocalizationActions,
   ...importActions,
   ...imageActions,
   ...bulkActions,
   ...passTypeActions,
   ...scannerActions,
+  ...scanActions,
   ...keyActions,
   ...auditActions,
   ...pushActions,

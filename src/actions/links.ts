@@ -9,6 +9,7 @@ import { notFound } from '../errors.js';
 import { passEvent, passLink } from '../events/payloads.js';
 import { cssColor } from '../html.js';
 import { currentPkpass } from '../render/current.js';
+import { stringsOf } from '../render/localizations.js';
 import { qrPng, qrSvg } from '../render/qr.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import type { PassRow } from '../store/schema.js';
@@ -31,13 +32,17 @@ async function linkedPass(ctx: ActionContext, publicId: string, token: string) {
     .selectFrom('passes')
     .innerJoin('templates', 'templates.id', 'passes.templateId')
     .selectAll('passes')
-    .select(['templates.name as templateName', 'templates.body as templateBody'])
+    .select([
+      'templates.name as templateName',
+      'templates.body as templateBody',
+      'templates.localizations as templateLocalizations',
+    ])
     .where('passes.publicId', '=', publicId)
     .executeTakeFirst();
   // constant-time even for an unknown id, so timing does not tell which ids exist
   if (!safeEqual(token, row?.linkToken ?? 'x'.repeat(22)) || !row) throw notFound('pass link');
-  const { templateName, templateBody, ...pass } = row;
-  return { pass: pass as PassRow, templateName, templateBody };
+  const { templateName, templateBody, templateLocalizations, ...pass } = row;
+  return { pass: pass as PassRow, templateName, templateBody, templateLocalizations };
 }
 
 const PassView = Type.Object({
@@ -54,15 +59,27 @@ const PassView = Type.Object({
   revoked: Type.Boolean(),
   status: Type.String(),
   url: Type.String({ description: 'the link itself' }),
+  translations: Type.Record(
+    Type.String(),
+    Type.Object({
+      organizationName: Type.Optional(Type.String()),
+      description: Type.Optional(Type.String()),
+      logoText: Type.Optional(Type.String()),
+    }),
+    { description: 'by the template’s languages: its translations of the texts above (pass.strings)' },
+  ),
 });
 export type PassView = Static<typeof PassView>;
 
 /** What a pass page shows: the pass's rendered names and colours, its logo, whether it is still valid. */
 async function viewOf(ctx: ActionContext, found: Awaited<ReturnType<typeof linkedPass>>): Promise<PassView> {
   const { pass } = found;
+  const values = JSON.parse(pass.values) as Record<string, unknown>;
   let body: JsonObject = JSON.parse(found.templateBody) as JsonObject;
+  let strings = stringsOf({ localizations: found.templateLocalizations });
   try {
-    body = compileTemplate(body).render(JSON.parse(pass.values) as Record<string, unknown>);
+    body = compileTemplate(body).render(values);
+    strings = compileTemplate(strings).render(values) as typeof strings;
   } catch {
     // a pass whose values no longer fit its template still gets its page, with the template's own texts
   }
@@ -94,6 +111,21 @@ async function viewOf(ctx: ActionContext, found: Awaited<ReturnType<typeof linke
     revoked: pass.voided === 1,
     status: pass.status,
     url: passLink(ctx.app.config.publicUrl, pass),
+    // as Wallet does: a text of pass.json is a key of the language's pass.strings
+    translations: Object.fromEntries(
+      Object.entries(strings).map(([lang, table]) => {
+        const translated = (v: unknown) => {
+          const t = text(v);
+          return t !== null && typeof table[t] === 'string' ? table[t] : undefined;
+        };
+        const texts = {
+          organizationName: translated(body.organizationName),
+          description: translated(body.description),
+          logoText: translated(body.logoText),
+        };
+        return [lang, Object.fromEntries(Object.entries(texts).filter(([, v]) => v !== undefined))];
+      }),
+    ),
   };
 }
 

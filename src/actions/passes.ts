@@ -122,6 +122,7 @@ export const createPass = defineAction({
       modifiedAt: lastModifiedAfter(null, now),
       personalization: null,
       relevance: null,
+      redemptions: 0,
     };
     const built = await buildOr422(ctx.app, draft, template, passType, imageFiles(images));
     await withEvents(ctx.app, async (trx) => {

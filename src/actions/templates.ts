@@ -202,7 +202,7 @@ export const createTemplate = defineAction({
 export async function refreshTemplate(
   ctx: ActionContext,
   template: TemplateRow,
-  changes: Partial<Pick<TemplateRow, 'name' | 'passTypeId' | 'body' | 'placeholders'>>,
+  changes: Partial<Pick<TemplateRow, 'name' | 'passTypeId' | 'body' | 'placeholders' | 'localizations'>>,
 ): Promise<number> {
   const now = ctx.app.clock.now();
   const jobId = await ctx.app.db.transaction().execute(async (trx) => {
@@ -357,8 +357,10 @@ export const setTemplateRestrictions = defineAction({
   title: 'Set the restrictions of a template',
   description:
     'Replaces the restrictions of a template. Leave a restriction out (or null) to disable it. quantityRestriction ' +
-    'caps the passes issued; dateRestriction ends issuing at that time; sharingRestriction makes Wallet hide the ' +
-    'share button of its passes (sharingProhibited; the passes are re-rendered and pushed).',
+    'caps the passes issued; dateRestriction ends issuing at that time; passwordProtection makes the template’s form ' +
+    'ask for that password; redemptionRestriction is how many times each pass may be redeemed (redeem_pass); ' +
+    'sharingRestriction makes Wallet hide the share button of its passes (sharingProhibited; the passes are ' +
+    're-rendered and pushed).',
   scope: 'templates:write',
   mutates: true,
   input: Type.Object(

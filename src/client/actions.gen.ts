@@ -798,6 +798,31 @@ export interface SetTemplateMessagesOutput {
   defaults: Record<string, string>;
 }
 
+/** The input of get_template_localizations. */
+export interface GetTemplateLocalizationsInput {
+  id: number;
+}
+
+/** The output of get_template_localizations. */
+export interface GetTemplateLocalizationsOutput {
+  /** by language (fr, de, pt-BR, zh-Hans): the strings Wallet shows on a phone in that language */
+  localizations: Record<string, Record<string, string>>;
+}
+
+/** The input of set_template_localizations. */
+export interface SetTemplateLocalizationsInput {
+  id: number;
+  /** by language (fr, de, pt-BR, zh-Hans): the strings Wallet shows on a phone in that language */
+  localizations: Record<string, Record<string, string>>;
+}
+
+/** The output of set_template_localizations. */
+export interface SetTemplateLocalizationsOutput {
+  /** by language (fr, de, pt-BR, zh-Hans): the strings Wallet shows on a phone in that language */
+  localizations: Record<string, Record<string, string>>;
+  jobId: number;
+}
+
 /** The input of import_passes. */
 export interface ImportPassesInput {
   templateId: number;
@@ -1192,6 +1217,31 @@ export interface DeleteScannerInput {
 
 /** The output of delete_scanner. */
 export type DeleteScannerOutput = Record<string, never>;
+
+/** The input of redeem_pass. */
+export interface RedeemPassInput {
+  /** the pass type id, e.g. pass.com.example.member */
+  passTypeIdentifier: string;
+  /** the serial number of the pass */
+  serialNumber: string;
+  /** the scanner that redeemed it, for the event */
+  scanner?: number;
+}
+
+/** The output of redeem_pass. */
+export interface RedeemPassOutput {
+  /**
+   * redeemed: this call used one redemption; already_redeemed: the pass has used every redemption its
+   * template allows; not_valid: the pass is revoked or its status is not valid (status says which)
+   */
+  outcome: 'redeemed' | 'already_redeemed' | 'not_valid';
+  /** the pass status after this call */
+  status: string;
+  /** redemptions used so far */
+  redemptions: number;
+  /** redemptions left, or null when the template sets no limit */
+  remaining: number | null;
+}
 
 /** The input of list_app_keys. */
 export type ListAppKeysInput = Record<string, never>;
@@ -2050,6 +2100,8 @@ export interface Actions {
   set_template_form: { input: SetTemplateFormInput; output: SetTemplateFormOutput };
   get_template_messages: { input: GetTemplateMessagesInput; output: GetTemplateMessagesOutput };
   set_template_messages: { input: SetTemplateMessagesInput; output: SetTemplateMessagesOutput };
+  get_template_localizations: { input: GetTemplateLocalizationsInput; output: GetTemplateLocalizationsOutput };
+  set_template_localizations: { input: SetTemplateLocalizationsInput; output: SetTemplateLocalizationsOutput };
   import_passes: { input: ImportPassesInput; output: ImportPassesOutput };
   list_pass_images: { input: ListPassImagesInput; output: ListPassImagesOutput };
   get_pass_image: { input: GetPassImageInput; output: GetPassImageOutput };
@@ -2073,6 +2125,7 @@ export interface Actions {
   create_scanner: { input: CreateScannerInput; output: CreateScannerOutput };
   update_scanner: { input: UpdateScannerInput; output: UpdateScannerOutput };
   delete_scanner: { input: DeleteScannerInput; output: DeleteScannerOutput };
+  redeem_pass: { input: RedeemPassInput; output: RedeemPassOutput };
   list_app_keys: { input: ListAppKeysInput; output: ListAppKeysOutput };
   create_app_key: { input: CreateAppKeyInput; output: CreateAppKeyOutput };
   rotate_app_key: { input: RotateAppKeyInput; output: RotateAppKeyOutput };
@@ -2162,6 +2215,8 @@ export const ACTIONS = {
   set_template_form: { mutates: true, answers: 'json' },
   get_template_messages: { mutates: false, answers: 'json' },
   set_template_messages: { mutates: true, answers: 'json' },
+  get_template_localizations: { mutates: false, answers: 'json' },
+  set_template_localizations: { mutates: true, answers: 'json' },
   import_passes: { mutates: true, answers: 'json' },
   list_pass_images: { mutates: false, answers: 'json' },
   get_pass_image: { mutates: false, answers: 'bytes' },
@@ -2185,6 +2240,7 @@ export const ACTIONS = {
   create_scanner: { mutates: true, answers: 'json' },
   update_scanner: { mutates: true, answers: 'json' },
   delete_scanner: { mutates: true, answers: 'json' },
+  redeem_pass: { mutates: true, answers: 'json' },
   list_app_keys: { mutates: false, answers: 'json' },
   create_app_key: { mutates: true, answers: 'json' },
   rotate_app_key: { mutates: true, answers: 'json' },
@@ -2488,8 +2544,10 @@ export abstract class ActionMethods {
   /**
    * Set the restrictions of a template. Replaces the restrictions of a template. Leave a restriction out (or
    * null) to disable it. quantityRestriction caps the passes issued; dateRestriction ends issuing at that
-   * time; sharingRestriction makes Wallet hide the share button of its passes (sharingProhibited; the passes
-   * are re-rendered and pushed). (set_template_restrictions, scope templates:write)
+   * time; passwordProtection makes the template’s form ask for that password; redemptionRestriction is how
+   * many times each pass may be redeemed (redeem_pass); sharingRestriction makes Wallet hide the share button
+   * of its passes (sharingProhibited; the passes are re-rendered and pushed). (set_template_restrictions,
+   * scope templates:write)
    */
   setTemplateRestrictions(input: SetTemplateRestrictionsInput, options?: CallOptions): Promise<SetTemplateRestrictionsOutput> {
     return this.run('set_template_restrictions', input, options);
@@ -2553,6 +2611,28 @@ export abstract class ActionMethods {
    */
   setTemplateMessages(input: SetTemplateMessagesInput, options?: CallOptions): Promise<SetTemplateMessagesOutput> {
     return this.run('set_template_messages', input, options);
+  }
+
+  /**
+   * Get a template's languages. The translations of a template’s texts, by language: what Wallet shows on a
+   * phone set to that language, and what the pass page shows to a browser asking for it.
+   * (get_template_localizations, scope templates:read)
+   */
+  getTemplateLocalizations(input: GetTemplateLocalizationsInput, options?: CallOptions): Promise<GetTemplateLocalizationsOutput> {
+    return this.run('get_template_localizations', input, options);
+  }
+
+  /**
+   * Set a template's languages. Replaces the translations of a template’s texts: for each language (fr, de,
+   * pt-BR, zh-Hans) a table from a text of the template’s pass.json (a label, a value, the description) to
+   * its translation, which may use the template’s ${placeholders}. Every pass of the template gets them
+   * (<lang>.lproj/pass.strings) and is pushed, in the background (the answer names the job); pass pages
+   * follow the browser’s language among them. An empty object removes them all. Example: {"id": 3,
+   * "localizations": {"fr": {"Membership card": "Carte de membre", "Points": "Points"}}}.
+   * (set_template_localizations, scope templates:write)
+   */
+  setTemplateLocalizations(input: SetTemplateLocalizationsInput, options?: CallOptions): Promise<SetTemplateLocalizationsOutput> {
+    return this.run('set_template_localizations', input, options);
   }
 
   /**
@@ -2743,6 +2823,19 @@ export abstract class ActionMethods {
   /** Delete a scanner. Deletes a scanner. (delete_scanner, scope scanners:write) */
   deleteScanner(input: DeleteScannerInput, options?: CallOptions): Promise<DeleteScannerOutput> {
     return this.run('delete_scanner', input, options);
+  }
+
+  /**
+   * Redeem a pass. Uses one redemption of a pass (a ticket at the door, a coupon at the till) and answers
+   * whether it was accepted. The template’s redemptionRestriction is how many times a pass may be redeemed:
+   * the redemption that reaches it sets the status to redeemed, and later ones answer already_redeemed;
+   * without it a pass may be redeemed any number of times. A revoked pass, or one whose status is not valid,
+   * answers not_valid. Atomic: two scanners redeeming the last use at once get one redeemed and one
+   * already_redeemed. Each call is a scan.performed event. Example: {"passTypeIdentifier":
+   * "pass.com.example.tickets", "serialNumber": "A-1"}. (redeem_pass, scope passes:write)
+   */
+  redeemPass(input: RedeemPassInput, options?: CallOptions): Promise<RedeemPassOutput> {
+    return this.run('redeem_pass', input, options);
   }
 
   /** List app keys. Lists the app keys of the account (never their secrets). (list_app_keys, scope *) */

@@ -86,6 +86,32 @@ export function registrationEvent(
   };
 }
 
+/** A pass was scanned (PassSlot's scan.performed fields: scanner, passPid, passSerialNumber, ..., action, time). */
+export function scanEvent(
+  pass: Pass,
+  passType: PassType,
+  scan: { scanner: number | null; action: string; time: string } & Record<string, unknown>,
+): EventInput {
+  const { scanner, ...rest } = scan;
+  return {
+    accountId: pass.accountId,
+    type: 'scan.performed',
+    passId: pass.id,
+    data: {
+      scanner,
+      passPid: pass.publicId,
+      passSerialNumber: pass.serialNumber,
+      passTypeIdentifier: passType.passTypeIdentifier,
+      passTemplateId: pass.templateId,
+      status: pass.status,
+      email: pass.ownerEmail,
+      userId: pass.ownerUserId,
+      externalId: pass.ownerExternalId,
+      ...rest,
+    },
+  };
+}
+
 /** The holder filled in Wallet's personalization form. */
 export function personalizedEvent(pass: Pass, passType: PassType, info: Record<string, string>): EventInput {
   return {

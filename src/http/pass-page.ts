@@ -65,26 +65,39 @@ const WORDS = {
 export type Language = keyof typeof WORDS;
 type Words = (typeof WORDS)[Language];
 
-/** The best of the page's languages for an Accept-Language header (q-values honoured), English by default. */
-export function languageOf(acceptLanguage: string | undefined): Language {
+const primary = (tag: string): string => tag.toLowerCase().split('-')[0]!;
+
+/**
+ * The best language for an Accept-Language header (q-values honoured) among the template's (`template`: its
+ * localizations, `pt-BR`, `zh-Hans`; a tag matches exactly, else by its language) and the page's own words, English
+ * by default. A template's language wins over the page's words: the pass's texts matter more than the button's.
+ */
+export function languageOf(acceptLanguage: string | undefined, template: readonly string[] = []): string {
   const asked = (acceptLanguage ?? '')
     .split(',')
     .map((part, i) => {
       const [tag, ...params] = part.trim().split(';');
       const q = params.map((p) => /^\s*q=([\d.]+)\s*$/.exec(p)?.[1]).find(Boolean);
-      return { lang: (tag ?? '').toLowerCase().split('-')[0]!, q: q === undefined ? 1 : Number(q), i };
+      return { tag: (tag ?? '').trim().toLowerCase(), q: q === undefined ? 1 : Number(q), i };
     })
-    .filter((a) => a.lang && a.q > 0)
+    .filter((a) => a.tag && a.tag !== '*' && a.q > 0)
     .sort((a, b) => b.q - a.q || a.i - b.i);
-  return (asked.find((a) => a.lang in WORDS)?.lang as Language | undefined) ?? 'en';
+  for (const a of asked) {
+    const found =
+      template.find((t) => t.toLowerCase() === a.tag) ?? template.find((t) => primary(t) === primary(a.tag));
+    if (found) return found;
+    if (primary(a.tag) in WORDS) return primary(a.tag);
+  }
+  return 'en';
 }
 
-export const wordsOf = (lang: Language): Words => WORDS[lang];
+/** The page's words in a language (by its primary tag), English when the page does not have it. */
+export const wordsOf = (lang: string): Words => WORDS[primary(lang) as Language] ?? WORDS.en;
 
 export interface PassPage {
   view: PassView;
   device: DeviceClass;
-  lang: Language;
+  lang: string;
   downloadHref: string;
   /** The QR code of the page, as inline SVG (desktops). */
   qrSvg?: string;

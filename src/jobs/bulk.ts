@@ -2,7 +2,7 @@
 // the values of every matching pass. Each pass's change is written by the same pass-version writer the actions use,
 // under the system principal (the action that queued the job is the audit record). Progress and a report of each
 // pass that failed are kept on the job row, so a restarted process continues where the last one stopped.
-import type { BulkPayload, BulkProgress } from '../actions/bulk.js';
+import type { BulkFailure, BulkPayload, BulkProgress } from '../actions/bulk.js';
 import { writePassVersion } from '../actions/pass-versions.js';
 import { systemContext } from '../actions/registry.js';
 import type { App } from '../app.js';
@@ -29,8 +29,8 @@ export function bulkJobHandler(app: App): (job: JobRow) => Promise<void> {
   return async (job) => {
     const payload = JSON.parse(job.payload) as BulkPayload;
     const progress: BulkProgress = job.result
-      ? (JSON.parse(job.result) as BulkProgress)
-      : { total: 0, processed: 0, updated: 0, cursor: 0, failed: [] };
+      ? ({ failedCount: 0, ...JSON.parse(job.result) } as BulkProgress)
+      : { total: 0, processed: 0, updated: 0, cursor: 0, failedCount: 0 };
     const ctx = systemContext(app, job.accountId, `job-${job.id}`, 'job');
     if (progress.total === 0) {
       const { n } = await app.db
@@ -52,6 +52,7 @@ export function bulkJobHandler(app: App): (job: JobRow) => Promise<void> {
         .limit(BATCH)
         .execute();
       if (rows.length === 0) break;
+      const failed: BulkFailure[] = [];
       const one = async (pass: PassRow): Promise<void> => {
         progress.processed++;
         if (payload.filter && !matches(pass, payload.filter)) return;
@@ -76,7 +77,7 @@ export function bulkJobHandler(app: App): (job: JobRow) => Promise<void> {
             err instanceof AppError && err.errors.length
               ? `${err.message}: ${err.errors.map((e) => `${e.field} ${e.reasons.join(', ')}`).join('; ')}`
               : (err as Error).message;
-          progress.failed.push({ serialNumber: pass.serialNumber, reason });
+          failed.push({ serialNumber: pass.serialNumber, reason });
         }
       };
       // a few passes at a time, so render threads sign in parallel; progress is saved per batch, after all of it
@@ -84,7 +85,7 @@ export function bulkJobHandler(app: App): (job: JobRow) => Promise<void> {
       for (let i = 0; i < rows.length; i += parallel) await Promise.all(rows.slice(i, i + parallel).map(one));
       progress.cursor = rows[rows.length - 1]!.id;
       // progress is durable after every batch, and the lease is extended while the job works
-      await saveJobProgress(app.db, job.id, progress, app.clock.now());
+      await saveJobProgress(app.db, job.id, progress, app.clock.now(), failed);
     }
   };
 }

@@ -19,6 +19,8 @@ export interface FactorySpec {
   wwdrPem?: string;
   template: JsonObject;
   images: Record<string, Uint8Array>;
+  /** The template's pass.strings by language. */
+  strings: Record<string, Record<string, string>>;
   allowHttpWebService: boolean;
 }
 

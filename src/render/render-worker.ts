@@ -1,6 +1,7 @@
 // A render worker thread: builds passes with factories it keeps per key (see render-pool.ts).
 import { parentPort } from 'node:worker_threads';
 import { createPassFactory, loadIdentityFromPem, type PassFactory } from '../engine/index.js';
+import { localizationAssets } from './localizations.js';
 import { withNotification } from './notification.js';
 import { type RenderRequest, type RenderResponse, serializeError } from './render-pool.js';
 
@@ -18,7 +19,7 @@ parentPort?.on('message', (request: RenderRequest) => {
           { wwdr: spec.wwdrPem },
         ),
         template: spec.template,
-        assets: { images: spec.images },
+        assets: { images: spec.images, localizations: localizationAssets(spec.strings) },
         allowHttpWebService: spec.allowHttpWebService,
       });
       if (factories.size >= 200) factories.delete(factories.keys().next().value as string);

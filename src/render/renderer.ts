@@ -14,6 +14,7 @@ import {
 import type { Db } from '../store/db.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import type { Secrets } from '../store/secrets.js';
+import { localizationAssets, stringsOf } from './localizations.js';
 import { withNotification } from './notification.js';
 import { type FactorySpec, RenderPool, renderWorkersAvailable } from './render-pool.js';
 
@@ -98,7 +99,10 @@ export class Renderer {
       factory = createPassFactory({
         identity: this.identity(passType, ctx.secrets),
         template: JSON.parse(template.body) as JsonObject,
-        assets: { images: await loadImages(ctx.db, 'template', template.id) },
+        assets: {
+          images: await loadImages(ctx.db, 'template', template.id),
+          localizations: localizationAssets(stringsOf(template)),
+        },
         allowHttpWebService: ctx.publicUrl.startsWith('http://'),
       });
       this.factories.set(cacheKey, factory);
@@ -138,6 +142,7 @@ export class Renderer {
         wwdrPem: passType.wwdrPem ?? undefined,
         template: JSON.parse(template.body) as JsonObject,
         images: await loadImages(ctx.db, 'template', template.id),
+        strings: stringsOf(template),
         allowHttpWebService: ctx.publicUrl.startsWith('http://'),
       });
       return this.pool.build(key, spec, {

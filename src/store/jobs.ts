@@ -11,9 +11,13 @@ export interface EnqueueInput {
   payload: unknown;
   runAt?: Date;
   groupKey?: string;
+  /** A large input (an import's CSV), stored beside the job, read with jobInput. */
+  input?: string;
 }
 
 export async function enqueueJob(db: Db, input: EnqueueInput, now: Date): Promise<number> {
+  if (input.input !== undefined && !db.isTransaction)
+    return db.transaction().execute((trx) => enqueueJob(trx, input, now));
   const row = await db
     .insertInto('jobs')
     .values({
@@ -29,7 +33,19 @@ export async function enqueueJob(db: Db, input: EnqueueInput, now: Date): Promis
     })
     .returning('id')
     .executeTakeFirstOrThrow();
+  if (input.input !== undefined)
+    await db.insertInto('jobInputs').values({ jobId: row.id, data: input.input }).execute();
   return row.id;
+}
+
+/** The input stored with a job by enqueueJob. */
+export async function jobInput(db: Db, jobId: number): Promise<string> {
+  const row = await db
+    .selectFrom('jobInputs')
+    .select('data')
+    .where('jobId', '=', jobId)
+    .executeTakeFirstOrThrow();
+  return row.data;
 }
 
 /**
@@ -125,18 +141,54 @@ export class ParkJobError extends Error {}
 /** Far future: parked jobs run when something sets their run_at again. */
 export const PARKED_UNTIL = new Date('9999-12-31T00:00:00.000Z');
 
+/** What a long job saves after each batch: its counts and cursor, and how many items failed so far. */
+export interface JobProgress {
+  failedCount: number;
+}
+
 /**
- * Saves a long job's progress on its row and extends its lease (the job keeps working): a restarted process continues
- * from the last saved progress.
+ * Saves a long job's progress on its row with the items of the batch that failed (kept apart, in their order), in one
+ * transaction, and extends its lease (the job keeps working): a restarted process continues from the last saved
+ * progress. `progress.failedCount` counts the failures saved before; it is advanced here.
  */
-export async function saveJobProgress(db: Db, jobId: number, progress: unknown, now: Date): Promise<void> {
-  await db
-    .updateTable('jobs')
-    .set({
-      result: JSON.stringify(progress),
-      lockedUntil: new Date(now.getTime() + 60_000).toISOString(),
-      updatedAt: now.toISOString(),
-    })
-    .where('id', '=', jobId)
+export async function saveJobProgress(
+  db: Db,
+  jobId: number,
+  progress: JobProgress,
+  now: Date,
+  failures: readonly unknown[] = [],
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    if (failures.length > 0)
+      await trx
+        .insertInto('jobFailures')
+        .values(failures.map((f, i) => ({ jobId, seq: progress.failedCount + i, data: JSON.stringify(f) })))
+        .execute();
+    await trx
+      .updateTable('jobs')
+      .set({
+        result: JSON.stringify({ ...progress, failedCount: progress.failedCount + failures.length }),
+        lockedUntil: new Date(now.getTime() + 60_000).toISOString(),
+        updatedAt: now.toISOString(),
+      })
+      .where('id', '=', jobId)
+      .execute();
+  });
+  progress.failedCount += failures.length;
+}
+
+/** A job's saved progress with the items it failed, in order, as `failed` (null before its first save). */
+export async function jobReport(db: Db, job: { id: number; result: string | null }): Promise<unknown> {
+  if (!job.result) return null;
+  const progress = JSON.parse(job.result) as { failedCount?: number; failed?: unknown[] };
+  if (progress.failedCount === undefined) return progress;
+  const rows = await db
+    .selectFrom('jobFailures')
+    .select('data')
+    .where('jobId', '=', job.id)
+    .orderBy('seq')
     .execute();
+  // (a job saved before its failures were kept apart has them in its progress)
+  const { failedCount: _count, failed = [], ...rest } = progress;
+  return { ...rest, failed: [...failed, ...rows.map((r) => JSON.parse(r.data) as unknown)] };
 }

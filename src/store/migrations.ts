@@ -628,4 +628,31 @@ export const migrations: Record<string, MigrationFn> = {
     // What a template's passes say when they are sent: the email's subject, text and HTML, and the SMS text.
     await db.schema.alterTable('templates').addColumn('messages', 'text').execute();
   },
+  '0010_job_data': async (db) => {
+    // A long job's input (an import's CSV) and the items it failed, apart from the job row: the row's progress is
+    // saved after every batch, and rewriting megabytes of input with it made a large import quadratic.
+    await db.schema
+      .createTable('job_inputs')
+      .addColumn('job_id', 'integer', (c) => c.primaryKey().references('jobs.id').onDelete('cascade'))
+      .addColumn('data', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('job_failures')
+      .addColumn('job_id', 'integer', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
+      .addColumn('seq', 'integer', (c) => c.notNull())
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('job_failures_pk', ['job_id', 'seq'])
+      .execute();
+  },
+  '0011_redemptions': async (db) => {
+    // How many times a pass was redeemed, against its template's redemptionRestriction.
+    await db.schema
+      .alterTable('passes')
+      .addColumn('redemptions', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+  },
+  '0012_localizations': async (db) => {
+    // A template's languages: the pass.strings table of each.
+    await db.schema.alterTable('templates').addColumn('localizations', 'text').execute();
+  },
 };

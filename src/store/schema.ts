@@ -176,6 +176,8 @@ export interface TemplatesTable {
   form: string | null;
   /** JSON {email?: {subject?, text?, html?}, sms?}: what its passes say when sent (actions/template-messages.ts). */
   messages: string | null;
+  /** JSON {lang: {text: translation}}: the pass.strings of each language (actions/template-localizations.ts). */
+  localizations: string | null;
   version: number;
   createdAt: string;
   updatedAt: string;
@@ -226,6 +228,8 @@ export interface PassesTable {
   personalization: string | null;
   /** JSON {locations?, maxDistance?, relevantDates?}: the pass's own, over its template's. */
   relevance: string | null;
+  /** Times the pass was redeemed (redeem_pass), against the template's redemptionRestriction. */
+  redemptions: number;
 }
 
 export interface PassRendersTable {
@@ -244,6 +248,19 @@ export interface EventsTable {
   passId: number | null;
   data: string;
   createdAt: string;
+}
+
+/** A long job's input, kept apart from its row (which is rewritten with every progress save). */
+export interface JobInputsTable {
+  jobId: number;
+  data: string;
+}
+
+/** One item a long job could not do (a CSV row, a pass), with why, as JSON; in the order they failed. */
+export interface JobFailuresTable {
+  jobId: number;
+  seq: number;
+  data: string;
 }
 
 export interface JobsTable {
@@ -486,6 +503,8 @@ export interface Database {
   passRenders: PassRendersTable;
   events: EventsTable;
   jobs: JobsTable;
+  jobInputs: JobInputsTable;
+  jobFailures: JobFailuresTable;
   idempotencyKeys: IdempotencyKeysTable;
   auditLog: AuditLogTable;
   auditHeads: AuditHeadsTable;

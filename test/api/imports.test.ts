@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enqueueJob } from '../../src/store/jobs.js';
 import { startServer, TEST_DB, type TestServer } from './harness.js';
 
 const BIN = new URL('../../bin/passslot.js', import.meta.url).pathname;
@@ -80,6 +81,84 @@ describe(`CSV import on ${TEST_DB}`, () => {
     expect(await finished(again.jobId)).toMatchObject({ created: 0, updated: 3 });
     expect(await byExternal('run-1')).toHaveLength(1);
     expect(JSON.parse((await byExternal('run-1'))[0]!.values).points).toBe('11');
+  });
+
+  it('keeps the CSV beside the job and reports failed rows of every batch, in row order', async () => {
+    // 230 rows: three batches of the job; rows 50, 150 and 231 (file rows, the header being row 1) lack lastName
+    const lines = Array.from(
+      { length: 230 },
+      (_, i) => `Ann,${[48, 148, 229].includes(i) ? '' : `N${i}`},2024,${i},M-${i},,big-${i}`,
+    );
+    const csv = [HEADER, ...lines].join('\n');
+    const { jobId } = await (await upload(csv)).json();
+    const job = await s.app.db
+      .selectFrom('jobs')
+      .select('payload')
+      .where('id', '=', jobId)
+      .executeTakeFirstOrThrow();
+    expect(job.payload.length).toBeLessThan(200); // the CSV is not in the row rewritten by every progress save
+    const p = await finished(jobId);
+    expect(p).toMatchObject({ total: 230, processed: 230, created: 227 });
+    expect(p.failed.map((f: { row: number }) => f.row)).toEqual([50, 150, 231]);
+    expect(p.failed[2].reasons[0]).toContain('lastName');
+    // the job's input and failures go with it
+    await s.app.db.deleteFrom('jobs').where('id', '=', jobId).execute();
+    expect(await s.app.db.selectFrom('jobInputs').selectAll().where('jobId', '=', jobId).execute()).toEqual(
+      [],
+    );
+    expect(await s.app.db.selectFrom('jobFailures').selectAll().where('jobId', '=', jobId).execute()).toEqual(
+      [],
+    );
+  });
+
+  it('resumes after a crash from the last saved batch, without making a row twice', async () => {
+    const csv = [
+      HEADER,
+      ...Array.from({ length: 150 }, (_, i) => `Ann,R${i},2024,${i},M-${i},,res-${i}`),
+    ].join('\n');
+    // queued, not due, as if the process went down before a worker woke
+    const jobId = await enqueueJob(
+      s.app.db,
+      {
+        accountId: s.alpha.accountId,
+        kind: 'import',
+        payload: { templateId: s.alpha.templateId, dryRun: false, deliver: null },
+        input: csv,
+        runAt: new Date('9999-01-01T00:00:00Z'),
+      },
+      new Date(),
+    );
+    // a worker did the first batch (100 rows), saved its progress with one failed row, and died
+    await s.app.db
+      .insertInto('jobFailures')
+      .values({ jobId, seq: 0, data: JSON.stringify({ row: 7, reasons: ['from before the crash'] }) })
+      .execute();
+    await s.app.db
+      .updateTable('jobs')
+      .set({
+        status: 'running',
+        attempts: 1,
+        lockedBy: 'dead-worker',
+        lockedUntil: new Date(Date.now() - 1000).toISOString(),
+        runAt: new Date().toISOString(),
+        result: JSON.stringify({
+          total: 150,
+          processed: 100,
+          created: 99,
+          updated: 0,
+          cursor: 100,
+          failedCount: 1,
+          dryRun: false,
+        }),
+      })
+      .where('id', '=', jobId)
+      .execute();
+    const p = await finished(jobId);
+    expect(p).toMatchObject({ total: 150, processed: 150, created: 149 });
+    expect(p.failed).toEqual([{ row: 7, reasons: ['from before the crash'] }]);
+    expect(await byExternal('res-99')).toHaveLength(0); // in the batch saved before the crash: not redone
+    expect(await byExternal('res-100')).toHaveLength(1);
+    expect(await byExternal('res-149')).toHaveLength(1);
   });
 
   it('takes a multipart upload and sends each new pass by email', async () => {

@@ -292,6 +292,7 @@ function cases(): Case[] {
       { method: 'DELETE', route: `${PASS}/price`, path: `${p}/price` },
       { method: 'POST', route: `${PASS}/email`, path: `${p}/email`, json: { email: 'thief@beta.example' } },
       { method: 'POST', route: `${PASS}/sms`, path: `${p}/sms`, json: { to: '+15558675310' } },
+      { method: 'POST', route: `${PASS}/redeem`, path: `${p}/redeem`, json: { scanner: 1 } },
       {
         method: 'POST',
         route: `${PASS}/send`,
@@ -357,6 +358,13 @@ function cases(): Case[] {
     { method: 'GET', route: '/v1/templates/:id/stats', path: `${t}/stats` },
     { method: 'GET', route: '/v1/templates/:id/form', path: `${t}/form` },
     { method: 'GET', route: '/v1/templates/:id/messages', path: `${t}/messages` },
+    { method: 'GET', route: '/v1/templates/:id/localizations', path: `${t}/localizations` },
+    {
+      method: 'PUT',
+      route: '/v1/templates/:id/localizations',
+      path: `${t}/localizations`,
+      json: { localizations: { fr: { 'Membership card': 'Carte volée' } } },
+    },
     {
       method: 'PUT',
       route: '/v1/templates/:id/messages',

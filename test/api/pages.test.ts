@@ -4,7 +4,8 @@
 import * as jsqr from 'jsqr';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemberPass, request, startServer, TEST_DB, type TestServer } from './harness.js';
+import { decodeStringsText, readZip } from '../../src/engine/index.js';
+import { createMemberPass, memberValues, request, startServer, TEST_DB, type TestServer } from './harness.js';
 
 const IPHONE =
   'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1';
@@ -94,6 +95,54 @@ describe(`pass pages on ${TEST_DB}`, () => {
     expect(de).toContain('Pass-Datei herunterladen');
     const ja = await (await open(p.url, IPHONE, 'ja')).text();
     expect(ja).toContain('<html lang="en">');
+  });
+
+  it("shows the pass in the template's language and carries its translations in the pass", async () => {
+    const loc = await s.account('pages-localized');
+    const put = (body: unknown) =>
+      s.api(loc.appKey, `/v1/templates/${loc.templateId}/localizations`, { method: 'PUT', json: body });
+    const set = await put({
+      localizations: {
+        fr: { 'Membership card': 'Carte de membre de ${firstName}' },
+        it: { 'Membership card': 'Tessera' },
+        'pt-BR': { 'Membership card': 'Cartão de sócio' },
+      },
+    });
+    expect(set.status).toBe(200);
+    await s.workers.drain(); // the template's passes are re-rendered with them
+    const got = await (await s.api(loc.appKey, `/v1/templates/${loc.templateId}/localizations`)).json();
+    expect(Object.keys(got.localizations).sort()).toEqual(['fr', 'it', 'pt-BR']);
+    const q = await createMemberPass(s, loc, memberValues({ firstName: 'Zoé' }));
+    const fr = await (await open(q.url, IPHONE, 'fr-FR, en;q=0.5')).text();
+    expect(fr).toContain('<html lang="fr">');
+    expect(fr).toContain('Carte de membre de Zoé');
+    expect(fr).toContain('Ajouter à Apple Wallet');
+    // Italian: the template has it, the page's own words do not (English)
+    const it_ = await (await open(q.url, IPHONE, 'it')).text();
+    expect(it_).toContain('<html lang="it">');
+    expect(it_).toContain('Tessera');
+    expect(it_).toContain('Add to Apple Wallet');
+    expect(await (await open(q.url, IPHONE, 'pt')).text()).toContain('Cartão de sócio');
+    expect(await (await open(q.url, IPHONE, 'de')).text()).toContain('Membership card');
+    // the .pkpass carries each language's pass.strings, rendered with the pass's values
+    const files = readZip(new Uint8Array(await (await open(`${q.url}&download=1`, IPHONE)).arrayBuffer()));
+    expect([...files.keys()].filter((n) => n.endsWith('.strings')).sort()).toEqual([
+      'fr.lproj/pass.strings',
+      'it.lproj/pass.strings',
+      'pt-BR.lproj/pass.strings',
+    ]);
+    expect(decodeStringsText(files.get('fr.lproj/pass.strings')!).text).toContain(
+      '"Membership card" = "Carte de membre de Zoé";',
+    );
+    // mistakes, by field
+    const badLang = await put({ localizations: { French: { a: 'b' } } });
+    expect(badLang.status).toBe(422);
+    expect((await badLang.json()).errors[0].field).toContain('localizations');
+    const badPlaceholder = await put({ localizations: { fr: { Points: '${pointz} points' } } });
+    expect(badPlaceholder.status).toBe(422);
+    const body = await badPlaceholder.json();
+    expect(body.errors[0]).toMatchObject({ field: 'localizations.fr.Points' });
+    expect(body.errors[0].reasons[0]).toContain('${pointz}');
   });
 
   it('records each visit and download with the device class and nothing personal', async () => {

@@ -30,8 +30,16 @@ let certsDir: string;
 let apnsPort: number;
 const devices: SimulatedDevice[] = [];
 
-async function standin(clientCas: string[], tokenKeys?: Record<string, string>): Promise<ApnsStandin> {
-  return startApnsStandin({ port: apnsPort, certsDir, clientCas, tokenKeys });
+/** The APNs token key gamma configures (the stand-in always knows its public half). */
+const tokenKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+
+async function standin(clientCas: string[]): Promise<ApnsStandin> {
+  return startApnsStandin({
+    port: apnsPort,
+    certsDir,
+    clientCas,
+    tokenKeys: { KEYID12345: tokenKey.publicKey.export({ type: 'spki', format: 'pem' }).toString() },
+  });
 }
 
 beforeAll(async () => {
@@ -300,18 +308,13 @@ describe(`pushes on ${TEST_DB}`, () => {
   });
 
   it('authenticates with an APNs token key (ES256 JWT) when the account configures one', async () => {
-    const keys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    await apns.close();
-    apns = await standin([], {
-      KEYID12345: keys.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    });
     const gamma = await s.account(`gamma-${TEST_DB}`);
     const set = await s.api(gamma.appKey, '/v1/apns-key', {
       method: 'PUT',
       json: {
         keyId: 'KEYID12345',
         teamId: 'TEAMGAMMA1',
-        p8: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        p8: tokenKey.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
       },
     });
     expect(set.status).toBe(200);

@@ -160,6 +160,7 @@ const VALID_BODIES: Record<string, unknown> = {
   send_pass: { channel: 'email', to: 'probe@example.com' },
   update_passes_of_template: { filter: {}, values: { points: 3 } },
   set_template_restrictions: { quantityRestriction: 10 },
+  set_template_localizations: { localizations: { fr: { Points: 'Points' } } },
   import_passes: { csv: 'firstName,lastName,memberSince,points,memberId\nA,B,2024,1,M-1\n', dryRun: true },
 };
 

@@ -34,5 +34,12 @@ describe('pass page', () => {
     expect(languageOf('de;q=0, en')).toBe('en');
     expect(languageOf('zz')).toBe('en');
     expect(languageOf(undefined)).toBe('en');
+    // a template's languages: exact tag first, else by language; they come before the page's own words
+    const template = ['it', 'pt-BR', 'zh-Hans'];
+    expect(languageOf('it-CH, de;q=0.5', template)).toBe('it');
+    expect(languageOf('pt-PT', template)).toBe('pt-BR');
+    expect(languageOf('zh-hans', template)).toBe('zh-Hans');
+    expect(languageOf('de, it;q=0.9', template)).toBe('de');
+    expect(languageOf('ja', template)).toBe('en');
   });
 });

@@ -37,15 +37,23 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
     if (opened.kind === 'removed')
       return page(reply, 410, words.removed, `<h1>${escapeHtml(words.removed)}</h1>`, { lang });
     if (opened.kind === 'page') {
-      const view = opened.view;
+      // the template's languages count too: its translations of the pass's texts
+      const pageLang = languageOf(req.headers['accept-language'], Object.keys(opened.view.translations));
+      const view = { ...opened.view, ...opened.view.translations[pageLang] };
       const downloadHref = `/p/${encodeURIComponent(publicId)}?t=${encodeURIComponent(t ?? '')}&download=1`;
       const withQr = device === 'desktop' || device === 'other';
       return page(
         reply,
         200,
         view.organizationName,
-        passPageBody({ view, device, lang, downloadHref, qrSvg: withQr ? await qrSvg(view.url) : undefined }),
-        { lang, style: PASS_PAGE_STYLE },
+        passPageBody({
+          view,
+          device,
+          lang: pageLang,
+          downloadHref,
+          qrSvg: withQr ? await qrSvg(view.url) : undefined,
+        }),
+        { lang: pageLang, style: PASS_PAGE_STYLE },
       );
     }
     return reply

@@ -222,6 +222,13 @@ export const passRoutes: RouteSpec[] = [
       return { ...passRef(req), channel: body.channel, to: body.to, message: body.message };
     },
   },
+  {
+    method: 'POST',
+    url: `${PASS}/redeem`,
+    action: 'redeem_pass',
+    tag,
+    input: (req) => ({ ...passRef(req), scanner: requireBody(req.body).scanner }),
+  },
   { method: 'POST', url: `${PASS}/push`, action: 'sync_pass_state', tag, reply: 'empty', input: passRef },
   { method: 'DELETE', url: PASS, action: 'delete_pass', tag, reply: 'empty', input: passRef },
   {

@@ -59,6 +59,20 @@ export const templateRoutes: RouteSpec[] = [
     tag,
     input: (req) => ({ ...requireBody(req.body), ...id(req) }),
   },
+  {
+    method: 'GET',
+    url: '/v1/templates/:id/localizations',
+    action: 'get_template_localizations',
+    tag,
+    input: id,
+  },
+  {
+    method: 'PUT',
+    url: '/v1/templates/:id/localizations',
+    action: 'set_template_localizations',
+    tag,
+    input: (req) => ({ ...requireBody(req.body), ...id(req) }),
+  },
   { method: 'GET', url: '/v1/stats', action: 'get_account_stats', tag: 'passes', input: windowOf },
   {
     method: 'GET',
