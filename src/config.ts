@@ -41,6 +41,9 @@ export interface Config {
   webhookAllowPrivate: boolean;
   /** PASSSLOT_METRICS_TOKEN: when set, GET /metrics (Prometheus) needs `Authorization: Bearer <token>`. */
   metricsToken?: string;
+  /** PASSSLOT_RETENTION_DAYS, default 90: events, execution records, push and Wallet logs, delivery attempts and
+   * failed deliveries older than this are pruned. */
+  retentionDays: number;
 }
 
 export class ConfigError extends Error {}
@@ -108,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ),
     webhookAllowPrivate: bool(env, 'PASSSLOT_WEBHOOK_ALLOW_PRIVATE', false),
     metricsToken: env.PASSSLOT_METRICS_TOKEN || undefined,
+    retentionDays: int(env, 'PASSSLOT_RETENTION_DAYS', 90, 1, 36_500),
   };
 }
 

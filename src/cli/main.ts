@@ -1,6 +1,7 @@
 // The `passslot` command: dispatches to the subcommands. Exit status 0 on success, 1 on a failure the command
 // reports (a pass with errors, an unreadable file), 2 on a usage mistake.
 import { auditCommand, auditHelp } from './commands/audit.js';
+import { backupCommand, backupHelp, restoreCommand } from './commands/backup.js';
 import { buildCommand, buildHelp } from './commands/build.js';
 import { certsCommand, certsHelp } from './commands/certs.js';
 import { devCommand, devHelp } from './commands/dev.js';
@@ -39,6 +40,16 @@ const COMMANDS: Record<string, Command> = {
     summary: "verify the audit trail's hash chain (audit verify)",
     help: auditHelp,
     run: auditCommand,
+  },
+  backup: {
+    summary: 'copy the SQLite database of a running Passslot, consistently (backup FILE)',
+    help: backupHelp,
+    run: backupCommand,
+  },
+  restore: {
+    summary: 'put a backup in place in an empty data directory (restore FILE)',
+    help: backupHelp,
+    run: restoreCommand,
   },
   users: {
     summary: 'add a person to an account with a role (users create)',

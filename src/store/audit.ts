@@ -177,10 +177,19 @@ export interface ChainBreak {
   reason: string;
 }
 
-/** Walks an account's chain from its first row; the first row whose hash or link does not hold, or undefined. */
+/**
+ * Walks an account's chain from its first kept row (after the records retention pruned, from their anchor); the
+ * first row whose hash or link does not hold, or undefined.
+ */
 export async function verifyChain(db: Db, accountId: number): Promise<{ rows: number; broken?: ChainBreak }> {
-  let prev = GENESIS;
-  let expectedSeq = 1;
+  const anchor = await db
+    .selectFrom('auditHeads')
+    .select(['prunedSeq', 'prunedHash'])
+    .where('accountId', '=', accountId)
+    .executeTakeFirst();
+  const pruned = anchor?.prunedSeq ?? 0;
+  let prev = anchor?.prunedHash ?? GENESIS;
+  let expectedSeq = pruned + 1;
   let rows = 0;
   for (;;) {
     const page = await db
@@ -213,15 +222,67 @@ export async function verifyChain(db: Db, accountId: number): Promise<{ rows: nu
     .selectAll()
     .where('accountId', '=', accountId)
     .executeTakeFirst();
-  if (head && (head.seq !== rows || head.hash !== prev))
+  if (head && (head.seq !== pruned + rows || head.hash !== prev))
     return {
       rows,
       broken: {
         accountId,
-        seq: rows + 1,
+        seq: pruned + rows + 1,
         id: 0,
-        reason: `records after ${rows} were removed (the chain's head is at ${head.seq})`,
+        reason: `records after ${pruned + rows} were removed (the chain's head is at ${head.seq})`,
       },
     };
   return { rows };
+}
+
+/**
+ * Deletes execution records older than `cutoff`, oldest first (with the pruner of jobs/retention.ts). Each account's
+ * chain keeps its anchor, the seq and hash of its last deleted record, in audit_heads: verifyChain starts from the
+ * first kept record, so what remains stays verifiable and a record removed any other way still shows.
+ */
+export async function pruneAuditLog(
+  db: Db,
+  cutoff: string,
+  pruneOldest: (
+    read: (after: number, limit: number) => Promise<{ key: number; at: string }[]>,
+    remove: (after: number, upTo: number) => Promise<void>,
+    cutoff: string,
+  ) => Promise<number>,
+): Promise<number> {
+  return pruneOldest(
+    async (after, limit) =>
+      (
+        await db
+          .selectFrom('auditLog')
+          .select(['id', 'createdAt'])
+          .where('id', '>', after)
+          .orderBy('id')
+          .limit(limit)
+          .execute()
+      ).map((r) => ({ key: r.id, at: r.createdAt })),
+    (after, upTo) =>
+      db.transaction().execute(async (trx) => {
+        const rows = await trx
+          .selectFrom('auditLog')
+          .select(['accountId', 'seq', 'hash'])
+          .where('id', '>', after)
+          .where('id', '<=', upTo)
+          .where('seq', 'is not', null)
+          .execute();
+        const anchors = new Map<number, { seq: number; hash: string }>();
+        for (const r of rows) {
+          const a = anchors.get(r.accountId);
+          if (r.hash && (!a || r.seq! > a.seq)) anchors.set(r.accountId, { seq: r.seq!, hash: r.hash });
+        }
+        for (const [accountId, a] of anchors)
+          await trx
+            .updateTable('auditHeads')
+            .set({ prunedSeq: a.seq, prunedHash: a.hash })
+            .where('accountId', '=', accountId)
+            .where('prunedSeq', '<', a.seq)
+            .execute();
+        await trx.deleteFrom('auditLog').where('id', '>', after).where('id', '<=', upTo).execute();
+      }),
+    cutoff,
+  );
 }

@@ -655,4 +655,12 @@ export const migrations: Record<string, MigrationFn> = {
     // A template's languages: the pass.strings table of each.
     await db.schema.alterTable('templates').addColumn('localizations', 'text').execute();
   },
+  '0013_retention': async (db) => {
+    // Execution records pruned by retention leave their chain's anchor: the last pruned record's seq and hash.
+    await db.schema
+      .alterTable('audit_heads')
+      .addColumn('pruned_seq', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+    await db.schema.alterTable('audit_heads').addColumn('pruned_hash', 'text').execute();
+  },
 };

@@ -119,6 +119,9 @@ export interface AuditHeadsTable {
   accountId: number;
   seq: number;
   hash: string;
+  /** The last record pruned by retention (0: none), and its hash: where verification of what remains starts. */
+  prunedSeq: Generated<number>;
+  prunedHash: Generated<string | null>;
 }
 
 export interface ActionStatsTable {
