@@ -11,7 +11,7 @@ import { ActionStats } from './store/action-stats.js';
 import { AuditWriter } from './store/audit.js';
 import { HotPassCache, RowCache } from './store/cache.js';
 import { type Db, type Dialect, migrate, openStore, type Store } from './store/db.js';
-import { createSecrets, loadMasterKey, type Secrets } from './store/secrets.js';
+import { createSecrets, loadKeyring, readKeyFiles, type Secrets } from './store/secrets.js';
 
 export type { Clock } from './clock.js';
 
@@ -60,8 +60,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const log = options.log ?? createLogger(config.logLevel);
   const store = openStore(config);
   await migrate(store);
-  const { key } = loadMasterKey(config.masterKey, config.dataDir);
-  const secrets = createSecrets(key);
+  const { keyring, fromFiles } = loadKeyring(
+    { key: config.masterKey, extra: config.extraMasterKeys },
+    config.dataDir,
+  );
+  // with key files, a key this process does not know means another process rotated them: read them again
+  const secrets = createSecrets(keyring, fromFiles ? () => readKeyFiles(config.dataDir) : undefined);
   const listeners: ((kind: string) => void)[] = [];
   const clock = options.clock ?? systemClock;
   const app: App = {

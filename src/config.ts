@@ -15,6 +15,9 @@ export interface Config {
   publicUrl: string;
   /** PASSSLOT_MASTER_KEY: 32 bytes as base64 or hex; else a key file in the data directory (mode 0600). */
   masterKey?: Buffer;
+  /** PASSSLOT_EXTRA_MASTER_KEYS: comma-separated keys that only open secrets (the previous or next key during a
+   * rotation, docs/deploy.md). */
+  extraMasterKeys: Buffer[];
   /** PASSSLOT_SMTP_URL: smtp://user:pass@host:port (smtps:// for implicit TLS). Unset: emails wait in the queue. */
   smtpUrl?: string;
   /** PASSSLOT_SMTP_FROM, default "Passslot <passes@localhost>". */
@@ -73,11 +76,10 @@ function url(env: NodeJS.ProcessEnv, name: string, protocols: string[]): string 
   return raw;
 }
 
-function masterKey(raw: string | undefined): Buffer | undefined {
+function masterKey(raw: string | undefined, name = 'PASSSLOT_MASTER_KEY'): Buffer | undefined {
   if (!raw) return undefined;
   const key = /^[0-9a-f]{64}$/i.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
-  if (key.length !== 32)
-    throw new ConfigError('PASSSLOT_MASTER_KEY must be 32 bytes, as 64 hex digits or base64');
+  if (key.length !== 32) throw new ConfigError(`${name} must be 32 bytes, as 64 hex digits or base64`);
   return key;
 }
 
@@ -93,6 +95,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     publicUrl,
     masterKey: masterKey(env.PASSSLOT_MASTER_KEY),
+    extraMasterKeys: (env.PASSSLOT_EXTRA_MASTER_KEYS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean)
+      .map((k) => masterKey(k, 'each of PASSSLOT_EXTRA_MASTER_KEYS')!),
     smtpUrl: url(env, 'PASSSLOT_SMTP_URL', ['smtp:', 'smtps:']),
     smtpFrom: env.PASSSLOT_SMTP_FROM || 'Passslot <passes@localhost>',
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),

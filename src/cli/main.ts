@@ -7,6 +7,7 @@ import { certsCommand, certsHelp } from './commands/certs.js';
 import { devCommand, devHelp } from './commands/dev.js';
 import { doctorCommand, doctorHelp } from './commands/doctor.js';
 import { importCommand, importHelp } from './commands/import.js';
+import { masterKeyCommand, masterKeyHelp } from './commands/master-key.js';
 import { mcpCommand, mcpHelp } from './commands/mcp.js';
 import { passesCommand, passesHelp } from './commands/passes.js';
 import {
@@ -50,6 +51,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'put a backup in place in an empty data directory (restore FILE)',
     help: backupHelp,
     run: restoreCommand,
+  },
+  'rotate-master-key': {
+    summary: 'seal every secret at rest under a new master key, without downtime',
+    help: masterKeyHelp,
+    run: masterKeyCommand,
   },
   users: {
     summary: 'add a person to an account with a role (users create)',

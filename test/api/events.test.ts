@@ -212,7 +212,7 @@ describe('events', () => {
     });
   });
 
-  it('forgets finished deliveries after 30 days and keeps open ones and the events', async () => {
+  it('forgets delivered deliveries after 30 days and failed ones after the retention age, and keeps open ones and the events', async () => {
     const [event] = await (await s.api(s.alpha.appKey, '/v1/events?limit=1')).json();
     const at = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString();
     const delivery = async (status: 'delivered' | 'failed' | 'pending', daysAgo: number) =>
@@ -234,8 +234,13 @@ describe('events', () => {
           .returning('id')
           .executeTakeFirstOrThrow()
       ).id;
-    const old = [await delivery('delivered', 31), await delivery('failed', 40)];
-    const kept = [await delivery('delivered', 29), await delivery('pending', 31)];
+    // failed deliveries are kept for replay until the retention age (90 days by default)
+    const old = [await delivery('delivered', 31), await delivery('failed', 91)];
+    const kept = [
+      await delivery('delivered', 29),
+      await delivery('pending', 31),
+      await delivery('failed', 40),
+    ];
     await s.app.db
       .insertInto('deliveryAttempts')
       .values({

@@ -4,8 +4,8 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { ConfigError, loadConfig } from '../../config.js';
 import { CommandError, type Output, UsageError } from '../io.js';
+import { commandConfig } from './service.js';
 
 export const backupHelp = `passslot backup FILE    copy the database of a running (or stopped) Passslot to FILE, consistently
 passslot restore FILE   put a backup in place, in an empty data directory (PASSSLOT_DATA_DIR), before starting
@@ -18,13 +18,7 @@ service. With DATABASE_URL (PostgreSQL), use pg_dump --format=custom and pg_rest
 const DB_FILE = 'passslot.db';
 
 function sqliteDataDir(): string {
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CommandError(err.message);
-    throw err;
-  }
+  const config = commandConfig();
   if (config.databaseUrl)
     throw new CommandError(
       'DATABASE_URL is set: back up PostgreSQL with pg_dump --format=custom and restore with pg_restore (docs/deploy.md)',

@@ -32,13 +32,18 @@ PASSSLOT_PUBLIC_URL, PASSSLOT_MASTER_KEY, PASSSLOT_SMTP_URL, PASSSLOT_SMTP_FROM,
 PASSSLOT_LOG_LEVEL, PASSSLOT_WORKERS.
 `;
 
-async function openApp(): Promise<App> {
+/** The environment's configuration; a mistake in it is the command's error. */
+export function commandConfig(): ReturnType<typeof loadConfig> {
   try {
-    return await createApp(loadConfig());
+    return loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) throw new CommandError(err.message);
     throw err;
   }
+}
+
+async function openApp(): Promise<App> {
+  return createApp(commandConfig());
 }
 
 const setupJson = (s: AccountSetup) =>
