@@ -2,7 +2,7 @@
 // delivery, replaying past events, and finding one of the account's targets.
 import { Type } from '@sinclair/typebox';
 import { conflict, notFound } from '../errors.js';
-import { queueReplay, type TargetKind, tableOf } from '../store/deliveries.js';
+import { bringForward, queueReplay, type TargetKind, tableOf } from '../store/deliveries.js';
 import { matchesEventType } from '../store/events.js';
 import type { DeliveryRow, IntegrationRow, WebhookRow } from '../store/schema.js';
 import { requireUnrestricted } from './access.js';
@@ -224,6 +224,8 @@ export async function retryDelivery(
     if (!exists) throw notFound(`delivery ${input.deliveryId}`);
     throw conflict(`delivery ${input.deliveryId} is being sent right now`);
   }
+  // what waits before it (an earlier event of the same pass) would hold it back: sent now too, in order
+  await bringForward(ctx.app.db, { kind, id: input.id }, ctx.app.clock.now());
   ctx.app.wake('deliveries');
   const row = await ctx.app.db
     .selectFrom('deliveries')
@@ -248,6 +250,8 @@ export async function replay(ctx: ActionContext, kind: TargetKind, input: { id: 
     new Date(input.since).toISOString(),
     ctx.app.clock.now(),
   );
+  // the replayed events queue behind any delivery of their pass waiting on a retry: that goes now too, in order
+  await bringForward(ctx.app.db, { kind, id: target.id }, ctx.app.clock.now());
   ctx.app.wake('deliveries');
   return { queued };
 }

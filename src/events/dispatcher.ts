@@ -7,6 +7,7 @@ import type { App } from '../app.js';
 import { bumpedVersion } from '../store/db.js';
 import {
   type AttemptRecord,
+  bringForward,
   claimDeliveries,
   dueTargets,
   failOpenDeliveries,
@@ -250,6 +251,9 @@ export function startDispatcher(
           const row = rows.get(key);
           const { kind, id } = refOf(key);
           const at = t.at.toISOString();
+          // a 2xx from a target that was failing: it is back, so what waits on a retry goes now (in order per pass)
+          // rather than at its turn in the schedule, minutes away
+          if (t.ok && row?.failingSince) await bringForward(app.db, { kind, id }, t.at);
           if (
             t.ok &&
             (!row ||

@@ -153,6 +153,24 @@ export async function recordAttempts(db: Db, records: readonly AttemptRecord[]):
   });
 }
 
+/**
+ * Makes a target's deliveries that wait on a retry due now: the endpoint answered again after failing, or someone
+ * asked to send now (a retry, a replay). Order per pass holds, as only the oldest open delivery of a pass is claimed.
+ * Returns how many were brought forward.
+ */
+export async function bringForward(db: Db, target: TargetRef, now: Date): Promise<number> {
+  const nowIso = now.toISOString();
+  const r = await db
+    .updateTable('deliveries')
+    .set({ nextAttemptAt: nowIso })
+    .where('targetKind', '=', target.kind)
+    .where('targetId', '=', target.id)
+    .where('status', '=', PENDING)
+    .where('nextAttemptAt', '>', nowIso)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}
+
 /** Gives up the open deliveries of a target that was disabled: failed, kept for replay. */
 export async function failOpenDeliveries(
   db: Db,

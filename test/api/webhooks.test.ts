@@ -321,6 +321,76 @@ describe('webhooks: reliability', () => {
     rx.answer(() => ({ status: 200, body: 'ok' }));
   });
 
+  it('an endpoint back after an outage gets what waits on a retry at once, in order, not minutes later', async () => {
+    const hook = await createHook(s, rx.url, ['pass.status_changed']);
+    let down = true;
+    rx.answer(() => (down ? { status: 503 } : { status: 200, body: 'ok' }));
+    const a = await createMemberPass(s, s.alpha);
+    const b = await createMemberPass(s, s.alpha);
+    const seen = rx.received.length;
+    await statusChanges(s, a.path, 3);
+    await statusChanges(s, b.path, 3);
+    await until('first failures', async () => rx.received.length >= seen + 2);
+    await s.workers.drain();
+    // the second attempts, 5 s later, fail too: the next ones are minutes away
+    clock.offset += 6_000;
+    await until('second failures', async () => rx.received.length >= seen + 4);
+    await s.workers.drain();
+    const waiting = await s.app.db
+      .selectFrom('deliveries')
+      .select(['nextAttemptAt', 'attempts'])
+      .where('targetKind', '=', 'webhook')
+      .where('targetId', '=', hook.id)
+      .where('status', '=', 'pending')
+      .where('attempts', '=', 2)
+      .execute();
+    expect(waiting).toHaveLength(2);
+    for (const w of waiting)
+      expect(Date.parse(w.nextAttemptAt) - clock.now().getTime()).toBeGreaterThan(4 * 60_000);
+    // the endpoint is back: the next event (another pass's) is answered 2xx, and everything that waited goes at once,
+    // in order per pass, with the clock where it is
+    down = false;
+    const c = await createMemberPass(s, s.alpha);
+    const delivered = rx.delivered().length;
+    await statusChanges(s, c.path, 1);
+    await rx.waitFor(delivered + 7, 10_000);
+    const { byPass } = await eventsByPass(s, 'pass.status_changed');
+    const arrived = arrivalsByPass(rx);
+    for (const p of [a, b, c]) expect(arrived.get(p.serialNumber)).toEqual(byPass.get(p.serialNumber));
+    rx.answer(() => ({ status: 200, body: 'ok' }));
+  });
+
+  it('a manual replay sends now, behind nothing: a delivery of the same pass waiting on a retry goes first', async () => {
+    const hook = await createHook(s, rx.url, ['pass.status_changed']);
+    let down = true;
+    rx.answer(() => (down ? { status: 503 } : { status: 200, body: 'ok' }));
+    const since = clock.now().toISOString();
+    const p = await createMemberPass(s, s.alpha);
+    const seen = rx.received.length;
+    await statusChanges(s, p.path, 2);
+    await until('first failure', async () => rx.received.length >= seen + 1);
+    await s.workers.drain();
+    clock.offset += 6_000;
+    await until('second failure', async () => rx.received.length >= seen + 2);
+    await s.workers.drain();
+    // back up, but nothing new is sent to it: the replay alone must not wait the 5 minutes of the schedule
+    down = false;
+    const delivered = rx.delivered().length;
+    const res = await s.api(s.alpha.appKey, `/v1/webhooks/${hook.id}/replay`, {
+      method: 'POST',
+      json: { since },
+    });
+    expect(res.status).toBe(200);
+    expect((await res.json()).queued).toBe(2);
+    // the two waiting deliveries, then the two replayed: four arrivals, each pair in the pass's order
+    const got = await rx.waitFor(delivered + 4, 10_000);
+    const ids = got.slice(delivered).map((r) => r.json.id);
+    const { byPass } = await eventsByPass(s, 'pass.status_changed');
+    const order = byPass.get(p.serialNumber)!;
+    expect(ids).toEqual([...order, ...order]);
+    rx.answer(() => ({ status: 200, body: 'ok' }));
+  });
+
   it('1,000 events while the receiver answers 500 for a while and then 200: all delivered', async () => {
     const before = rx.delivered().length;
     const hook = await createHook(s, rx.url, ['pass.status_changed']);
