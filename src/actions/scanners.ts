@@ -21,7 +21,8 @@ const ScannerOut = Type.Object({
   updatedAt: Type.String(),
 });
 
-async function scannerRow(ctx: ActionContext, id: number) {
+/** A scanner of the account (404 for another account's). */
+export async function scannerRow(ctx: ActionContext, id: number) {
   const row = await ctx.app.db
     .selectFrom('scanners')
     .selectAll()

@@ -5,10 +5,12 @@
 // is a scan.performed event (PassSlot's name), and the last redemption also a pass.status_changed.
 import { type Static, Type } from '@sinclair/typebox';
 import { sql } from 'kysely';
+import { forbidden } from '../errors.js';
 import { passEvent, scanEvent } from '../events/payloads.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import { findPass } from './access.js';
 import { defineAction } from './registry.js';
+import { scannerRow } from './scanners.js';
 import { PassRef } from './schemas.js';
 
 const Outcome = Type.Union(
@@ -35,7 +37,11 @@ export const redeemPass = defineAction({
   input: Type.Object({
     ...PassRef,
     scanner: Type.Optional(
-      Type.Integer({ minimum: 1, description: 'the scanner that redeemed it, for the event' }),
+      Type.Integer({
+        minimum: 1,
+        description:
+          'the scanner redeeming it (one of the account’s, allowed this pass’s template), for the event',
+      }),
     ),
   }),
   output: Type.Object({
@@ -49,6 +55,16 @@ export const redeemPass = defineAction({
   async handler(ctx, input) {
     const { pass, passType } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
     const template = await ctx.app.rows.template(ctx.app.db, pass.templateId);
+    // a scanner redeems only passes of the templates it is given (PassSlot's scanner access)
+    if (input.scanner !== undefined) {
+      const scanner = await scannerRow(ctx, input.scanner);
+      const allowed = JSON.parse(scanner.allowedTemplates) as number[];
+      if (!scanner.fullAccess && !allowed.includes(template.id))
+        throw forbidden(
+          `scanner ${scanner.id} may not redeem passes of template ${template.id}`,
+          'restricted_key',
+        );
+    }
     const limit =
       (JSON.parse(template.restrictions) as { redemptionRestriction?: number | null })
         .redemptionRestriction ?? null;

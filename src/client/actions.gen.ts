@@ -1224,7 +1224,7 @@ export interface RedeemPassInput {
   passTypeIdentifier: string;
   /** the serial number of the pass */
   serialNumber: string;
-  /** the scanner that redeemed it, for the event */
+  /** the scanner redeeming it (one of the account’s, allowed this pass’s template), for the event */
   scanner?: number;
 }
 

@@ -1,7 +1,7 @@
 // Redemption against the template's redemptionRestriction (PassSlot's): counted per pass in one atomic update, the
 // last allowed use sets the status to redeemed, later ones are refused; a scan.performed event for each attempt.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AccountSetup } from '../../src/actions/accounts.js';
+import { type AccountSetup, demoTemplate } from '../../src/actions/accounts.js';
 import { createMemberPass, startServer, TEST_DB, type TestServer } from './harness.js';
 
 let s: TestServer;
@@ -16,6 +16,16 @@ const restrict = async (who: AccountSetup, restrictions: Record<string, unknown>
     json: restrictions,
   });
   expect(res.status).toBe(200);
+};
+
+/** A scanner of the account: its id. */
+const scanner = async (who: AccountSetup, access: { fullAccess: boolean; allowedTemplates?: number[] }) => {
+  const res = await s.api(who.appKey, '/v1/scanners', {
+    method: 'POST',
+    json: { name: `door-${Math.random()}`, type: 'Browser', ...access },
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()).id as number;
 };
 
 const eventsOf = async (serialNumber: string, type: string) =>
@@ -42,10 +52,11 @@ describe(`redemption on ${TEST_DB}`, () => {
 
   it('allows as many redemptions as the template says, then answers already_redeemed', async () => {
     await restrict(s.alpha, { redemptionRestriction: 2 });
+    const door = await scanner(s.alpha, { fullAccess: true });
     const p = await createMemberPass(s, s.alpha);
     const answers = [];
     for (let i = 0; i < 3; i++) {
-      const res = await redeem(p.path, s.alpha.appKey, { scanner: 7 });
+      const res = await redeem(p.path, s.alpha.appKey, { scanner: door });
       expect(res.status).toBe(200);
       answers.push(await res.json());
     }
@@ -58,9 +69,9 @@ describe(`redemption on ${TEST_DB}`, () => {
     expect(status.status).toBe('redeemed');
     const scans = await eventsOf(p.serialNumber, 'scan.performed');
     expect(scans.map((e) => [e.scanner, e.action, e.outcome, e.passTemplateId])).toEqual([
-      [7, 'redeem', 'redeemed', s.alpha.templateId],
-      [7, 'redeem', 'redeemed', s.alpha.templateId],
-      [7, 'redeem', 'already_redeemed', s.alpha.templateId],
+      [door, 'redeem', 'redeemed', s.alpha.templateId],
+      [door, 'redeem', 'redeemed', s.alpha.templateId],
+      [door, 'redeem', 'already_redeemed', s.alpha.templateId],
     ]);
     const changes = await eventsOf(p.serialNumber, 'pass.status_changed');
     expect(changes.map((e) => [e.oldStatus, e.newStatus])).toEqual([['valid', 'redeemed']]);
@@ -112,5 +123,25 @@ describe(`redemption on ${TEST_DB}`, () => {
     const bad = await redeem(theirs.path, gamma.appKey, { scanner: 'front door' });
     expect(bad.status).toBe(422);
     expect((await bad.json()).errors[0].field).toBe('scanner');
+    // a scanner of another account, and one not given this pass's template, cannot redeem it
+    const alphaDoor = await scanner(s.alpha, { fullAccess: true });
+    expect((await redeem(theirs.path, gamma.appKey, { scanner: alphaDoor })).status).toBe(404);
+    const other = await s.api(gamma.appKey, '/v1/templates', {
+      method: 'POST',
+      json: { name: 'Other', passType: gamma.passTypeIdentifier, description: demoTemplate('Other') },
+    });
+    expect(other.status).toBe(201);
+    const elsewhere = await scanner(gamma, {
+      fullAccess: false,
+      allowedTemplates: [(await other.json()).id],
+    });
+    const refused = await redeem(theirs.path, gamma.appKey, { scanner: elsewhere });
+    expect(refused.status).toBe(403);
+    expect((await refused.json()).message).toContain(`template ${gamma.templateId}`);
+    const allowed = await scanner(gamma, { fullAccess: false, allowedTemplates: [gamma.templateId] });
+    expect((await (await redeem(theirs.path, gamma.appKey, { scanner: allowed })).json()).outcome).toBe(
+      'redeemed',
+    );
+    expect((await s.api(gamma.appKey, `${theirs.path}/status`).then((r) => r.json())).status).toBe('valid');
   });
 });
