@@ -59,6 +59,18 @@ export function passEvent(
   };
 }
 
+/** PassSlot's fields naming a pass in its registration and scan events (passPid, passSerialNumber, ...). */
+const slotFields = (pass: Pass, passType: PassType) => ({
+  passPid: pass.publicId,
+  passSerialNumber: pass.serialNumber,
+  passTypeIdentifier: passType.passTypeIdentifier,
+  passTemplateId: pass.templateId,
+  status: pass.status,
+  email: pass.ownerEmail,
+  userId: pass.ownerUserId,
+  externalId: pass.ownerExternalId,
+});
+
 /** A device added the pass to Wallet, or removed it (PassSlot's registration fields). */
 export function registrationEvent(
   type: 'registration.created' | 'registration.deleted',
@@ -73,14 +85,7 @@ export function registrationEvent(
     passId: pass.id,
     data: {
       deviceLibraryIdentifier,
-      passPid: pass.publicId,
-      passSerialNumber: pass.serialNumber,
-      passTypeIdentifier: passType.passTypeIdentifier,
-      passTemplateId: pass.templateId,
-      status: pass.status,
-      email: pass.ownerEmail,
-      userId: pass.ownerUserId,
-      externalId: pass.ownerExternalId,
+      ...slotFields(pass, passType),
       ...extra,
     },
   };
@@ -99,14 +104,7 @@ export function scanEvent(
     passId: pass.id,
     data: {
       scanner,
-      passPid: pass.publicId,
-      passSerialNumber: pass.serialNumber,
-      passTypeIdentifier: passType.passTypeIdentifier,
-      passTemplateId: pass.templateId,
-      status: pass.status,
-      email: pass.ownerEmail,
-      userId: pass.ownerUserId,
-      externalId: pass.ownerExternalId,
+      ...slotFields(pass, passType),
       ...rest,
     },
   };

@@ -7,44 +7,18 @@ import { runAction, systemContext } from '../actions/registry.js';
 import type { App } from '../app.js';
 import { pruneAuditLog } from '../store/audit.js';
 import { IDEMPOTENCY_MS } from '../store/idempotency.js';
+import { pruneOldest } from '../store/prune.js';
 
 const DAY_MS = 86_400_000;
 const KEEP_DONE_JOBS_MS = 7 * DAY_MS;
 const KEEP_DELIVERED_MS = 30 * DAY_MS;
 /** Stripe retries an event for up to three days: a month of ids is ample to know a repeat. */
 const KEEP_STRIPE_EVENTS_MS = 30 * DAY_MS;
-export const PRUNE_BATCH = 1000;
 
 /** passtype.certificate_expiring for every certificate with 30 days or less left; returns how many were warned. */
 export async function warnExpiringCertificates(app: App): Promise<number> {
   const { warned } = await runAction(warnAction, systemContext(app, 0, 'retention', 'job'), {});
   return warned;
-}
-
-/**
- * Deletes the oldest rows of a log, by its increasing key, while they are older than `cutoff`: reads a batch, deletes
- * the part of it that is old enough, and stops at the first row that is not. Returns how many rows went.
- */
-export async function pruneOldest(
-  read: (after: number, limit: number) => Promise<{ key: number; at: string }[]>,
-  remove: (after: number, upTo: number) => Promise<void>,
-  cutoff: string,
-): Promise<number> {
-  let after = 0;
-  let removed = 0;
-  for (;;) {
-    const rows = await read(after, PRUNE_BATCH);
-    const end = rows.findIndex((r) => r.at >= cutoff);
-    const old = end === -1 ? rows : rows.slice(0, end);
-    if (old.length === 0) return removed;
-    const upTo = old[old.length - 1]!.key;
-    await remove(after, upTo);
-    removed += old.length;
-    after = upTo;
-    if (old.length < rows.length || rows.length < PRUNE_BATCH) return removed;
-    // let requests in between batches
-    await new Promise((resolve) => setImmediate(resolve));
-  }
 }
 
 /**
@@ -125,7 +99,7 @@ export async function pruneOldRows(app: App): Promise<Record<string, number>> {
     },
     cutoff,
   );
-  counts.auditLog = await pruneAuditLog(db, cutoff, pruneOldest);
+  counts.auditLog = await pruneAuditLog(db, cutoff);
   for (const [table, at] of [
     ['pushLog', 'createdAt'],
     ['walletLogs', 'createdAt'],

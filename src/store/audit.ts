@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Insertable } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db, Dialect } from './db.js';
+import { pruneOldest } from './prune.js';
 import type { AuditLogTable } from './schema.js';
 
 export type AuditRow = Omit<Insertable<AuditLogTable>, 'id' | 'seq' | 'prevHash' | 'hash'> & {
@@ -236,19 +237,11 @@ export async function verifyChain(db: Db, accountId: number): Promise<{ rows: nu
 }
 
 /**
- * Deletes execution records older than `cutoff`, oldest first (with the pruner of jobs/retention.ts). Each account's
+ * Deletes execution records older than `cutoff`, oldest first (store/prune.ts). Each account's
  * chain keeps its anchor, the seq and hash of its last deleted record, in audit_heads: verifyChain starts from the
  * first kept record, so what remains stays verifiable and a record removed any other way still shows.
  */
-export async function pruneAuditLog(
-  db: Db,
-  cutoff: string,
-  pruneOldest: (
-    read: (after: number, limit: number) => Promise<{ key: number; at: string }[]>,
-    remove: (after: number, upTo: number) => Promise<void>,
-    cutoff: string,
-  ) => Promise<number>,
-): Promise<number> {
+export async function pruneAuditLog(db: Db, cutoff: string): Promise<number> {
   return pruneOldest(
     async (after, limit) =>
       (

@@ -58,24 +58,22 @@ export function readKeyFiles(dataDir: string): Keyring | undefined {
 export function loadKeyring(
   configured: { key?: Buffer; extra: Buffer[] },
   dataDir: string,
-): { keyring: Keyring; created: boolean; fromFiles: boolean } {
+): { keyring: Keyring; fromFiles: boolean } {
   if (configured.key)
     return {
       keyring: { current: configured.key, others: configured.extra },
-      created: false,
       fromFiles: false,
     };
   const existing = readKeyFiles(dataDir);
   if (existing)
     return {
       keyring: { ...existing, others: [...existing.others, ...configured.extra] },
-      created: false,
       fromFiles: true,
     };
   mkdirSync(dataDir, { recursive: true });
   const key = randomBytes(32);
   writeFileSync(join(dataDir, KEY_FILE), `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-  return { keyring: { current: key, others: configured.extra }, created: true, fromFiles: true };
+  return { keyring: { current: key, others: configured.extra }, fromFiles: true };
 }
 
 /**

@@ -2,7 +2,8 @@
 // deliveries older than the age go, oldest first in batches; an event a delivery still holds stays, with everything
 // after it; the audit chain stays verifiable from the first kept record; what is younger stays.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PRUNE_BATCH, pruneOldRows } from '../../src/jobs/retention.js';
+import { pruneOldRows } from '../../src/jobs/retention.js';
+import { PRUNE_BATCH } from '../../src/store/prune.js';
 import { createMemberPass, startServer, TEST_DB, type TestServer } from './harness.js';
 
 let s: TestServer;
