@@ -9,6 +9,7 @@ import { Outbound } from './events/outbound.js';
 import { Renderer } from './render/renderer.js';
 import { ActionStats } from './store/action-stats.js';
 import { AuditWriter } from './store/audit.js';
+import { type Bus, localBus, PgBus } from './store/bus.js';
 import { HotPassCache, RowCache } from './store/cache.js';
 import { type Db, type Dialect, migrate, openStore, type Store } from './store/db.js';
 import { createSecrets, loadKeyring, readKeyFiles, type Secrets } from './store/secrets.js';
@@ -26,8 +27,10 @@ export interface App {
   renderer: Renderer;
   /** Pass type and template rows by version. */
   rows: RowCache;
-  /** What the hottest requests about a pass need (Wallet's conditional request, values), SQLite only; store/cache.ts. */
+  /** What the hottest requests about a pass need (Wallet's conditional request, values); store/cache.ts. */
   hotPasses: HotPassCache;
+  /** What the other processes on the same PostgreSQL must hear: changes that make caches stale, wakes. */
+  bus: Bus;
   /** The APNs connections, on the push thread when the service runs compiled (apple/push-thread.ts). */
   apns: ApnsPool;
   /** App keys verified with a short cache; the key actions clear it. */
@@ -38,8 +41,11 @@ export interface App {
   stats: ActionStats;
   /** The HTTP client for addresses users give (webhooks, CRMs), with the SSRF guard. */
   outbound: Outbound;
-  /** Wakes the background workers when durable work was just queued (they also poll). */
+  /** Wakes the background workers, here and in the other processes, when durable work was just queued (they also
+   * poll). */
   wake(kind: string): void;
+  /** Wakes this process's workers only (the bus carried the wake to the others). */
+  wakeHere(kind: string): void;
   onWake(listener: (kind: string) => void): void;
   close(): Promise<void>;
 }
@@ -68,6 +74,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const secrets = createSecrets(keyring, fromFiles ? () => readKeyFiles(config.dataDir) : undefined);
   const listeners: ((kind: string) => void)[] = [];
   const clock = options.clock ?? systemClock;
+  let bus: Bus = localBus();
+  if (store.dialect === 'postgres' && config.databaseUrl) {
+    const pgBus = new PgBus(config.databaseUrl, store.db, log);
+    await pgBus.start();
+    bus = pgBus;
+  }
+  const wakeHere = (kind: string) => {
+    for (const l of listeners) l(kind);
+  };
   const app: App = {
     config,
     store,
@@ -78,19 +93,23 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     log,
     renderer: new Renderer(config.renderThreads),
     rows: new RowCache(),
-    hotPasses: new HotPassCache(store.dialect === 'sqlite'),
+    hotPasses: new HotPassCache(true, () => bus.fresh()),
+    bus,
     outbound: new Outbound(config.webhookAllowPrivate),
-    auth: new Authenticator(store.db, clock, config.publicUrl),
+    auth: new Authenticator(store.db, clock, config.publicUrl, bus),
     audit: new AuditWriter(store.db, store.dialect, log),
     stats: new ActionStats(store.db, log),
     apns: new ApnsPool({ db: store.db, config, secrets }),
     wake: (kind) => {
-      for (const l of listeners) l(kind);
+      wakeHere(kind);
+      bus.wakeOthers(kind);
     },
+    wakeHere,
     onWake: (listener) => {
       listeners.push(listener);
     },
     close: async () => {
+      await bus.close();
       await app.apns.close();
       await app.renderer.close();
       await app.outbound.close();
@@ -99,5 +118,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await store.close();
     },
   };
+  bus.onNotice((notice) => {
+    if (notice.allPasses) app.hotPasses.forgetAll();
+    else if (notice.passes) app.hotPasses.forget(notice.passes);
+    if (notice.credentials) app.auth.clear();
+    for (const kind of notice.wake ?? []) wakeHere(kind);
+  });
+  bus.onReset(() => {
+    app.hotPasses.forgetAll();
+    app.auth.clear();
+  });
   return app;
 }

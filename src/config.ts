@@ -28,8 +28,19 @@ export interface Config {
   rateLimitPerMinute: number;
   /** PASSSLOT_LOG_LEVEL, default info (silent in tests). */
   logLevel: string;
-  /** PASSSLOT_WORKERS: run the background workers (email, jobs) in this process, default true. */
+  /** PASSSLOT_ROLE, default all: `api` serves HTTP only, `worker` runs the background workers (pushes, emails, SMS,
+   * deliveries, jobs) and serves only /healthz, /readyz and /metrics. PASSSLOT_WORKERS=false is the same as api. */
+  role: 'all' | 'api' | 'worker';
+  /** Whether this process runs the background workers (role all or worker). */
   runWorkers: boolean;
+  /** PASSSLOT_DB_POOL, default 10: PostgreSQL connections per process (one more listens for the bus). */
+  dbPool: number;
+  /** PASSSLOT_JOB_LEASE_SECONDS, default 60: how long a claimed job is held; a job of a process that died is taken
+   * again by another once its lease has run out. */
+  jobLeaseSeconds: number;
+  /** PASSSLOT_DRAIN_SECONDS, default 0: on SIGTERM, how long /readyz answers 503 (so the load balancer stops sending
+   * new requests) before the server stops accepting connections and finishes those in flight. */
+  drainSeconds: number;
   /** PASSSLOT_APNS_URL, default https://api.push.apple.com (a local stand-in in development and tests). */
   apnsUrl: string;
   /** PASSSLOT_APNS_CA: path of a PEM file of extra CAs to trust for APNs (NODE_EXTRA_CA_CERTS works too); read when
@@ -83,6 +94,15 @@ function masterKey(raw: string | undefined, name = 'PASSSLOT_MASTER_KEY'): Buffe
   return key;
 }
 
+function roleOf(env: NodeJS.ProcessEnv): Pick<Config, 'role' | 'runWorkers'> {
+  const raw = env.PASSSLOT_ROLE || (env.PASSSLOT_WORKERS === 'false' ? 'api' : 'all');
+  if (raw !== 'all' && raw !== 'api' && raw !== 'worker')
+    throw new ConfigError(`PASSSLOT_ROLE must be all, api or worker, got "${raw}"`);
+  if (raw === 'worker' && env.PASSSLOT_WORKERS === 'false')
+    throw new ConfigError('PASSSLOT_ROLE=worker runs the workers: PASSSLOT_WORKERS=false contradicts it');
+  return { role: raw, runWorkers: raw !== 'api' };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = int(env, 'PORT', 3000, 0, 65535);
   const publicUrl = (
@@ -105,7 +125,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     rateLimitPerMinute: int(env, 'PASSSLOT_RATE_LIMIT', 600, 1, 1_000_000_000),
     logLevel: env.PASSSLOT_LOG_LEVEL || 'info',
-    runWorkers: env.PASSSLOT_WORKERS !== 'false',
+    ...roleOf(env),
+    dbPool: int(env, 'PASSSLOT_DB_POOL', 10, 1, 1000),
+    jobLeaseSeconds: int(env, 'PASSSLOT_JOB_LEASE_SECONDS', 60, 5, 86_400),
+    drainSeconds: int(env, 'PASSSLOT_DRAIN_SECONDS', 0, 0, 3600),
     apnsUrl: (url(env, 'PASSSLOT_APNS_URL', ['https:']) ?? 'https://api.push.apple.com').replace(/\/+$/, ''),
     apnsCaFile: env.PASSSLOT_APNS_CA ? resolve(env.PASSSLOT_APNS_CA) : undefined,
     pushDebounceMs: int(env, 'PASSSLOT_PUSH_DEBOUNCE_MS', 200, 0, 60_000),

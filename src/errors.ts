@@ -39,6 +39,8 @@ export const ERROR_CODES = {
   rate_limited: 429,
   /** Something failed on our side; the answer carries the request id to quote. */
   internal: 500,
+  /** This process is stopping (draining) or cannot reach its database: try another one, or again shortly. */
+  unavailable: 503,
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

@@ -154,8 +154,9 @@ describe('passslot serve with render threads', () => {
     const port = await freePort();
     const server = await serve({ ...env, PORT: String(port) });
     const base = `http://127.0.0.1:${port}`;
-    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({
+    expect(await (await fetch(`${base}/healthz`)).json()).toMatchObject({
       status: 'ok',
+      role: 'all',
       renderThreads: 2,
       pushThread: true,
     });

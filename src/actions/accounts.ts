@@ -1,9 +1,11 @@
 // Accounts and the first start: a new account gets a development pass type (a local CA stands in for Apple's WWDR),
 // a demo member-card template and an app key with every scope. Accounts are the operator's business (the CLI): their
 // actions are `system` actions, which no app key can run.
+
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
+import { sql } from 'kysely';
 import type { App } from '../app.js';
 import { randomToken as token } from '../auth/tokens.js';
 import { createDevPki, type JsonObject } from '../engine/index.js';
@@ -176,7 +178,7 @@ const RateLimit = Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), 
 
 async function setRateLimit(app: App, accountId: number, rateLimit: number | null): Promise<void> {
   await app.db.updateTable('accounts').set({ rateLimit }).where('id', '=', accountId).execute();
-  app.auth.forget(); // verified keys carry the account's limit
+  await app.auth.forget(); // verified keys carry the account's limit
 }
 
 export const createAccountAction = defineAction({
@@ -259,10 +261,24 @@ export const accountActions = [createAccountAction, getAccount, listAccounts, se
 
 /** On an empty database: the demo account. Returns undefined when set up already. */
 export async function firstStart(app: App): Promise<AccountSetup | undefined> {
-  const any = await app.db.selectFrom('accounts').select('id').limit(1).executeTakeFirst();
-  if (any) return undefined;
-  return runAction(createAccountAction, systemContext(app, 0, 'first-start', 'cli'), { name: 'demo' });
+  const setUp = async () => {
+    const any = await app.db.selectFrom('accounts').select('id').limit(1).executeTakeFirst();
+    if (any) return undefined;
+    return runAction(createAccountAction, systemContext(app, 0, 'first-start', 'cli'), { name: 'demo' });
+  };
+  if (app.dialect !== 'postgres') return setUp();
+  // several processes starting together on one empty PostgreSQL: one makes the demo account, the others wait and see it
+  return app.db.connection().execute(async (conn) => {
+    await sql`select pg_advisory_lock(${FIRST_START_LOCK})`.execute(conn);
+    try {
+      return await setUp();
+    } finally {
+      await sql`select pg_advisory_unlock(${FIRST_START_LOCK})`.execute(conn);
+    }
+  });
 }
+
+const FIRST_START_LOCK = 7_305_011;
 
 /** Another all-scopes key of an account (for tests and scripts; the CLI runs create_app_key). */
 export async function createAccountKey(app: App, accountName: string, scopes: Scope[]): Promise<string> {

@@ -100,7 +100,7 @@ export const rotateAppKey = defineAction({
     requireUnrestricted(ctx, 'manage app keys');
     const out = await rotateKey(ctx.app.db, ctx.grant.accountId, input.id);
     if (!out) throw notFound(`app key ${input.id}`);
-    ctx.app.auth.forget(); // the old secret stops working now, not when its cache entry expires
+    await ctx.app.auth.forget(); // the old secret stops working now, not when its cache entry expires
     return { key: out.key, ...out.info };
   },
 });
@@ -116,7 +116,7 @@ export const revokeAppKey = defineAction({
   async handler(ctx, input) {
     requireUnrestricted(ctx, 'manage app keys');
     if (!(await revokeKey(ctx.app.db, ctx.grant.accountId, input.id))) throw notFound(`app key ${input.id}`);
-    ctx.app.auth.forget();
+    await ctx.app.auth.forget();
     return {};
   },
 });

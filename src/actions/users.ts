@@ -143,7 +143,7 @@ export const revokeOauthGrant = defineAction({
       .where('id', '=', input.id)
       .where('revokedAt', 'is', null)
       .execute();
-    ctx.app.auth.forget();
+    await ctx.app.auth.forget();
     return {};
   },
 });

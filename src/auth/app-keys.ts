@@ -28,13 +28,25 @@ const CACHE_MS = 2000;
 // nothing.
 const cacheKeyOf = (header: string): string => hash('sha256', header, 'base64');
 
-/** Verifies keys and tokens with a short in-process cache (revoking actions clear it, so revocation counts at once). */
+/** What the authenticator needs of the bus between processes (store/bus.ts). */
+interface CredentialBus {
+  fresh(): boolean;
+  announce(notice: { credentials: true }): Promise<void>;
+}
+
+/**
+ * Verifies keys and tokens with a short in-process cache. Revoking actions clear it in every process (through the
+ * bus) before they answer, so a revocation counts at once everywhere; the cache is used only while the bus is fresh.
+ */
 export class Authenticator {
   private readonly cache = new Map<string, { grant: KeyGrant; until: number }>();
+  /** Counts clears: a verification that began before one is not kept (it may have read what was just revoked). */
+  private generation = 0;
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly publicUrl: string,
+    private readonly bus: CredentialBus,
   ) {}
 
   /** The challenge of a 401 on `path`: where to find how to get a token (RFC 9728), and Basic for app keys. */
@@ -58,6 +70,7 @@ export class Authenticator {
   }
 
   private lookup(cacheKey: string): KeyGrant | undefined {
+    if (!this.bus.fresh()) return undefined;
     const hit = this.cache.get(cacheKey);
     return hit && hit.until > Date.now() ? hit.grant : undefined;
   }
@@ -75,6 +88,7 @@ export class Authenticator {
           [],
           { 'WWW-Authenticate': this.challenge(path) },
         );
+      const begun = this.generation;
       grant = isAccessToken(presented)
         ? await verifyAccessToken(this.db, presented, this.clock.now())
         : await verifyKey(this.db, presented);
@@ -90,7 +104,7 @@ export class Authenticator {
         );
       }
       if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(cacheKey, { grant, until: Date.now() + CACHE_MS });
+      if (begun === this.generation) this.cache.set(cacheKey, { grant, until: Date.now() + CACHE_MS });
     }
     if (!this.fits(grant, path))
       throw new AppError(
@@ -102,7 +116,15 @@ export class Authenticator {
     return grant;
   }
 
-  forget(): void {
+  /** After a change to keys, tokens, grants or their accounts has committed: no process uses what it verified before. */
+  async forget(): Promise<void> {
+    this.clear();
+    await this.bus.announce({ credentials: true });
+  }
+
+  /** Drops what this process verified (another process changed credentials, or the bus missed notices). */
+  clear(): void {
+    this.generation++;
     this.cache.clear();
   }
 }

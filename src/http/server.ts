@@ -28,7 +28,16 @@ declare module 'fastify' {
 
 const MAX_BODY = 12 * 1024 * 1024;
 
-export async function buildServer(app: App): Promise<FastifyInstance> {
+export interface ServerOptions {
+  /** True once the process was asked to stop: /readyz answers 503 so that the load balancer sends nothing new. */
+  draining?: () => boolean;
+}
+
+/**
+ * The HTTP server of the process's role: everything, or for a worker (PASSSLOT_ROLE=worker) only its health and
+ * metrics.
+ */
+export async function buildServer(app: App, options: ServerOptions = {}): Promise<FastifyInstance> {
   const fastify = Fastify({
     loggerInstance: app.log as FastifyBaseLogger,
     bodyLimit: MAX_BODY,
@@ -43,6 +52,49 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   fastify.setSerializerCompiler(() => (data) => JSON.stringify(data));
   await parsers(fastify);
   errorHandlers(fastify, MAX_BODY);
+
+  // liveness: the process answers and reaches its database
+  fastify.get('/healthz', { schema: { hide: true } }, async () => {
+    await app.db.selectFrom('accounts').select('id').limit(1).execute();
+    return {
+      status: 'ok',
+      role: app.config.role,
+      renderThreads: app.renderer.threads,
+      pushThread: app.apns.threaded,
+      node: app.bus.nodeId,
+      nodes: app.bus.nodes().length,
+      caching: app.bus.fresh(),
+    };
+  });
+  // readiness: send it requests (fails while draining, and while the database does not answer)
+  fastify.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+    if (options.draining?.())
+      return reply
+        .status(503)
+        .send({ status: 'draining', message: 'this process is stopping', code: 'unavailable' });
+    try {
+      await app.db.selectFrom('accounts').select('id').limit(1).execute();
+    } catch {
+      return reply
+        .status(503)
+        .send({ status: 'unready', message: 'the database does not answer', code: 'unavailable' });
+    }
+    return { status: 'ready' };
+  });
+
+  // Prometheus: runs and durations per action and edge, and the process's own figures
+  fastify.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
+    const token = app.config.metricsToken;
+    const presented = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (token && !(presented && safeEqual(presented, token)))
+      return reply.status(401).header('WWW-Authenticate', 'Bearer realm="metrics"').send({
+        message: 'GET /metrics needs Authorization: Bearer PASSSLOT_METRICS_TOKEN',
+        code: 'unauthorized',
+      });
+    return reply.type(app.stats.registry.contentType).send(await app.stats.registry.metrics());
+  });
+
+  if (app.config.role === 'worker') return fastify;
 
   await fastify.register(swagger, {
     openapi: {
@@ -67,23 +119,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     },
   });
   await fastify.register(swaggerUi, { routePrefix: '/docs' });
-
-  fastify.get('/healthz', { schema: { hide: true } }, async () => {
-    await app.db.selectFrom('accounts').select('id').limit(1).execute();
-    return { status: 'ok', renderThreads: app.renderer.threads, pushThread: app.apns.threaded };
-  });
-
-  // Prometheus: runs and durations per action and edge, and the process's own figures
-  fastify.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
-    const token = app.config.metricsToken;
-    const presented = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (token && !(presented && safeEqual(presented, token)))
-      return reply.status(401).header('WWW-Authenticate', 'Bearer realm="metrics"').send({
-        message: 'GET /metrics needs Authorization: Bearer PASSSLOT_METRICS_TOKEN',
-        code: 'unauthorized',
-      });
-    return reply.type(app.stats.registry.contentType).send(await app.stats.registry.metrics());
-  });
 
   await fastify.register(async (api) => {
     authAndLimits(api, app);

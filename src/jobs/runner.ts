@@ -37,7 +37,6 @@ export interface Workers {
   stop(): Promise<void>;
 }
 
-const LEASE_MS = 60_000;
 const CONCURRENCY = 16;
 const POLL_MS = 1000;
 
@@ -76,6 +75,7 @@ export function startWorkers(
         .catch((err) => app.log.warn({ err }, 'could not resume parked emails'))
     : Promise.resolve();
   const workerId = `${process.pid}-${randomUUID().slice(0, 8)}`;
+  const leaseMs = app.config.jobLeaseSeconds * 1000;
   async function runJob(job: JobRow): Promise<void> {
     try {
       await handlers[job.kind]!(job);
@@ -111,9 +111,7 @@ export function startWorkers(
     for (;;) {
       const room = loop.stopped ? 0 : CONCURRENCY - inflight.size;
       const jobs =
-        room > 0
-          ? await claimJobs(app.db, app.dialect, kinds, workerId, app.clock.now(), LEASE_MS, room)
-          : [];
+        room > 0 ? await claimJobs(app.db, app.dialect, kinds, workerId, app.clock.now(), leaseMs, room) : [];
       for (const job of jobs) {
         const run: Promise<void> = runJob(job).finally(() => inflight.delete(run));
         inflight.add(run);

@@ -62,10 +62,11 @@ const PKPASS_BYTES_LIMIT = 64 * 1024 * 1024;
 
 /**
  * Passes read by Wallet's conditional request or the API's values read, so that those are answered without a query
- * (and the .pkpass every device fetches after a change, with one). Only where one process writes (SQLite): every
- * transaction that changes a pass writes an event about it, and once it commits the pass is dropped from here
- * (store/events.ts, withEvents). A read that began before a change cannot put the old row back: fills are refused
- * once anything was dropped since they began.
+ * (and the .pkpass every device fetches after a change, with one). Every transaction that changes a pass writes an
+ * event about it, and once it commits the pass is dropped from here (store/events.ts, withEvents), and from the other
+ * processes' caches through the bus (store/bus.ts) before the change's answer. The cache is used only while the bus
+ * says it may be (`trusted`). A read that began before a change cannot put the old row back: fills are refused once
+ * anything was dropped since they began.
  */
 export class HotPassCache {
   private readonly byRef = new Map<string, HotPass>();
@@ -73,10 +74,13 @@ export class HotPassCache {
   private generation = 0;
   private bytes = 0;
 
-  constructor(readonly enabled: boolean) {}
+  constructor(
+    readonly enabled: boolean,
+    private readonly trusted: () => boolean = () => true,
+  ) {}
 
   get(ref: string): HotPass | undefined {
-    return this.enabled ? this.byRef.get(ref) : undefined;
+    return this.enabled && this.trusted() ? this.byRef.get(ref) : undefined;
   }
 
   /** The pass (deleted ones too) from the cache, or read with one query and kept. */
@@ -105,7 +109,7 @@ export class HotPassCache {
 
   /** Call before reading a row to fill with; pass the result to fill(). */
   begin(): number {
-    return this.generation;
+    return this.trusted() ? this.generation : -1;
   }
 
   fill(ref: string, pass: HotPass, begun: number): void {
@@ -126,6 +130,14 @@ export class HotPassCache {
     if (entry.pkpass || this.bytes + pkpass.byteLength > PKPASS_BYTES_LIMIT) return;
     entry.pkpass = pkpass;
     this.bytes += pkpass.byteLength;
+  }
+
+  /** Drops every pass (the bus missed notices, or a change touched too many to list). */
+  forgetAll(): void {
+    this.generation++;
+    this.byRef.clear();
+    this.refOf.clear();
+    this.bytes = 0;
   }
 
   forget(passIds: Iterable<number>): void {

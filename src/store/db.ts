@@ -29,9 +29,9 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export function openStore(options: { dataDir: string; databaseUrl?: string }): Store {
+export function openStore(options: { dataDir: string; databaseUrl?: string; dbPool?: number }): Store {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.dbPool ?? 10 });
     // An idle connection that the server closes (restart, failover) is dropped by the pool and replaced on demand;
     // without a listener the error would end the process.
     pool.on('error', () => undefined);

@@ -2,6 +2,7 @@
 // per webhook or integration that wants it. Delivering (src/events/) reads the deliveries; the events API and the
 // live stream read the events.
 import { randomUUID } from 'node:crypto';
+import type { Bus } from './bus.js';
 import type { Db } from './db.js';
 import { preparedIn } from './prepared.js';
 
@@ -162,27 +163,37 @@ export async function appendEvent(db: Db, input: EventInput, now: Date): Promise
 /** What withEvents needs of the App (kept narrow so the store does not depend on it). */
 export interface EventSink {
   db: Db;
-  wake(kind: string): void;
+  /** Wakes this process's workers and streams. */
+  wakeHere(kind: string): void;
   /** Told, after a commit, which passes changed. */
   hotPasses?: { forget(passIds: Iterable<number>): void };
+  /** Tells the other processes (store/bus.ts). */
+  bus?: Pick<Bus, 'announceIn' | 'settle'>;
 }
 
 /**
  * Runs `fn` in a transaction; once it has committed, drops the passes it wrote events about from the cache of
- * hot passes, and wakes the live streams and, when deliveries were queued, the delivery engine
- * (which also polls, so a wake lost to a crash only delays).
+ * hot passes, here and (through the bus, whose notice commits with the transaction) in every other process before
+ * returning, and wakes the live streams and, when deliveries were queued, the delivery engine, in every process
+ * (which also poll, so a wake lost to a crash only delays).
  */
 export async function withEvents<T>(sink: EventSink, fn: (trx: Db) => Promise<T>): Promise<T> {
   let used: Db | undefined;
-  const out = await sink.db.transaction().execute((trx) => {
+  let notice: number | undefined;
+  const out = await sink.db.transaction().execute(async (trx) => {
     used = trx;
-    return fn(trx);
+    const result = await fn(trx);
+    const changed = passesChanged.get(trx);
+    const wake = queuedDeliveries.has(trx) ? ['events', 'deliveries'] : ['events'];
+    notice = await sink.bus?.announceIn(trx, { passes: changed ? [...changed] : undefined, wake });
+    return result;
   });
   if (used) {
     const changed = passesChanged.get(used);
     if (changed) sink.hotPasses?.forget(changed);
   }
-  sink.wake('events');
-  if (used && queuedDeliveries.has(used)) sink.wake('deliveries');
+  sink.wakeHere('events');
+  if (used && queuedDeliveries.has(used)) sink.wakeHere('deliveries');
+  await sink.bus?.settle(notice);
   return out;
 }

@@ -106,6 +106,21 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
   return boot(options, { port, dataDir, pgDb });
 }
 
+/**
+ * Another process of the same service (PostgreSQL only): its own port, app and workers on the same database and data
+ * directory (the master key file), as a second `passslot serve` behind a load balancer. Closing it leaves the database.
+ */
+export async function startPeer(of: TestServer, options: ServerOptions = {}): Promise<TestServer> {
+  const url = of.app.config.databaseUrl;
+  if (!url) throw new Error('peers share a PostgreSQL database');
+  return boot(options, {
+    port: await freePort(),
+    dataDir: of.dataDir,
+    pgDb: { url, drop: async () => undefined },
+    alpha: of.alpha,
+  });
+}
+
 interface Place {
   port: number;
   dataDir: string;

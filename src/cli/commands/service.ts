@@ -29,7 +29,8 @@ passslot keys revoke --account NAME ID
 
 Configuration comes from the environment (see the README): PORT, HOST, PASSSLOT_DATA_DIR, DATABASE_URL,
 PASSSLOT_PUBLIC_URL, PASSSLOT_MASTER_KEY, PASSSLOT_SMTP_URL, PASSSLOT_SMTP_FROM, REDIS_URL, PASSSLOT_RATE_LIMIT,
-PASSSLOT_LOG_LEVEL, PASSSLOT_WORKERS.
+PASSSLOT_LOG_LEVEL, PASSSLOT_ROLE, PASSSLOT_WORKERS, PASSSLOT_DB_POOL, PASSSLOT_JOB_LEASE_SECONDS,
+PASSSLOT_DRAIN_SECONDS, PASSSLOT_RETENTION_DAYS, PASSSLOT_EXTRA_MASTER_KEYS and the others the README lists.
 `;
 
 /** The environment's configuration; a mistake in it is the command's error. */
@@ -76,13 +77,16 @@ People sign in (and let agents act for them over OAuth) once you add them:
 
 export async function serveCommand(_args: string[], io: Output): Promise<number> {
   const app = await openApp();
-  const setup = await firstStart(app);
-  const server = await buildServer(app);
+  // a worker leaves the first start to the API processes (it would race them creating the demo account)
+  const setup = app.config.role === 'worker' ? undefined : await firstStart(app);
+  let draining = false;
+  const server = await buildServer(app, { draining: () => draining });
   await server.listen({ port: app.config.port, host: app.config.host });
   const workers = app.config.runWorkers ? startWorkers(app) : undefined;
   // one write, so that whoever waits for the first line also gets the first start's key
   io.out(
-    `Passslot listening on http://${app.config.host}:${app.config.port} (public URL ${app.config.publicUrl})` +
+    `Passslot listening on http://${app.config.host}:${app.config.port} (public URL ${app.config.publicUrl}, ` +
+      `role ${app.config.role})` +
       (setup ? `\n${banner(app, setup)}` : ''),
   );
   await new Promise<void>((resolve) => {
@@ -94,6 +98,9 @@ export async function serveCommand(_args: string[], io: Output): Promise<number>
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+  // /readyz fails while the load balancer notices; requests keep being served meanwhile
+  draining = true;
+  if (app.config.drainSeconds > 0) await new Promise((r) => setTimeout(r, app.config.drainSeconds * 1000));
   await server.close(); // stops accepting, finishes the requests in flight
   await workers?.stop();
   await app.close();

@@ -285,7 +285,7 @@ export async function oauthRoutes(fastify: FastifyInstance, app: App): Promise<v
         return cors(reply).header('Cache-Control', 'no-store').header('Pragma', 'no-cache').send(tokens);
       } catch (err) {
         // a reused code or refresh token revoked a grant: forget cached credentials now
-        if (err instanceof OAuthError && err.error === 'invalid_grant') app.auth.forget();
+        if (err instanceof OAuthError && err.error === 'invalid_grant') await app.auth.forget();
         return oauthError(reply, err);
       }
     });
@@ -295,7 +295,7 @@ export async function oauthRoutes(fastify: FastifyInstance, app: App): Promise<v
         const body = (req.body ?? {}) as Record<string, unknown>;
         const client = await authenticateClient(app.db, body, req.headers.authorization);
         await revokeToken(app.db, client, body.token, app.clock.now());
-        app.auth.forget();
+        await app.auth.forget();
         return cors(reply).status(200).send({});
       } catch (err) {
         return oauthError(reply, err);
