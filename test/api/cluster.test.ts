@@ -82,10 +82,10 @@ describe.skipIf(TEST_DB !== 'postgres')('three processes on one PostgreSQL, one 
   let env: Record<string, string>;
   let setup: { appKey: string; templateId: number; devCaPath: string };
 
-  async function startNode(i: number, port?: number): Promise<Node> {
+  async function startNode(i: number, port?: number, extra: Record<string, string> = {}): Promise<Node> {
     const p = port ?? (await freePort());
     const child = spawn(process.execPath, [BIN, 'serve'], {
-      env: { ...process.env, ...env, PORT: String(p) },
+      env: { ...process.env, ...env, ...extra, PORT: String(p) },
     });
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
@@ -96,7 +96,7 @@ describe.skipIf(TEST_DB !== 'postgres')('three processes on one PostgreSQL, one 
       return out.includes('Passslot listening');
     });
     const node = { port: p, child, exited };
-    nodes[i] = node;
+    if (i >= 0) nodes[i] = node;
     return node;
   }
 
@@ -281,4 +281,40 @@ describe.skipIf(TEST_DB !== 'postgres')('three processes on one PostgreSQL, one 
     expect(nodes[2]!.child.exitCode).toBe(0);
     nodes[2] = undefined;
   }, 180_000);
+
+  it('runs API processes and worker processes apart (PASSSLOT_ROLE)', async () => {
+    for (const [i, n] of nodes.entries()) {
+      if (!n) continue;
+      n.child.kill('SIGTERM');
+      await n.exited;
+      nodes[i] = undefined;
+    }
+    const apiNode = await startNode(0, undefined, { PASSSLOT_ROLE: 'api' });
+    const worker = await startNode(-1, undefined, { PASSSLOT_ROLE: 'worker' });
+    try {
+      const at = (n: Node, path: string) => request(`http://127.0.0.1:${n.port}${path}`);
+      expect(await (await at(apiNode, '/healthz')).json()).toMatchObject({ role: 'api', nodes: 2 });
+      expect(await (await at(worker, '/healthz')).json()).toMatchObject({ role: 'worker', nodes: 2 });
+      expect((await at(worker, '/readyz')).status).toBe(200);
+      // a worker serves no API
+      expect((await at(worker, '/v1/templates')).status).toBe(404);
+      // a change through the API process is pushed to the phones and delivered by the worker process
+      const before = receiver.delivered().length;
+      const phone = phones[0]!;
+      const held = phone.heldPasses[0]!;
+      const path = `/v1/passes/${held.passTypeIdentifier}/${held.serialNumber}`;
+      expect((await api(`${path}/values/points`, { method: 'PUT', json: { value: 3 } })).status).toBe(200);
+      await until('the phone holding the change', () =>
+        phones.every(
+          (p) =>
+            String(fieldValue(p.pass(held.passTypeIdentifier, held.serialNumber)?.passJson, 'points')) ===
+            '3',
+        ),
+      );
+      await until('the change delivered', () => receiver.delivered().length > before);
+    } finally {
+      worker.child.kill('SIGTERM');
+      await worker.exited;
+    }
+  }, 120_000);
 });
