@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   not_found: 404,
   /** The request conflicts with the current state (a name taken, a pass type in use, a pass busy). */
   conflict: 409,
+  /** The client took too long to send its request (its headers, or its whole body). */
+  request_timeout: 408,
   /** The body is larger than the limit. */
   body_too_large: 413,
   /** The route does not take this content type (multipart where JSON is expected). */
@@ -37,6 +39,8 @@ export const ERROR_CODES = {
   idempotency_key_reused: 422,
   /** Too many requests for the key's rate limit; Retry-After says when to try again. */
   rate_limited: 429,
+  /** The request's URL and headers are larger than the limit (16 KB). */
+  headers_too_large: 431,
   /** Something failed on our side; the answer carries the request id to quote. */
   internal: 500,
   /** This process is stopping (draining) or cannot reach its database: try another one, or again shortly. */

@@ -5,7 +5,7 @@ import { notFound } from '../errors.js';
 import { enqueueJob, jobReport } from '../store/jobs.js';
 import { findTemplate } from './access.js';
 import { defineAction } from './registry.js';
-import { PassStatus, Values } from './schemas.js';
+import { Id, PassStatus, Values } from './schemas.js';
 
 export interface BulkProgress {
   total: number;
@@ -73,7 +73,7 @@ export const updatePassesOfTemplate = defineAction({
   scope: 'passes:write',
   mutates: true,
   input: Type.Object({
-    templateId: Type.Integer({ minimum: 1 }),
+    templateId: Id,
     filter: Type.Optional(Filter),
     values: Values,
   }),
@@ -105,7 +105,7 @@ export const getJob = defineAction({
     'Returns a background job (bulk update, template refresh, email, push): its status, progress and report.',
   scope: 'passes:read',
   mutates: false,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ id: Id }),
   output: JobOut,
   async handler(ctx, input) {
     const row = await ctx.app.db

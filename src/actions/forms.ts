@@ -9,6 +9,7 @@ import type { TemplateRow } from '../store/schema.js';
 import { findTemplate } from './access.js';
 import { createPass, emailPass } from './passes.js';
 import { type ActionContext, defineAction, runAction, systemContext } from './registry.js';
+import { Id } from './schemas.js';
 
 export const FIELD_TYPES = ['text', 'email', 'tel', 'date', 'number', 'select'] as const;
 type FieldType = (typeof FIELD_TYPES)[number];
@@ -104,7 +105,7 @@ export const getTemplateForm = defineAction({
     "How the template's public form (its link) asks for values: the settings as stored and the fields it shows.",
   scope: 'templates:read',
   mutates: false,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ id: Id }),
   output: Type.Object({ settings: FormSettings, fields: Type.Array(Field) }),
   async handler(ctx, input) {
     const t = await findTemplate(ctx, { id: input.id });
@@ -122,7 +123,7 @@ export const setTemplateForm = defineAction({
     '{"type": "select", "options": ["Silver", "Gold"]}}, "emailPass": true}.',
   scope: 'templates:write',
   mutates: true,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }), ...FormSettings.properties }),
+  input: Type.Object({ id: Id, ...FormSettings.properties }),
   output: Type.Object({ settings: FormSettings, fields: Type.Array(Field) }),
   async handler(ctx, input) {
     const t = await findTemplate(ctx, { id: input.id });

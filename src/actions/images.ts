@@ -9,7 +9,7 @@ import { findPass, findTemplate } from './access.js';
 import { normalizeImage } from './pass-images.js';
 import { writePassVersion } from './pass-versions.js';
 import { type ActionContext, defineAction, FileOut } from './registry.js';
-import { ImageType, PassRef, RESOLUTIONS, Resolution, resolutionOf } from './schemas.js';
+import { Id, ImageType, PassRef, RESOLUTIONS, Resolution, resolutionOf } from './schemas.js';
 import { refreshTemplate } from './templates.js';
 
 const ImageInfo = Type.Object({
@@ -203,7 +203,7 @@ export const passImageActions = imageActionsOf({
 
 export const templateImageActions = imageActionsOf({
   kind: 'template',
-  ref: { templateId: Type.Integer({ minimum: 1 }) },
+  ref: { templateId: Id },
   read: 'templates:read',
   write: 'templates:write',
   reach: 'Every pass of the template',

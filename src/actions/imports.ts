@@ -9,6 +9,7 @@ import { invalid } from '../errors.js';
 import { enqueueJob } from '../store/jobs.js';
 import { findTemplateAndPassType } from './access.js';
 import { defineAction } from './registry.js';
+import { Id } from './schemas.js';
 
 /** The columns a row may have besides the template's placeholders. */
 export const OWNER_COLUMNS = ['email', 'phone', 'userId', 'externalId', 'serialNumber'] as const;
@@ -52,7 +53,7 @@ export const importPasses = defineAction({
   scope: 'passes:write',
   mutates: true,
   input: Type.Object({
-    templateId: Type.Integer({ minimum: 1 }),
+    templateId: Id,
     csv: Type.String({
       minLength: 1,
       maxLength: 50 * 1024 * 1024,

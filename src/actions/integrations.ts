@@ -15,7 +15,7 @@ import type { IntegrationRow } from '../store/schema.js';
 import { requireUnrestricted } from './access.js';
 import { checkPatterns, EventPattern } from './events.js';
 import { type ActionContext, defineAction } from './registry.js';
-import { Phone } from './schemas.js';
+import { Id, Phone } from './schemas.js';
 import {
   DeliveryList,
   DeliveryOut,
@@ -105,7 +105,11 @@ const SettingsIn = Type.Object(
       }),
     ),
     templateId: Type.Optional(
-      Type.Integer({ minimum: 1, description: 'Stripe: the template a paid checkout issues a pass from' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: 2_147_483_647,
+        description: 'Stripe: the template a paid checkout issues a pass from',
+      }),
     ),
     deliver: Type.Optional(
       Type.Array(Type.Union([Type.Literal('email'), Type.Literal('sms')]), {
@@ -448,7 +452,7 @@ export const updateIntegration = defineAction({
   scope: 'integrations:write',
   mutates: true,
   input: Type.Object({
-    id: Type.Integer({ minimum: 1 }),
+    id: Id,
     credentials: Type.Optional(CredentialsIn),
     mapping: Type.Optional(Mapping),
     events: Type.Optional(Type.Array(EventPattern, { minItems: 1, maxItems: 50 })),
@@ -506,7 +510,7 @@ export const listIntegrationDeliveries = defineAction({
     'Lists what was sent to the CRM, newest first, each with its status and attempts (HTTP status, latency, answer).',
   scope: 'integrations:read',
   mutates: false,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }), ...DeliveryQuery }),
+  input: Type.Object({ id: Id, ...DeliveryQuery }),
   output: DeliveryList,
   handler: (ctx, input) => listDeliveries(ctx, 'integration', input),
 });

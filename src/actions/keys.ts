@@ -6,7 +6,7 @@ import { createKey, listKeys, revokeKey, rotateKey, SCOPES, type Scope } from '.
 import { findUser, roleIn, scopesOfRole } from '../store/users.js';
 import { requireOwnPassTypes, requireOwnTemplates, requireUnrestricted } from './access.js';
 import { type ActionContext, defineAction } from './registry.js';
-import { Empty } from './schemas.js';
+import { Empty, Id } from './schemas.js';
 
 const KeyOut = Type.Object({
   id: Type.Integer(),
@@ -65,7 +65,7 @@ export const createAppKey = defineAction({
   input: Type.Object({
     name: Type.String({ minLength: 1, maxLength: 200 }),
     scopes: Type.Array(ScopeSchema, { minItems: 1 }),
-    templateIds: Type.Optional(Type.Union([Type.Array(Type.Integer({ minimum: 1 })), Type.Null()])),
+    templateIds: Type.Optional(Type.Union([Type.Array(Id), Type.Null()])),
     passTypeIds: Type.Optional(Type.Union([Type.Array(Type.String()), Type.Null()])),
     user: Type.Optional(
       Type.String({
@@ -94,7 +94,7 @@ export const rotateAppKey = defineAction({
   description: 'Gives an app key a new secret (shown once); the old secret stops working at once.',
   scope: '*',
   mutates: true,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ id: Id }),
   output: NewKeyOut,
   async handler(ctx, input) {
     requireUnrestricted(ctx, 'manage app keys');
@@ -111,7 +111,7 @@ export const revokeAppKey = defineAction({
   description: 'Revokes an app key; requests made with it are refused from now on.',
   scope: '*',
   mutates: true,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ id: Id }),
   output: Empty,
   async handler(ctx, input) {
     requireUnrestricted(ctx, 'manage app keys');

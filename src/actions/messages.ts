@@ -14,7 +14,7 @@ import { appendEvent, withEvents } from '../store/events.js';
 import type { MessageRow, MessageStatus } from '../store/schema.js';
 import { findPass } from './access.js';
 import { type ActionContext, defineAction } from './registry.js';
-import { E164, PassRef, Phone } from './schemas.js';
+import { E164, Id, PassRef, Phone } from './schemas.js';
 
 const E164_RE = new RegExp(E164);
 
@@ -210,7 +210,7 @@ export const recordMessageStatus = defineAction({
     'delivered or failed (with the provider error), and announces it as a delivery.* event.',
   scope: 'system',
   mutates: true,
-  input: Type.Object({ messageId: Type.Integer({ minimum: 1 }), ...StatusChange }),
+  input: Type.Object({ messageId: Id, ...StatusChange }),
   output: Type.Object({ moved: Type.Boolean() }),
   async handler(ctx, input) {
     const message = await ctx.app.db

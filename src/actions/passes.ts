@@ -23,6 +23,7 @@ import { lastModifiedAfter, nextUpdateTag, writePassVersion } from './pass-versi
 import { type ActionContext, defineAction, FileOut } from './registry.js';
 import {
   Empty,
+  Id,
   ImageInput,
   ListFilters,
   Owner,
@@ -78,7 +79,7 @@ export const createPass = defineAction({
   scope: 'passes:write',
   mutates: true,
   input: Type.Object({
-    templateId: Type.Optional(Type.Integer({ minimum: 1 })),
+    templateId: Type.Optional(Id),
     templateName: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     values: Values,
     ...Owner,

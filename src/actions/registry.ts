@@ -152,8 +152,25 @@ export function fieldOf(pointer: string): string {
     .reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '');
 }
 
+/** Where the input holds a NUL character (in a string or a key): no text of Passslot may, and PostgreSQL refuses it. */
+function nulFields(value: unknown, at = ''): string[] {
+  if (typeof value === 'string') return value.includes('\u0000') ? [at || 'body'] : [];
+  if (!value || typeof value !== 'object') return [];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(value)) {
+    const field = Array.isArray(value) ? `${at}[${k}]` : at ? `${at}.${k}` : k;
+    if (k.includes('\u0000')) out.push(field);
+    else out.push(...nulFields(v, field));
+    if (out.length >= 50) break;
+  }
+  return out;
+}
+
 /** Validates a value against a schema; throws a 422 with one field error per problem. */
 export function validate<T extends TSchema>(schema: T, value: unknown): Static<T> {
+  const nul = nulFields(value);
+  if (nul.length)
+    throw invalid(nul.map((field) => ({ field, reasons: ['must not contain the NUL character (\\u0000)'] })));
   const c = checker(schema);
   if (c.Check(value)) return value as Static<T>;
   const items = [...c.Errors(value)]

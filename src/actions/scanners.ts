@@ -3,13 +3,13 @@ import { Type } from '@sinclair/typebox';
 import { invalid, notFound } from '../errors.js';
 import { requireOwnTemplates } from './access.js';
 import { type ActionContext, defineAction } from './registry.js';
-import { Empty } from './schemas.js';
+import { Empty, Id } from './schemas.js';
 
 const ScannerIn = {
   name: Type.String({ minLength: 1, maxLength: 200 }),
   type: Type.Union([Type.Literal('PassVerifier'), Type.Literal('Browser')]),
   fullAccess: Type.Boolean(),
-  allowedTemplates: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { maxItems: 1000 })),
+  allowedTemplates: Type.Optional(Type.Array(Id, { maxItems: 1000 })),
 };
 const ScannerOut = Type.Object({
   id: Type.Integer(),
@@ -80,7 +80,7 @@ export const getScanner = defineAction({
   description: 'Returns one scanner.',
   scope: 'scanners:read',
   mutates: false,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ id: Id }),
   output: ScannerOut,
   handler: async (ctx, input) => scannerOut(await scannerRow(ctx, input.id)),
 });
@@ -120,7 +120,7 @@ export const updateScanner = defineAction({
   description: 'Replaces the name, type and template access of a scanner.',
   scope: 'scanners:write',
   mutates: true,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }), ...ScannerIn }),
+  input: Type.Object({ id: Id, ...ScannerIn }),
   output: ScannerOut,
   async handler(ctx, input) {
     await scannerRow(ctx, input.id);
@@ -146,7 +146,7 @@ export const deleteScanner = defineAction({
   description: 'Deletes a scanner.',
   scope: 'scanners:write',
   mutates: true,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ id: Id }),
   output: Empty,
   async handler(ctx, input) {
     await scannerRow(ctx, input.id);

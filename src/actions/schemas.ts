@@ -3,6 +3,9 @@ import { type Static, Type } from '@sinclair/typebox';
 import { IMAGE_KINDS, type ImageKind } from '../engine/index.js';
 import { Cursor, Limit, NextCursor } from './paging.js';
 
+/** A row id: PostgreSQL's integer (so that a larger number is a 422, not a database error). */
+export const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
+
 export const PlaceholderValue = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], {
   description: 'a placeholder value: string, number, boolean or null',
 });
@@ -100,7 +103,7 @@ export const ListFilters = {
   userId: Type.Optional(Type.String({ maxLength: 200 })),
   externalId: Type.Optional(Type.String({ maxLength: 200 })),
   status: Type.Optional(PassStatus),
-  templateId: Type.Optional(Type.Integer({ minimum: 1 })),
+  templateId: Type.Optional(Id),
   updatedSince: Type.Optional(
     Type.String({ format: 'date-time', description: 'only passes changed at or after this time' }),
   ),

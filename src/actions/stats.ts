@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import { invalid } from '../errors.js';
 import { findTemplate, requireUnrestricted } from './access.js';
 import { type ActionContext, defineAction } from './registry.js';
+import { Id } from './schemas.js';
 
 const STAGES = {
   issued: 'pass.created',
@@ -134,7 +135,7 @@ export const getTemplateStats = defineAction({
   description: `How the passes of a template fare from issue to use: ${FUNNEL_TEXT} Example: {"id": 3, "interval": "day"}.`,
   scope: 'templates:read',
   mutates: false,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }), ...Window }),
+  input: Type.Object({ id: Id, ...Window }),
   output: Funnel,
   async handler(ctx, input) {
     const template = await findTemplate(ctx, { id: input.id });

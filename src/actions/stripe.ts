@@ -11,7 +11,7 @@ import type { IntegrationRow, StripeEventRow } from '../store/schema.js';
 import { sendPass } from './messages.js';
 import { createPass, revokePass } from './passes.js';
 import { type ActionContext, defineAction, runAction } from './registry.js';
-import { E164 } from './schemas.js';
+import { E164, Id } from './schemas.js';
 
 /** The events Passslot acts on; any other is answered 200 and forgotten. */
 const HANDLED = new Set([
@@ -357,7 +357,7 @@ export const processStripeEvent = defineAction({
     'it by email and/or SMS; a fully refunded charge.refunded revokes the pass of that payment.',
   scope: 'system',
   mutates: true,
-  input: Type.Object({ stripeEventId: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ stripeEventId: Id }),
   output: Processed,
   async handler(ctx, input) {
     const row = await ctx.app.db

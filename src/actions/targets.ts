@@ -8,6 +8,7 @@ import type { DeliveryRow, IntegrationRow, WebhookRow } from '../store/schema.js
 import { requireUnrestricted } from './access.js';
 import { Cursor, keyOf, pageOf } from './paging.js';
 import type { ActionContext } from './registry.js';
+import { Id } from './schemas.js';
 
 export async function findTarget(ctx: ActionContext, kind: 'webhook', id: number): Promise<WebhookRow>;
 export async function findTarget(
@@ -57,7 +58,7 @@ export function enabledColumns(row: WebhookRow | IntegrationRow, enabled: boolea
   };
 }
 
-export const TargetIdInput = Type.Object({ id: Type.Integer({ minimum: 1 }) });
+export const TargetIdInput = Type.Object({ id: Id });
 
 /** Removes a target and its deliveries. */
 export async function deleteTarget(ctx: ActionContext, kind: TargetKind, id: number): Promise<void> {
@@ -257,13 +258,13 @@ export async function replay(ctx: ActionContext, kind: TargetKind, input: { id: 
 }
 
 export const ReplayInput = Type.Object({
-  id: Type.Integer({ minimum: 1 }),
+  id: Id,
   since: Type.String({ format: 'date-time', description: 'replay the events at or after this time' }),
 });
 export const ReplayOut = Type.Object({
   queued: Type.Integer({ description: 'how many events were queued again' }),
 });
 export const RetryInput = Type.Object({
-  id: Type.Integer({ minimum: 1 }),
-  deliveryId: Type.Integer({ minimum: 1 }),
+  id: Id,
+  deliveryId: Id,
 });

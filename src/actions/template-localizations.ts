@@ -7,6 +7,7 @@ import { invalid } from '../errors.js';
 import { stringsOf } from '../render/localizations.js';
 import { findTemplate } from './access.js';
 import { defineAction } from './registry.js';
+import { Id } from './schemas.js';
 import { refreshTemplate } from './templates.js';
 
 /** Apple's .lproj names: a language, then optional script or region (`fr`, `pt-BR`, `zh-Hans`). */
@@ -34,7 +35,7 @@ export const getTemplateLocalizations = defineAction({
     'what the pass page shows to a browser asking for it.',
   scope: 'templates:read',
   mutates: false,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ id: Id }),
   output: Type.Object({ localizations: Localizations }),
   async handler(ctx, input) {
     return { localizations: stringsOf(await findTemplate(ctx, { id: input.id })) };
@@ -53,7 +54,7 @@ export const setTemplateLocalizations = defineAction({
     '"Points": "Points"}}}.',
   scope: 'templates:write',
   mutates: true,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }), localizations: Localizations }),
+  input: Type.Object({ id: Id, localizations: Localizations }),
   output: Type.Object({ localizations: Localizations, jobId: Type.Integer() }),
   async handler(ctx, input) {
     const template = await findTemplate(ctx, { id: input.id });

@@ -6,6 +6,7 @@ import { invalid } from '../errors.js';
 import { DEFAULTS, messagesOf } from '../messaging/templates.js';
 import { findTemplate } from './access.js';
 import { defineAction } from './registry.js';
+import { Id } from './schemas.js';
 
 export const TemplateMessages = Type.Object(
   {
@@ -35,7 +36,7 @@ export const getTemplateMessages = defineAction({
     'defaults used where it has none.',
   scope: 'templates:read',
   mutates: false,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ id: Id }),
   output: Out,
   async handler(ctx, input) {
     return { messages: messagesOf(await findTemplate(ctx, { id: input.id })), defaults: DEFAULTS };
@@ -52,7 +53,7 @@ export const setTemplateMessages = defineAction({
     '${passUrl}"}.',
   scope: 'templates:write',
   mutates: true,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }), ...TemplateMessages.properties }),
+  input: Type.Object({ id: Id, ...TemplateMessages.properties }),
   output: Out,
   async handler(ctx, input) {
     const t = await findTemplate(ctx, { id: input.id });

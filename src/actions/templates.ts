@@ -9,7 +9,7 @@ import { enqueueJob } from '../store/jobs.js';
 import type { TemplateRow } from '../store/schema.js';
 import { findPassType, findTemplate, passTypeById } from './access.js';
 import { type ActionContext, defineAction } from './registry.js';
-import { Empty } from './schemas.js';
+import { Empty, Id } from './schemas.js';
 
 export const TemplateOut = Type.Object({
   id: Type.Integer(),
@@ -154,7 +154,7 @@ export const getTemplate = defineAction({
   description: 'Returns one template: its pass.json body (description), pass type and placeholders.',
   scope: 'templates:read',
   mutates: false,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ id: Id }),
   output: TemplateOut,
   handler: async (ctx, input) => templateOut(ctx, await findTemplate(ctx, { id: input.id })),
 });
@@ -236,7 +236,7 @@ export const updateTemplate = defineAction({
   scope: 'templates:write',
   mutates: true,
   input: Type.Object({
-    id: Type.Integer({ minimum: 1 }),
+    id: Id,
     name: Type.Optional(TemplateIn.properties.name),
     passType: Type.Optional(TemplateIn.properties.passType),
     description: Type.Optional(TemplateIn.properties.description),
@@ -298,7 +298,7 @@ export const deleteTemplate = defineAction({
   description: 'Deletes a template that has no passes left (delete or keep its passes first).',
   scope: 'templates:write',
   mutates: true,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ id: Id }),
   output: Empty,
   async handler(ctx, input) {
     const row = await findTemplate(ctx, { id: input.id });
@@ -327,7 +327,7 @@ export const getTemplateUrl = defineAction({
   description: 'Returns the distribution link of a template, where people can get a pass of it.',
   scope: 'templates:read',
   mutates: false,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ id: Id }),
   output: Type.Object({ url: Type.String() }),
   async handler(ctx, input) {
     const row = await findTemplate(ctx, { id: input.id });
@@ -345,7 +345,7 @@ export const getTemplateRestrictions = defineAction({
     'Returns the distribution restrictions of a template (quantity, redemption, password, end date, sharing).',
   scope: 'templates:read',
   mutates: false,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ id: Id }),
   output: Restrictions,
   async handler(ctx, input) {
     return JSON.parse((await findTemplate(ctx, { id: input.id })).restrictions);
@@ -363,10 +363,7 @@ export const setTemplateRestrictions = defineAction({
     're-rendered and pushed).',
   scope: 'templates:write',
   mutates: true,
-  input: Type.Object(
-    { id: Type.Integer({ minimum: 1 }), ...Restrictions.properties },
-    { additionalProperties: false },
-  ),
+  input: Type.Object({ id: Id, ...Restrictions.properties }, { additionalProperties: false }),
   output: Restrictions,
   async handler(ctx, input) {
     const { id, ...restrictions } = input;

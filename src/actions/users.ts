@@ -6,7 +6,7 @@ import { invalid, notFound } from '../errors.js';
 import { isoNow } from '../store/db.js';
 import { findUser, normalEmail, ROLES } from '../store/users.js';
 import { type ActionContext, defineAction } from './registry.js';
-import { Empty } from './schemas.js';
+import { Empty, Id } from './schemas.js';
 
 export const createUser = defineAction({
   name: 'create_user',
@@ -129,7 +129,7 @@ export const revokeOauthGrant = defineAction({
     'revoke any grant of the account, a person their own.',
   scope: 'self',
   mutates: true,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+  input: Type.Object({ id: Id }),
   output: Empty,
   async handler(ctx, input) {
     const grant = await grantsQuery(ctx)

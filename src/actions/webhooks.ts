@@ -11,6 +11,7 @@ import type { WebhookRow } from '../store/schema.js';
 import { requireUnrestricted } from './access.js';
 import { checkPatterns, EventPattern } from './events.js';
 import { type ActionContext, defineAction } from './registry.js';
+import { Id } from './schemas.js';
 import {
   DeliveryList,
   DeliveryOut,
@@ -162,7 +163,7 @@ export const updateWebhook = defineAction({
   scope: 'webhooks:write',
   mutates: true,
   input: Type.Object({
-    id: Type.Integer({ minimum: 1 }),
+    id: Id,
     url: Type.Optional(Url),
     events: Type.Optional(Events),
     description: Type.Optional(Type.String({ maxLength: 500 })),
@@ -247,7 +248,7 @@ export const listWebhookDeliveries = defineAction({
     'every attempt with the HTTP status, latency and the start of the answer.',
   scope: 'webhooks:read',
   mutates: false,
-  input: Type.Object({ id: Type.Integer({ minimum: 1 }), ...DeliveryQuery }),
+  input: Type.Object({ id: Id, ...DeliveryQuery }),
   output: DeliveryList,
   handler: (ctx, input) => listDeliveries(ctx, 'webhook', input),
 });

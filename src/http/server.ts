@@ -3,9 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { App } from '../app.js';
 import { safeEqual } from '../auth/tokens.js';
+import { codeOfStatus } from '../errors.js';
 import { serverWithFastPath } from './fast-path.js';
 import { authAndLimits } from './plugins/auth.js';
 import { errorHandlers } from './plugins/errors.js';
@@ -46,6 +47,27 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     childLoggerFactory: lazyRequestLogger,
     routerOptions: { maxParamLength: 500 },
     serverFactory: serverWithFastPath(app),
+    // what Fastify refuses before routing (a URL that is not valid percent-encoded UTF-8) answers in the one error shape
+    frameworkErrors: (error, _req, reply) =>
+      (reply as unknown as FastifyReply)
+        .status(400)
+        .type('application/json; charset=utf-8')
+        .send({ message: `The request cannot be read: ${error.message}`, code: 'bad_request' }),
+    // what Node's HTTP parser refuses (headers or URL over 16 KB, a client too slow, bytes that are not HTTP)
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const [status, text, message] =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', 'The URL and headers are larger than the 16 KB limit']
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'Request Timeout', 'The request took too long to arrive']
+            : [400, 'Bad Request', 'The request is not valid HTTP'];
+      const body = JSON.stringify({ message, code: codeOfStatus(status) });
+      socket.end(
+        `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
   });
   // Validation happens in the actions (one schema, one error shape); routes declare schemas for OpenAPI only.
   fastify.setValidatorCompiler(() => () => true);

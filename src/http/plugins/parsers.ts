@@ -4,8 +4,32 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { badRequest } from '../../errors.js';
 
+/** JSON nested deeper than this is refused before parsing: no input of Passslot needs more, and deep nesting is how
+ * a small body exhausts the stack of every recursive walk over it. */
+export const MAX_JSON_DEPTH = 32;
+
+/** How deep the text's arrays and objects nest (brackets inside strings do not count), up to the first excess. */
+function nestingExceeds(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92)
+        i++; // a backslash escapes the next character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > max) return true;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return false;
+}
+
 function parseJsonText(text: string): unknown {
   if (text.trim() === '') return undefined;
+  if (nestingExceeds(text, MAX_JSON_DEPTH))
+    throw badRequest(`The JSON body nests deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
   try {
     return JSON.parse(text);
   } catch (err) {
