@@ -21,7 +21,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RECEIVERS = 10;
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 600);
 const CPU_PROF = process.env.BENCH_CPU_PROF;
-const ONLY = process.env.BENCH_ONLY; // 'latency': skip the throughput rounds
+const ONLY = process.env.BENCH_ONLY; // 'latency': skip the throughput rounds; 'recovery': only part (4)
+const OUTAGE_S = Number(process.env.BENCH_OUTAGE_S ?? 5);
+const RECOVERY_GOAL_S = 10;
 // the dispatcher's limits (src/events/dispatcher.ts): 16 deliveries in flight per target, 64 in all
 const BARE_CONCURRENCY_ONE = 16;
 const BARE_CONCURRENCY_ALL = 64;
@@ -62,6 +64,8 @@ interface Receiver {
   onEvent: (e: Envelope, at: number) => void;
   /** The secret of the webhook posting here now: its first event is checked (Standard Webhooks signature). */
   secret?: string;
+  /** While true, every event is answered 503 (an outage) and not handed on. */
+  down?: boolean;
   close(): Promise<void>;
 }
 
@@ -85,6 +89,11 @@ async function startReceiver(path = '/hook'): Promise<Receiver> {
       const e = JSON.parse(body) as Envelope;
       if (e.type === 'webhook.verify') {
         res.end(String(e.data.token));
+        return;
+      }
+      if (receiver.down) {
+        res.statusCode = 503;
+        res.end();
         return;
       }
       if (receiver.secret && checked !== receiver.secret) {
@@ -239,6 +248,10 @@ async function main(): Promise<void> {
     );
     return (lastResponse - t0) / 1000;
   }
+  if (ONLY === 'recovery') {
+    live.onEvent = () => {};
+    return report4(await recovery());
+  }
   await changes(Math.min(500, EVENTS)); // warm-up (JIT, caches, connections)
   latencies = [];
   early = 0;
@@ -336,7 +349,69 @@ async function main(): Promise<void> {
     }
   }
 
+  live.onEvent = () => {};
+  const recovered = ONLY === 'latency' ? undefined : await recovery();
   if (badSignatures.length) throw new Error(`bad webhook signatures: ${badSignatures.join('; ')}`);
+
+  // --- (4) recovery: an endpoint down for OUTAGE_S seconds while changes keep coming, then back
+  interface Recovery {
+    events: number;
+    duringOutage: number;
+    afterS: number;
+    inOrder: boolean;
+  }
+  async function recovery(): Promise<Recovery> {
+    const down = await startReceiver('/down');
+    receivers.push(down);
+    await createWebhook(down);
+    const sent = new Map<string, string[]>();
+    const got = new Map<string, string[]>();
+    let arrived = 0;
+    let lastArrival = 0;
+    down.onEvent = (e, at) => {
+      if (e.type !== 'pass.status_changed') return;
+      const serial = String(e.data.serialNumber);
+      got.set(serial, [...(got.get(serial) ?? []), String(e.data.newStatus)]);
+      arrived++;
+      lastArrival = at;
+    };
+    const perSecond = 50;
+    const total = (OUTAGE_S + 3) * perSecond;
+    down.down = true;
+    const t0 = performance.now();
+    let upAt = Number.POSITIVE_INFINITY;
+    const back = setTimeout(() => {
+      down.down = false;
+      upAt = performance.now();
+    }, OUTAGE_S * 1000);
+    let duringOutage = 0;
+    for (let i = 0; i < total; i++) {
+      const wait = t0 + (i * 1000) / perSecond - performance.now();
+      if (wait > 0) await sleep(wait);
+      const p = passes[i % passes.length]!;
+      const status = p.status === 'valid' ? 'redeemed' : 'valid';
+      await api(p.path, 'PUT', { status });
+      p.status = status;
+      sent.set(p.serial, [...(sent.get(p.serial) ?? []), status]);
+      if (down.down) duringOutage++;
+    }
+    const deadline = performance.now() + 5 * 60_000;
+    while (arrived < total) {
+      if (performance.now() > deadline) throw new Error(`recovery: ${arrived} of ${total} events arrived`);
+      await sleep(20);
+    }
+    clearTimeout(back);
+    const inOrder = [...sent].every(([serial, statuses]) => got.get(serial)?.join() === statuses.join());
+    return { events: total, duringOutage, afterS: (lastArrival - upAt) / 1000, inOrder };
+  }
+  function report4(r: Recovery): void {
+    console.log(
+      `(4) recovery: a webhook endpoint answering 503 for ${OUTAGE_S} s while ${r.events} status changes came at 50/s ` +
+        `(${r.duringOutage} during the outage): the last arrived ${r.afterS.toFixed(1)} s after the endpoint came back ` +
+        `(goal <= ${RECOVERY_GOAL_S} s: ${r.afterS <= RECOVERY_GOAL_S ? 'yes' : 'NO  MISSED'}); ` +
+        `order per pass kept: ${r.inOrder ? 'yes' : 'NO'}`,
+    );
+  }
 
   // --- the report
   const ms = (x: number) => `${x.toFixed(1).padStart(7)} ms`;
@@ -355,6 +430,7 @@ async function main(): Promise<void> {
   );
   console.log(`    p99 < ${LATENCY_GOAL_MS} ms: ${p99 < LATENCY_GOAL_MS ? 'yes' : 'NO  MISSED'}`);
   if (ONLY === 'latency') return;
+  if (recovered) report4(recovered);
   const f = (x: number): string => x.toFixed(0).padStart(7);
   const list = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');
   const line = (label: string, who: string, xs: Sample[]) =>

@@ -398,9 +398,14 @@ describe(`OpenAPI on ${TEST_DB}`, () => {
   it('answers health checks', async () => {
     expect(await (await request(`${s.url}/healthz`)).json()).toEqual({
       status: 'ok',
+      role: 'all',
       renderThreads: 0,
       pushThread: false,
+      node: s.app.bus.nodeId,
+      nodes: 1,
+      caching: s.app.bus.fresh(),
     });
+    expect(await (await request(`${s.url}/readyz`)).json()).toEqual({ status: 'ready' });
   });
 
   it('does not leak the internals of an unexpected error', async () => {
