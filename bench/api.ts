@@ -17,7 +17,8 @@ const ROUND_S = Number(process.env.BENCH_ROUND_S ?? 4);
 const READ_CONNECTIONS = Number(process.env.BENCH_READ_CONNECTIONS ?? 10);
 const ISSUE_CONNECTIONS = Number(process.env.BENCH_ISSUE_CONNECTIONS ?? 8);
 const CPU_PROF = process.env.BENCH_CPU_PROF;
-const ONLY = process.env.BENCH_ONLY;
+const ONLY = process.env.BENCH_ONLY; // 'read', 'issue' or 'batch': only that part
+const BATCH = 1000;
 
 // dist/bench/api.js -> the repository root
 const BARE = fileURLToPath(new URL('./api-bare.js', import.meta.url));
@@ -179,6 +180,24 @@ async function main(): Promise<void> {
     return { count: downloads, seconds: res.duration };
   }
 
+  /** Batch create: BATCH passes per POST /v1/templates/:id/passes, two calls a round, one after the other. */
+  async function batchRate(calls = 2) {
+    let count = 0;
+    const t0 = performance.now();
+    for (let c = 0; c < calls; c++) {
+      const res = await api(`/v1/templates/${templateId}/passes`, {
+        method: 'POST',
+        body: JSON.stringify({
+          passes: Array.from({ length: BATCH }, () => ({ values: valuesFor(serial++) })),
+        }),
+      });
+      const out = (await res.json()) as { created: unknown[]; failed: unknown[] };
+      if (out.failed.length) throw new Error(`batch create: ${out.failed.length} failed`);
+      count += out.created.length;
+    }
+    return { count, seconds: (performance.now() - t0) / 1000 };
+  }
+
   // in this process, like bench/pkpass.ts (CPU from process.cpuUsage: this process is otherwise idle then)
   function engineRate(ms = Math.min(ROUND_S * 1000, 2000)): { rate: number; cpuUs: number } {
     for (let i = 0; i < 20; i++) engineBuild(i); // warm up
@@ -194,21 +213,28 @@ async function main(): Promise<void> {
 
   const apiUrl = `${base}${passPath}/values`;
   const bareUrl = `http://127.0.0.1:${barePort}${passPath}/values`;
-  const doRead = ONLY !== 'issue';
-  const doIssue = ONLY !== 'read';
+  const doRead = ONLY === undefined || ONLY === 'read';
+  const doIssue = ONLY === undefined || ONLY === 'issue';
   // warm up both servers (JIT, caches) before the timed rounds
   if (doRead) {
     await readRate(apiUrl, { authorization }, 1);
     await readRate(bareUrl, {}, 1);
   }
   if (doIssue) await issueRate(1);
+  const doBatch = ONLY === undefined || ONLY === 'batch';
+  if (doBatch) await batchRate(1);
 
   type Sample = { rate: number; cpuUs: number };
   const readApi: Sample[] = [];
   const readBare: Sample[] = [];
   const issueApi: Sample[] = [];
   const issueEngine: Sample[] = [];
+  const batchApi: Sample[] = [];
   for (let r = 0; r < ROUNDS; r++) {
+    if (doBatch) {
+      batchApi.push(await measured(service.pid, () => batchRate()));
+      if (!doIssue) issueEngine.push(engineRate());
+    }
     if (doRead) {
       readApi.push(await measured(service.pid, () => readRate(apiUrl, { authorization })));
       readBare.push(await measured(bare.pid, () => readRate(bareUrl, {})));
@@ -240,6 +266,7 @@ async function main(): Promise<void> {
   line('(1b) GET values, bare Fastify route', 'req/s', readBare);
   line(`(2a) create + download via API (${ISSUE_CONNECTIONS} conns)`, 'passes/s', issueApi);
   line('(2b) engine alone, in-process, same pass', 'passes/s', issueEngine);
+  line(`(3) batch create via API, ${BATCH} passes a call`, 'passes/s', batchApi);
   console.log(`.pkpass sizes: API ${apiPkpassSize} B, engine ${enginePkpassSize} B`);
   const ratio = (label: string, a: Sample[], b: Sample[], goal: number) => {
     if (!a.length) return;
@@ -251,5 +278,6 @@ async function main(): Promise<void> {
     );
   };
   ratio('1a/1b', readApi, readBare, 0.5);
-  ratio('2a/2b', issueApi, issueEngine, 0.6);
+  ratio('2a/2b', issueApi, issueEngine, 0.5);
+  ratio('3/2b', batchApi, issueEngine, 0.8);
 }

@@ -2,13 +2,13 @@
 import { randomUUID } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import { randomToken as token } from '../auth/tokens.js';
-import { PKPASS_MIME } from '../engine/index.js';
-import { AppError, invalid } from '../errors.js';
+import { type BuiltPass, PKPASS_MIME } from '../engine/index.js';
+import { AppError, type FieldError, invalid } from '../errors.js';
 import { passEvent, passLink } from '../events/payloads.js';
 import { buildOr422, currentPkpass, storeRender } from '../render/current.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import { preparedRows } from '../store/prepared.js';
-import type { PassRow } from '../store/schema.js';
+import type { PassRow, PassTypeRow } from '../store/schema.js';
 import {
   checkPassTypeAllowed,
   findPass,
@@ -18,7 +18,7 @@ import {
 } from './access.js';
 import { queuePassMessage } from './messages.js';
 import { keyOf, pageOf } from './paging.js';
-import { decodeImages, imageFiles } from './pass-images.js';
+import { decodeImages, imageFiles, type NormalizedImage } from './pass-images.js';
 import { lastModifiedAfter, nextUpdateTag, writePassVersion } from './pass-versions.js';
 import { type ActionContext, defineAction, FileOut } from './registry.js';
 import {
@@ -69,6 +69,85 @@ const insertPass = preparedRows(
   { returningId: true },
 );
 
+/** A new pass's row, before it is built and stored (its id comes with the insert). */
+function draftPass(
+  ctx: ActionContext,
+  ids: { passTypeId: number; templateId: number },
+  input: {
+    values: Static<typeof Values>;
+    email?: string;
+    userId?: string;
+    externalId?: string;
+    phone?: string;
+  },
+  now: Date,
+): PassRow {
+  return {
+    id: 0,
+    accountId: ctx.grant.accountId,
+    passTypeId: ids.passTypeId,
+    templateId: ids.templateId,
+    serialNumber: randomUUID(),
+    authToken: token(32),
+    publicId: token(12),
+    linkToken: token(16),
+    values: JSON.stringify(input.values),
+    status: 'valid',
+    price: null,
+    ownerEmail: input.email ?? null,
+    ownerUserId: input.userId ?? null,
+    ownerExternalId: input.externalId ?? null,
+    ownerPhone: input.phone ?? null,
+    notification: null,
+    voided: 0,
+    version: 1,
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+    deletedAt: null,
+    updateTag: 0,
+    modifiedAt: lastModifiedAfter(null, now),
+    personalization: null,
+    relevance: null,
+    redemptions: 0,
+  };
+}
+
+/** Stores built passes (rows, their first version, their images, their pass.created events) in one transaction. */
+async function storeIssued(
+  ctx: ActionContext,
+  passType: PassTypeRow,
+  issued: { draft: PassRow; built: BuiltPass; images?: NormalizedImage[] }[],
+  now: Date,
+): Promise<void> {
+  await withEvents(ctx.app, async (trx) => {
+    for (const { draft } of issued) draft.updateTag = await nextUpdateTag(trx, passType.id);
+    const inserted = await insertPass(
+      trx,
+      issued.map(({ draft: { id: _omit, ...row } }) => row),
+    );
+    for (const [i, { draft, built, images }] of issued.entries()) {
+      draft.id = inserted[i]!.id;
+      for (const img of images ?? [])
+        await trx
+          .insertInto('images')
+          .values({
+            accountId: draft.accountId,
+            ownerKind: 'pass',
+            ownerId: draft.id,
+            type: img.type,
+            scale: img.scale,
+            width: img.width,
+            height: img.height,
+            data: img.data,
+            createdAt: draft.createdAt,
+          })
+          .execute();
+      await storeRender(trx, draft.id, 1, built, now);
+      await appendEvent(trx, passEvent('pass.created', ctx.app.config.publicUrl, draft, passType), now);
+    }
+  });
+}
+
 export const createPass = defineAction({
   name: 'create_pass',
   title: 'Create a pass',
@@ -94,61 +173,12 @@ export const createPass = defineAction({
       input.templateId !== undefined ? { id: input.templateId } : { name: input.templateName! },
     );
     checkPassTypeAllowed(ctx, passType.passTypeIdentifier);
-    await checkRestrictions(ctx, template.id, template.restrictions);
+    await restrictionRoom(ctx, template.id, template.restrictions);
     const images = await decodeImages(input.images);
     const now = ctx.app.clock.now();
-    const draft: PassRow = {
-      id: 0,
-      accountId: ctx.grant.accountId,
-      passTypeId: passType.id,
-      templateId: template.id,
-      serialNumber: randomUUID(),
-      authToken: token(32),
-      publicId: token(12),
-      linkToken: token(16),
-      values: JSON.stringify(input.values),
-      status: 'valid',
-      price: null,
-      ownerEmail: input.email ?? null,
-      ownerUserId: input.userId ?? null,
-      ownerExternalId: input.externalId ?? null,
-      ownerPhone: input.phone ?? null,
-      notification: null,
-      voided: 0,
-      version: 1,
-      createdAt: now.toISOString(),
-      updatedAt: now.toISOString(),
-      deletedAt: null,
-      updateTag: 0,
-      modifiedAt: lastModifiedAfter(null, now),
-      personalization: null,
-      relevance: null,
-      redemptions: 0,
-    };
+    const draft = draftPass(ctx, { passTypeId: passType.id, templateId: template.id }, input, now);
     const built = await buildOr422(ctx.app, draft, template, passType, imageFiles(images));
-    await withEvents(ctx.app, async (trx) => {
-      draft.updateTag = await nextUpdateTag(trx, passType.id);
-      const { id: _omit, ...row } = draft;
-      const [inserted] = await insertPass(trx, [row]);
-      draft.id = inserted!.id;
-      for (const img of images)
-        await trx
-          .insertInto('images')
-          .values({
-            accountId: draft.accountId,
-            ownerKind: 'pass',
-            ownerId: draft.id,
-            type: img.type,
-            scale: img.scale,
-            width: img.width,
-            height: img.height,
-            data: img.data,
-            createdAt: draft.createdAt,
-          })
-          .execute();
-      await storeRender(trx, draft.id, 1, built, now);
-      await appendEvent(trx, passEvent('pass.created', ctx.app.config.publicUrl, draft, passType), now);
-    });
+    await storeIssued(ctx, passType, [{ draft, built, images }], now);
     return {
       serialNumber: draft.serialNumber,
       passTypeIdentifier: passType.passTypeIdentifier,
@@ -157,29 +187,120 @@ export const createPass = defineAction({
   },
 });
 
-async function checkRestrictions(
+/** The most passes one create_passes call issues. */
+export const MAX_BATCH = 1000;
+
+export const createPasses = defineAction({
+  name: 'create_passes',
+  title: 'Create many passes',
+  description:
+    `Issues up to ${MAX_BATCH} passes from one template in one call, for importers and agents: each item has the values ` +
+    'of its placeholders and optionally its holder (email, userId, externalId, phone). Every valid item is issued (in ' +
+    'one transaction); the answer lists the passes created and, by index, the items refused with their field errors ' +
+    '(or the template closing when its quantityRestriction runs out). Example: {"templateId": 3, "passes": ' +
+    '[{"values": {"firstName": "Ada"}, "email": "ada@example.com"}]}.',
+  scope: 'passes:write',
+  mutates: true,
+  input: Type.Object({
+    templateId: Id,
+    passes: Type.Array(Type.Object({ values: Values, ...Owner }), { minItems: 1, maxItems: MAX_BATCH }),
+  }),
+  output: Type.Object({
+    created: Type.Array(Type.Object({ index: Type.Integer(), ...PassCreated.properties })),
+    failed: Type.Array(
+      Type.Object({
+        index: Type.Integer(),
+        message: Type.String(),
+        errors: Type.Array(Type.Object({ field: Type.String(), reasons: Type.Array(Type.String()) })),
+      }),
+    ),
+  }),
+  async handler(ctx, input) {
+    const { template, passType } = await findTemplateAndPassType(ctx, { id: input.templateId });
+    checkPassTypeAllowed(ctx, passType.passTypeIdentifier);
+    const room = await restrictionRoom(ctx, template.id, template.restrictions);
+    const now = ctx.app.clock.now();
+    const failed: { index: number; message: string; errors: FieldError[] }[] = [];
+    const built: ({ index: number; draft: PassRow; built: BuiltPass } | undefined)[] = [];
+    const buildOne = async (index: number, here: boolean) => {
+      const item = input.passes[index]!;
+      if (index >= room) {
+        failed.push({
+          index,
+          message: 'the template has issued its passes (quantityRestriction)',
+          errors: [],
+        });
+        return;
+      }
+      const draft = draftPass(ctx, { passTypeId: passType.id, templateId: template.id }, item, now);
+      try {
+        built[index] = {
+          index,
+          draft,
+          built: await buildOr422(ctx.app, draft, template, passType, {}, here),
+        };
+      } catch (err) {
+        if (!(err instanceof AppError) || err.status !== 422) throw err;
+        failed.push({
+          index,
+          message: err.message,
+          errors: err.errors.map((e) => ({ ...e, field: `passes[${index}].${e.field}` })),
+        });
+      }
+    };
+    // lanes take the next item in turn: two per render thread (so none waits for its next message) and one on this
+    // thread, which would otherwise only wait for them
+    const threads = ctx.app.renderer.threads;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: threads * 2 + 1 }, async (_, lane) => {
+        const here = lane === threads * 2;
+        for (let i = next++; i < input.passes.length; i = next++) {
+          await buildOne(i, here);
+          // a build here never waits: let the render threads' answers in between
+          if (here && threads > 0) await new Promise((resolve) => setImmediate(resolve));
+        }
+      }),
+    );
+    const issued = built.filter((b) => b !== undefined);
+    if (issued.length) await storeIssued(ctx, passType, issued, now);
+    return {
+      created: issued.map(({ index, draft }) => ({
+        index,
+        serialNumber: draft.serialNumber,
+        passTypeIdentifier: passType.passTypeIdentifier,
+        url: passUrl(ctx, draft),
+      })),
+      failed: failed.sort((a, b) => a.index - b.index),
+    };
+  },
+});
+
+/** How many more passes the template may issue now (Infinity without a quantityRestriction); 403 when none. */
+async function restrictionRoom(
   ctx: ActionContext,
   templateId: number,
   restrictionsJson: string,
-): Promise<void> {
+): Promise<number> {
   const r = JSON.parse(restrictionsJson) as { quantityRestriction?: number; dateRestriction?: string };
   if (r.dateRestriction && Date.parse(r.dateRestriction) < ctx.app.clock.now().getTime())
     throw new AppError(
       'template_closed',
       `the template stopped issuing passes on ${r.dateRestriction} (dateRestriction)`,
     );
-  if (r.quantityRestriction !== undefined) {
-    const { n } = await ctx.app.db
-      .selectFrom('passes')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('templateId', '=', templateId)
-      .executeTakeFirstOrThrow();
-    if (Number(n) >= r.quantityRestriction)
-      throw new AppError(
-        'template_closed',
-        `the template has issued its ${r.quantityRestriction} passes (quantityRestriction)`,
-      );
-  }
+  if (r.quantityRestriction === undefined) return Number.POSITIVE_INFINITY;
+  const { n } = await ctx.app.db
+    .selectFrom('passes')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('templateId', '=', templateId)
+    .executeTakeFirstOrThrow();
+  const room = r.quantityRestriction - Number(n);
+  if (room <= 0)
+    throw new AppError(
+      'template_closed',
+      `the template has issued its ${r.quantityRestriction} passes (quantityRestriction)`,
+    );
+  return room;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -765,6 +886,7 @@ export function listItem(ctx: ActionContext, pass: PassRow, passTypeIdentifier: 
 }
 
 export const passActions = [
+  createPasses,
   createPass,
   getPasses,
   getPassesByPassType,

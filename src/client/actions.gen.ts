@@ -2,6 +2,42 @@
 // actions' schemas and generate again; test/client/generated.test.ts fails when this file is stale.
 import type { CallOptions } from './options.js';
 
+/** The input of create_passes. */
+export interface CreatePassesInput {
+  templateId: number;
+  passes: {
+    /** placeholder values by name, e.g. {"firstName": "Ada", "points": 120} */
+    values: Record<string, string | number | boolean | null>;
+    /** the pass holder's email */
+    email?: string;
+    /** your user id for the holder */
+    userId?: string;
+    /** an id in another system (CRM) */
+    externalId?: string;
+    /** the pass holder's phone (E.164), where an SMS goes */
+    phone?: string;
+  }[];
+}
+
+/** The output of create_passes. */
+export interface CreatePassesOutput {
+  created: {
+    index: number;
+    serialNumber: string;
+    passTypeIdentifier: string;
+    /** the link that serves the pass to phones */
+    url: string;
+  }[];
+  failed: {
+    index: number;
+    message: string;
+    errors: {
+      field: string;
+      reasons: string[];
+    }[];
+  }[];
+}
+
 /** The input of create_pass. */
 export interface CreatePassInput {
   templateId?: number;
@@ -2064,6 +2100,7 @@ export type RevokeOauthGrantOutput = Record<string, never>;
 
 /** Every action a credential can call: its input and output. */
 export interface Actions {
+  create_passes: { input: CreatePassesInput; output: CreatePassesOutput };
   create_pass: { input: CreatePassInput; output: CreatePassOutput };
   get_passes: { input: GetPassesInput; output: GetPassesOutput };
   get_passes_by_pass_type: { input: GetPassesByPassTypeInput; output: GetPassesByPassTypeOutput };
@@ -2179,6 +2216,7 @@ export type PageName = keyof Pages;
  * an Idempotency-Key), what it answers (JSON or a file's bytes), and the property holding a page's items.
  */
 export const ACTIONS = {
+  create_passes: { mutates: true, answers: 'json' },
   create_pass: { mutates: true, answers: 'json' },
   get_passes: { mutates: false, answers: 'json', items: 'passes' },
   get_passes_by_pass_type: { mutates: false, answers: 'json', items: 'passes' },
@@ -2282,6 +2320,18 @@ export abstract class ActionMethods {
     input: Actions[N]['input'],
     options?: CallOptions,
   ): Promise<Actions[N]['output']>;
+
+  /**
+   * Create many passes. Issues up to 1000 passes from one template in one call, for importers and agents:
+   * each item has the values of its placeholders and optionally its holder (email, userId, externalId,
+   * phone). Every valid item is issued (in one transaction); the answer lists the passes created and, by
+   * index, the items refused with their field errors (or the template closing when its quantityRestriction
+   * runs out). Example: {"templateId": 3, "passes": [{"values": {"firstName": "Ada"}, "email":
+   * "ada@example.com"}]}. (create_passes, scope passes:write)
+   */
+  createPasses(input: CreatePassesInput, options?: CallOptions): Promise<CreatePassesOutput> {
+    return this.run('create_passes', input, options);
+  }
 
   /**
    * Create a pass. Issues a new Wallet pass from a template: give templateId (or templateName) and the values

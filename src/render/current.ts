@@ -56,9 +56,10 @@ export async function buildOr422(
   template: TemplateRow,
   passType: PassTypeRow,
   images?: Record<string, Uint8Array>,
+  here = false,
 ): Promise<BuiltPass> {
   try {
-    return await deps.renderer.build(renderContext(deps), pass, template, passType, images);
+    return await deps.renderer.build(renderContext(deps), pass, template, passType, images, here);
   } catch (err) {
     return toValidationError(err);
   }

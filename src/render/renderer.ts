@@ -110,7 +110,10 @@ export class Renderer {
     return factory;
   }
 
-  /** Builds a pass's .pkpass from its rows (no cache). Throws the engine's errors for bad values. */
+  /**
+   * Builds a pass's .pkpass from its rows (no cache). Throws the engine's errors for bad values. `here`: on this
+   * thread even when there are render threads (a batch builds on both while this thread would only wait).
+   */
   async build(
     ctx: RenderContext,
     pass: Pick<
@@ -120,6 +123,7 @@ export class Renderer {
     template: TemplateRow,
     passType: PassTypeRow,
     passImages?: Record<string, Uint8Array>,
+    here = false,
   ): Promise<BuiltPass> {
     const overrides: JsonObject = {
       serialNumber: pass.serialNumber,
@@ -134,7 +138,7 @@ export class Renderer {
     if (pass.relevance) Object.assign(overrides, JSON.parse(pass.relevance) as JsonObject);
     const values = JSON.parse(pass.values) as Record<string, unknown>;
     const images = passImages ?? (pass.id > 0 ? await loadImages(ctx.db, 'pass', pass.id) : undefined);
-    if (this.pool) {
+    if (this.pool && !here) {
       const key = `${template.id}:${template.version}:${passType.id}:${passType.updatedAt}`;
       const spec = async (): Promise<FactorySpec> => ({
         certificatePem: passType.certificatePem,

@@ -373,6 +373,16 @@ function cases(): Case[] {
     },
     {
       method: 'POST',
+      route: '/v1/templates/:id/passes',
+      path: `${t}/passes`,
+      json: {
+        passes: [
+          { values: { firstName: 'Beta', lastName: 'Was', memberSince: '2020', points: 1, memberId: 'B-2' } },
+        ],
+      },
+    },
+    {
+      method: 'POST',
       route: '/v1/templates/:id/passes/import',
       path: `${t}/passes/import`,
       json: { csv: 'firstName,lastName,memberSince,points,memberId\nBeta,Was,2020,1,B-1\n' },

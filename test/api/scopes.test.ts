@@ -161,6 +161,9 @@ const VALID_BODIES: Record<string, unknown> = {
   update_passes_of_template: { filter: {}, values: { points: 3 } },
   set_template_restrictions: { quantityRestriction: 10 },
   set_template_localizations: { localizations: { fr: { Points: 'Points' } } },
+  create_passes: {
+    passes: [{ values: { firstName: 'A', lastName: 'B', memberSince: '2024', points: 1, memberId: 'M-1' } }],
+  },
   import_passes: { csv: 'firstName,lastName,memberSince,points,memberId\nA,B,2024,1,M-1\n', dryRun: true },
 };
 

@@ -118,6 +118,13 @@ export const passRoutes: RouteSpec[] = [
   },
   {
     method: 'POST',
+    url: '/v1/templates/:id/passes',
+    action: 'create_passes',
+    tag,
+    input: (req) => ({ ...requireBody(req.body), templateId: int(params(req).id) }),
+  },
+  {
+    method: 'POST',
     url: '/v1/templates/names/:name/pass',
     action: 'create_pass',
     multipart: true,
