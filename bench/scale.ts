@@ -2,7 +2,7 @@
 // (1,000,000) and BENCH_SCALE_EVENTS events (10,000,000). The data set is built once in the database passslot_scale
 // (kept for the next run; BENCH_SCALE_REBUILD=1 builds it again): `passslot init` makes the account, template and pass
 // type the service's own way, then SQL multiplies them: a second account with a tenth of the passes, four templates,
-// statuses from common to rare, holders with one to three passes, changes spread over a year, ten events a pass.
+// statuses from common to rare, holders with one to three passes, changes spread over a year, ten events a pass over the last two months (inside the retention age).
 // Each query is then sent BENCH_SCALE_SAMPLES times, one at a time, to `passslot serve` on that database, and its
 // latency (request to full answer, on this process's clock) is reported as p50 and p99, against the same client's
 // GET /healthz (one query, no list) as the baseline of what any request costs here. Goal: every list p99 < 20 ms.
@@ -103,7 +103,7 @@ async function dataSet(env: NodeJS.ProcessEnv): Promise<{ appKey: string; templa
            'holder' || (i % ($2 / 2)) || '@example.com', 'crm-' || i, 0, 1,
            to_char(now() at time zone 'utc' - (i % 365) * interval '1 day' - (i % 86400) * interval '1 second',
              'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-           to_char(now() at time zone 'utc' - ((i * 7919) % 31536000) * interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+           to_char(now() at time zone 'utc' - ((i::bigint * 7919) % 31536000) * interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
            i, null
          from generate_series($3::int, $4::int) as i`,
         [passTypeId, PASSES, from, to],
@@ -118,7 +118,7 @@ async function dataSet(env: NodeJS.ProcessEnv): Promise<{ appKey: string; templa
          select 'evt_' || md5('e' || i), case when (i % $2) % 10 = 0 then 2 else 1 end,
            (array['pass.created','pass.updated','pass.downloaded','pass.installed','pass.status_changed'])[1 + i % 5],
            $3 + (i % $2), '{"serialNumber":"' || md5('s' || (i % $2)) || '"}',
-           to_char(now() at time zone 'utc' - ($4 - i) * interval '3 second', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+           to_char(now() at time zone 'utc' - ($4 - i) * interval '500 millisecond', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
          from generate_series($1::int, $5::int) as i`,
         [from, PASSES, first, EVENTS, to],
       );

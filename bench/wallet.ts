@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
 import { BIN, cpuMs, freePort, median, runInit, startChild, stopAll, stopChild } from './common.js';
+import { createSecrets, loadKeyring } from '../src/store/secrets.js';
+import type { BarePushes } from './wallet-apns-bare.js';
 import type { StandinStats } from './wallet-standin.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -25,6 +27,9 @@ const DEVICES_PER_PASS = Math.ceil(DEVICES / PASSES);
 // dist/bench/wallet.js -> the repository root
 const BARE = fileURLToPath(new URL('./wallet-bare.js', import.meta.url));
 const STANDIN = fileURLToPath(new URL('./wallet-standin.js', import.meta.url));
+const APNS_BARE = fileURLToPath(new URL('./wallet-apns-bare.js', import.meta.url));
+/** The stand-in's concurrent stream limit (wallet-standin.ts), which the service's client also keeps to. */
+const APNS_STREAMS = Number(process.env.BENCH_APNS_STREAMS ?? 1000);
 
 const now = (): number => performance.timeOrigin + performance.now();
 const quantile = (sorted: Float64Array | number[], q: number): number =>
@@ -257,7 +262,7 @@ async function main(): Promise<void> {
      * One template change fanned out to every device: pushes/s at the stand-in and, when devices fetch (every
      * `step`-th, as Wallet does on a push), the time until they all have the new version.
      */
-    async function fanOut(title: string, fetchSample: number): Promise<void> {
+    async function fanOut(title: string, fetchSample: number): Promise<number> {
       // where this fan-out starts: the update tag, and each pass's Last-Modified as devices hold it
       let tag: string;
       let lastModifiedBefore: string[];
@@ -552,6 +557,45 @@ async function main(): Promise<void> {
             `for a slot ${pct(saturatedMs)} of the time: what limits it is the service answering, ` +
             `not the client, when that is high and its own CPU is well below a core`,
         );
+      return rate;
+    }
+
+    /** The bare client's pushes/s, first to last push at the stand-in, as the fan-out's rate is measured. */
+    async function barePushRate(): Promise<number> {
+      const db = new SQLite(dbPath, { readonly: true, fileMustExist: true });
+      const row = db
+        .prepare(
+          'select certificate_pem as cert, private_key_enc as key from pass_types where pass_type_identifier = ?',
+        )
+        .get(pt) as { cert: string; key: string };
+      db.close();
+      const secrets = createSecrets(loadKeyring({ extra: [] }, dataDir).keyring);
+      const client = await startChild([APNS_BARE], process.env, 'ready', true);
+      standin.send({ type: 'reset' });
+      const job: BarePushes = {
+        url: `https://127.0.0.1:${apnsPort}`,
+        certificatePem: row.cert,
+        privateKeyPem: secrets.decrypt(row.key),
+        caPem: readFileSync(join(certsDir, 'server.pem'), 'utf8'),
+        topic: pt,
+        tokens: Array.from({ length: DEVICES }, (_, i) => tokenOf(i)),
+        concurrency: APNS_STREAMS,
+      };
+      const done = new Promise<{ failed: number }>((resolve) => client.once('message', resolve));
+      client.send(job);
+      const { failed } = await done;
+      if (failed) throw new Error(`bare client: ${failed} pushes failed`);
+      const stats = await new Promise<StandinStats>((resolve) => {
+        const onStats = (m: StandinStats) => {
+          if (m.type !== 'stats') return;
+          standin.off('message', onStats);
+          resolve(m);
+        };
+        standin.on('message', onStats);
+        standin.send({ type: 'stats' });
+      });
+      await stopChild(client);
+      return stats.count > 1 ? ((stats.count - 1) * 1000) / (stats.last - stats.first) : 0;
     }
 
     if (process.env.BENCH_FETCH_SAMPLE !== undefined)
@@ -562,8 +606,18 @@ async function main(): Promise<void> {
     else {
       // the goal is pushes from the service; the devices simulated here share its two cores, so they fetch in a
       // second fan-out of their own
-      await fanOut('(2) fan-out, pushes only', 0);
+      const serviceRate = await fanOut('(2) fan-out, pushes only', 0);
       await fanOut('(3) fan-out, every device fetching the new version', DEVICES);
+      const bareRates = [await barePushRate(), await barePushRate()];
+      const bareRate = median(bareRates);
+      print(
+        `(4) baseline: a bare HTTP/2 client (child process, one connection, ${APNS_STREAMS} streams) sending the same ` +
+          `${DEVICES} pushes to the same stand-in: ${bareRate.toFixed(0)} pushes/s (runs ${bareRates.map((r) => r.toFixed(0)).join(', ')})`,
+      );
+      print(
+        `    fan-out (2) / bare client = ${(serviceRate / bareRate).toFixed(2)}   (goal >= 0.5)` +
+          `${serviceRate / bareRate >= 0.5 ? '' : '  MISSED'}`,
+      );
     }
   }
 

@@ -32,3 +32,19 @@ export function pageOf<R>(
     nextCursor: rows.length > limit && last ? Buffer.from(String(key(last))).toString('base64url') : null,
   };
 }
+
+/** A cursor of a list in the order of last change: the last row's change time and id. */
+export const changeCursor = (updatedAt: string, id: number): string =>
+  Buffer.from(`${updatedAt}|${id}`).toString('base64url');
+
+/** The change time and id after which a page in the order of last change starts; 422 on `cursor` otherwise. */
+export function changeKeyOf(cursor: string | undefined): { updatedAt: string; id: number } | undefined {
+  if (cursor === undefined) return undefined;
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z)\|(\d{1,15})$/.exec(
+    Buffer.from(cursor, 'base64url').toString('utf8'),
+  );
+  if (!m || changeCursor(m[1]!, Number(m[2])) !== cursor)
+    throw invalid([{ field: 'cursor', reasons: ['is not a cursor this API returned (with updatedSince)'] }]);
+  return { updatedAt: m[1]!, id: Number(m[2]) };
+}
+

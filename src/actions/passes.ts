@@ -17,7 +17,7 @@ import {
   findTemplateAndPassType,
 } from './access.js';
 import { queuePassMessage } from './messages.js';
-import { keyOf, pageOf } from './paging.js';
+import { changeCursor, changeKeyOf, keyOf, pageOf } from './paging.js';
 import { decodeImages, imageFiles, type NormalizedImage } from './pass-images.js';
 import { lastModifiedAfter, nextUpdateTag, writePassVersion } from './pass-versions.js';
 import { type ActionContext, defineAction, FileOut } from './registry.js';
@@ -332,6 +332,29 @@ async function listPasses(ctx: ActionContext, f: Filters): Promise<Static<typeof
       'in',
       ctx.grant.passTypeIds.length ? ctx.grant.passTypeIds : [''],
     );
+  if (f.updatedSince) {
+    // changes since a time come in the order they happened (the account's change index): a sync reads what changed
+    // and, with the next page, what changed since, however many passes there are
+    const after = changeKeyOf(f.cursor);
+    if (after)
+      q = q.where((eb) =>
+        eb.or([
+          eb('passes.updatedAt', '>', after.updatedAt),
+          eb.and([eb('passes.updatedAt', '=', after.updatedAt), eb('passes.id', '>', after.id)]),
+        ]),
+      );
+    const rows = await q
+      .orderBy('passes.updatedAt')
+      .orderBy('passes.id')
+      .limit(limit + 1)
+      .execute();
+    const items = rows.slice(0, limit);
+    const last = items.at(-1);
+    return {
+      passes: items.map((r) => listItem(ctx, r, r.ptid)),
+      nextCursor: rows.length > limit && last ? changeCursor(last.updatedAt, last.id) : null,
+    };
+  }
   const after = keyOf(f.cursor);
   if (after !== undefined) q = q.where('passes.id', '>', after);
   const rows = await q
@@ -347,7 +370,8 @@ export const getPasses = defineAction({
   title: 'List passes',
   description:
     'Lists the passes of the account, oldest first, a page at a time (limit up to 1000, then pass nextCursor as cursor). ' +
-    'Filters: status, templateId, updatedSince, and the holder (email, userId, externalId).',
+    'Filters: status, templateId, updatedSince (then in the order of last change: a sync), and the holder (email, ' +
+    'userId, externalId).',
   scope: 'passes:read',
   mutates: false,
   input: Type.Object(ListFilters),

@@ -105,7 +105,10 @@ export const ListFilters = {
   status: Type.Optional(PassStatus),
   templateId: Type.Optional(Id),
   updatedSince: Type.Optional(
-    Type.String({ format: 'date-time', description: 'only passes changed at or after this time' }),
+    Type.String({
+      format: 'date-time',
+      description: 'only passes changed at or after this time; the list then comes in the order of their last change',
+    }),
   ),
   limit: Limit,
   cursor: Cursor,

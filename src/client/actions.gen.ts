@@ -77,7 +77,7 @@ export interface GetPassesInput {
   /** the pass status, as PassSlot: valid, invalid, redeemed, unpaid, locked or incomplete */
   status?: 'valid' | 'invalid' | 'redeemed' | 'unpaid' | 'locked' | 'incomplete';
   templateId?: number;
-  /** only passes changed at or after this time */
+  /** only passes changed at or after this time; the list then comes in the order of their last change */
   updatedSince?: string;
   limit?: number;
   /** the nextCursor of the previous page */
@@ -114,7 +114,7 @@ export interface GetPassesByPassTypeInput {
   /** the pass status, as PassSlot: valid, invalid, redeemed, unpaid, locked or incomplete */
   status?: 'valid' | 'invalid' | 'redeemed' | 'unpaid' | 'locked' | 'incomplete';
   templateId?: number;
-  /** only passes changed at or after this time */
+  /** only passes changed at or after this time; the list then comes in the order of their last change */
   updatedSince?: string;
   limit?: number;
   /** the nextCursor of the previous page */
@@ -149,7 +149,7 @@ export interface SearchPassesByUserInput {
   /** the pass status, as PassSlot: valid, invalid, redeemed, unpaid, locked or incomplete */
   status?: 'valid' | 'invalid' | 'redeemed' | 'unpaid' | 'locked' | 'incomplete';
   templateId?: number;
-  /** only passes changed at or after this time */
+  /** only passes changed at or after this time; the list then comes in the order of their last change */
   updatedSince?: string;
   limit?: number;
   /** the nextCursor of the previous page */
@@ -2345,8 +2345,8 @@ export abstract class ActionMethods {
 
   /**
    * List passes. Lists the passes of the account, oldest first, a page at a time (limit up to 1000, then pass
-   * nextCursor as cursor). Filters: status, templateId, updatedSince, and the holder (email, userId,
-   * externalId). (get_passes, scope passes:read)
+   * nextCursor as cursor). Filters: status, templateId, updatedSince (then in the order of last change: a
+   * sync), and the holder (email, userId, externalId). (get_passes, scope passes:read)
    */
   getPasses(input: GetPassesInput = {}, options?: CallOptions): Promise<GetPassesOutput> {
     return this.run('get_passes', input, options);

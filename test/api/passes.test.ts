@@ -146,6 +146,33 @@ describe(`passes on ${TEST_DB}`, () => {
     expect((await s.api(key, '/v1/passes?cursor=nonsense')).status).toBe(422);
   });
 
+  it('lists the changes since a time in the order they happened, a page at a time, with a cursor of its own', async () => {
+    const start = new Date().toISOString();
+    const made = [];
+    for (let i = 0; i < 3; i++) made.push(await createMemberPass(s, s.alpha, memberValues({ memberId: `CH-${i}` })));
+    await new Promise((r) => setTimeout(r, 5));
+    // the first one changes last
+    const put = await s.api(key, `${made[0]!.path}/values/points`, { method: 'PUT', json: { value: 9 } });
+    expect(put.status).toBe(200);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (;;) {
+      const q = `/v1/passes?updatedSince=${encodeURIComponent(start)}&limit=2${cursor ? `&cursor=${cursor}` : ''}`;
+      const res = await s.api(key, q);
+      expect(res.status).toBe(200);
+      seen.push(...(await res.json()).map((p: any) => p.serialNumber));
+      const link = res.headers.get('link');
+      if (!link) break;
+      cursor = new URL(/<([^>]+)>/.exec(link)![1]!).searchParams.get('cursor')!;
+    }
+    expect(seen).toEqual([made[1]!.serialNumber, made[2]!.serialNumber, made[0]!.serialNumber]);
+    // an id cursor is not a cursor of this order, and the other way round
+    const idCursor = Buffer.from('1').toString('base64url');
+    const wrong = await s.api(key, `/v1/passes?updatedSince=${encodeURIComponent(start)}&cursor=${idCursor}`);
+    expect(wrong.status).toBe(422);
+    expect((await wrong.json()).errors[0].field).toBe('cursor');
+  });
+
   it('searches passes by user and refuses a search without a person', async () => {
     await createMemberPass(s, s.alpha, memberValues(), '?externalId=crm-search');
     const res = await s.api(key, '/v1/passes?externalId=crm-search&status=valid');
