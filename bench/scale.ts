@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { changeCursor } from '../src/actions/paging.js';
 import { BIN, freePort, runInit, startChild, stopAll } from './common.js';
 
 const PASSES = Number(process.env.BENCH_SCALE_PASSES ?? 1_000_000);
@@ -173,7 +174,9 @@ async function main(): Promise<void> {
     ['updatedSince the last hour', () => `/v1/passes?updatedSince=${hoursAgo(1)}`],
     [
       'updatedSince the last 30 days, deep',
-      () => `/v1/passes?updatedSince=${hoursAgo(720)}&cursor=${cursorOf(randomInt(maxId))}`,
+      // a page further on: the cursor of a change some time in those 30 days
+      () =>
+        `/v1/passes?updatedSince=${hoursAgo(720)}&cursor=${changeCursor(hoursAgo(randomInt(1, 720)), randomInt(maxId))}`,
     ],
     ['status and template together', () => `/v1/passes?status=invalid&templateId=${templates[0]}`],
     ['events, first page', () => '/v1/events?limit=100'],

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
-import { BIN, cpuMs, freePort, median, runInit, startChild, stopAll, stopChild } from './common.js';
 import { createSecrets, loadKeyring } from '../src/store/secrets.js';
+import { BIN, cpuMs, freePort, median, runInit, startChild, stopAll, stopChild } from './common.js';
 import type { BarePushes } from './wallet-apns-bare.js';
 import type { StandinStats } from './wallet-standin.js';
 

@@ -47,4 +47,3 @@ export function changeKeyOf(cursor: string | undefined): { updatedAt: string; id
     throw invalid([{ field: 'cursor', reasons: ['is not a cursor this API returned (with updatedSince)'] }]);
   return { updatedAt: m[1]!, id: Number(m[2]) };
 }
-

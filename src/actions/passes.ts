@@ -337,11 +337,9 @@ async function listPasses(ctx: ActionContext, f: Filters): Promise<Static<typeof
     // and, with the next page, what changed since, however many passes there are
     const after = changeKeyOf(f.cursor);
     if (after)
+      // a row comparison, which both databases read as a range of the (account_id, updated_at, id) index
       q = q.where((eb) =>
-        eb.or([
-          eb('passes.updatedAt', '>', after.updatedAt),
-          eb.and([eb('passes.updatedAt', '=', after.updatedAt), eb('passes.id', '>', after.id)]),
-        ]),
+        eb(eb.refTuple('passes.updatedAt', 'passes.id'), '>', eb.tuple(after.updatedAt, after.id)),
       );
     const rows = await q
       .orderBy('passes.updatedAt')

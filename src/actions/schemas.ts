@@ -107,7 +107,8 @@ export const ListFilters = {
   updatedSince: Type.Optional(
     Type.String({
       format: 'date-time',
-      description: 'only passes changed at or after this time; the list then comes in the order of their last change',
+      description:
+        'only passes changed at or after this time; the list then comes in the order of their last change',
     }),
   ),
   limit: Limit,

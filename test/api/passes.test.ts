@@ -149,7 +149,8 @@ describe(`passes on ${TEST_DB}`, () => {
   it('lists the changes since a time in the order they happened, a page at a time, with a cursor of its own', async () => {
     const start = new Date().toISOString();
     const made = [];
-    for (let i = 0; i < 3; i++) made.push(await createMemberPass(s, s.alpha, memberValues({ memberId: `CH-${i}` })));
+    for (let i = 0; i < 3; i++)
+      made.push(await createMemberPass(s, s.alpha, memberValues({ memberId: `CH-${i}` })));
     await new Promise((r) => setTimeout(r, 5));
     // the first one changes last
     const put = await s.api(key, `${made[0]!.path}/values/points`, { method: 'PUT', json: { value: 9 } });
