@@ -19,6 +19,7 @@ export default defineConfig({
             'test/actions/**/*.test.ts',
             'test/client/**/*.test.ts',
             'test/cli/**/*.test.ts',
+            'test/google/**/*.test.ts',
           ],
           testTimeout: 30_000,
         },
