@@ -4,6 +4,7 @@ import { auditActions } from './audit.js';
 import { bulkActions } from './bulk.js';
 import { eventActions } from './events.js';
 import { formActions } from './forms.js';
+import { googleActions } from './google.js';
 import { imageActions } from './images.js';
 import { importActions } from './imports.js';
 import { integrationActions } from './integrations.js';
@@ -40,6 +41,7 @@ export const actions: readonly Action[] = [
   ...scannerActions,
   ...scanActions,
   ...keyActions,
+  ...googleActions,
   ...auditActions,
   ...pushActions,
   ...eventActions,

@@ -1360,6 +1360,73 @@ export interface RevokeAppKeyInput {
 /** The output of revoke_app_key. */
 export type RevokeAppKeyOutput = Record<string, never>;
 
+/** The input of set_google_wallet. */
+export interface SetGoogleWalletInput {
+  /** Google's issuer id (digits) */
+  issuerId: string;
+  /** the service account's JSON key file */
+  serviceAccountKey: {
+    client_email: string;
+    private_key: string;
+    [key: string]: unknown;
+  };
+}
+
+/** The output of set_google_wallet. */
+export interface SetGoogleWalletOutput {
+  issuerId: string;
+  /** the service account's client_email */
+  clientEmail: string;
+}
+
+/** The input of get_google_wallet. */
+export type GetGoogleWalletInput = Record<string, never>;
+
+/** The output of get_google_wallet. */
+export interface GetGoogleWalletOutput {
+  issuerId: string;
+  /** the service account's client_email */
+  clientEmail: string;
+}
+
+/** The input of delete_google_wallet. */
+export type DeleteGoogleWalletInput = Record<string, never>;
+
+/** The output of delete_google_wallet. */
+export type DeleteGoogleWalletOutput = Record<string, never>;
+
+/** The input of get_template_google. */
+export interface GetTemplateGoogleInput {
+  id: number;
+}
+
+/** The output of get_template_google. */
+export interface GetTemplateGoogleOutput {
+  /** the Google pass type: generic, eventTicket, loyalty, offer, flight or transit */
+  type: string;
+  /** what does not map to Google Wallet, and why */
+  warnings: string[];
+  class: Record<string, unknown>;
+}
+
+/** The input of get_pass_google. */
+export interface GetPassGoogleInput {
+  /** the pass type id, e.g. pass.com.example.member */
+  passTypeIdentifier: string;
+  /** the serial number of the pass */
+  serialNumber: string;
+}
+
+/** The output of get_pass_google. */
+export interface GetPassGoogleOutput {
+  saveUrl: string;
+  /** the Google pass type: generic, eventTicket, loyalty, offer, flight or transit */
+  type: string;
+  /** what does not map to Google Wallet, and why */
+  warnings: string[];
+  object: Record<string, unknown>;
+}
+
 /** The input of list_executions. */
 export interface ListExecutionsInput {
   action?: string;
@@ -2167,6 +2234,11 @@ export interface Actions {
   create_app_key: { input: CreateAppKeyInput; output: CreateAppKeyOutput };
   rotate_app_key: { input: RotateAppKeyInput; output: RotateAppKeyOutput };
   revoke_app_key: { input: RevokeAppKeyInput; output: RevokeAppKeyOutput };
+  set_google_wallet: { input: SetGoogleWalletInput; output: SetGoogleWalletOutput };
+  get_google_wallet: { input: GetGoogleWalletInput; output: GetGoogleWalletOutput };
+  delete_google_wallet: { input: DeleteGoogleWalletInput; output: DeleteGoogleWalletOutput };
+  get_template_google: { input: GetTemplateGoogleInput; output: GetTemplateGoogleOutput };
+  get_pass_google: { input: GetPassGoogleInput; output: GetPassGoogleOutput };
   list_executions: { input: ListExecutionsInput; output: ListExecutionsOutput };
   list_audit_log: { input: ListAuditLogInput; output: ListAuditLogOutput };
   export_audit_log: { input: ExportAuditLogInput; output: ExportAuditLogOutput };
@@ -2283,6 +2355,11 @@ export const ACTIONS = {
   create_app_key: { mutates: true, answers: 'json' },
   rotate_app_key: { mutates: true, answers: 'json' },
   revoke_app_key: { mutates: true, answers: 'json' },
+  set_google_wallet: { mutates: true, answers: 'json' },
+  get_google_wallet: { mutates: false, answers: 'json' },
+  delete_google_wallet: { mutates: true, answers: 'json' },
+  get_template_google: { mutates: false, answers: 'json' },
+  get_pass_google: { mutates: false, answers: 'json' },
   list_executions: { mutates: false, answers: 'json', items: 'executions' },
   list_audit_log: { mutates: false, answers: 'json', items: 'entries' },
   export_audit_log: { mutates: false, answers: 'bytes' },
@@ -2915,6 +2992,52 @@ export abstract class ActionMethods {
    */
   revokeAppKey(input: RevokeAppKeyInput, options?: CallOptions): Promise<RevokeAppKeyOutput> {
     return this.run('revoke_app_key', input, options);
+  }
+
+  /**
+   * Connect Google Wallet. Connects the account to Google Wallet: the issuer id from Google's Pay & Wallet
+   * console and the service account's JSON key file (as an object). The private key is encrypted at rest and
+   * never returned. Example: {"issuerId": "3388000000012345678", "serviceAccountKey": {"type":
+   * "service_account", "client_email": "…", "private_key": "-----BEGIN PRIVATE KEY-----…"}}.
+   * (set_google_wallet, scope passtypes:write)
+   */
+  setGoogleWallet(input: SetGoogleWalletInput, options?: CallOptions): Promise<SetGoogleWalletOutput> {
+    return this.run('set_google_wallet', input, options);
+  }
+
+  /**
+   * Show the Google Wallet connection. Returns the account's Google Wallet issuer id and service account
+   * email (never the key). (get_google_wallet, scope passtypes:read)
+   */
+  getGoogleWallet(input: GetGoogleWalletInput = {}, options?: CallOptions): Promise<GetGoogleWalletOutput> {
+    return this.run('get_google_wallet', input, options);
+  }
+
+  /**
+   * Disconnect Google Wallet. Removes the account's Google Wallet issuer and service account key.
+   * (delete_google_wallet, scope passtypes:write)
+   */
+  deleteGoogleWallet(input: DeleteGoogleWalletInput = {}, options?: CallOptions): Promise<DeleteGoogleWalletOutput> {
+    return this.run('delete_google_wallet', input, options);
+  }
+
+  /**
+   * Show a template's Google Wallet class. Returns the Google Wallet class a template maps to (the JSON sent
+   * to Google) and warnings for what cannot map (a field with no place, a barcode format Google lacks, a
+   * non-https PUBLIC_URL that Google will refuse). (get_template_google, scope templates:read)
+   */
+  getTemplateGoogle(input: GetTemplateGoogleInput, options?: CallOptions): Promise<GetTemplateGoogleOutput> {
+    return this.run('get_template_google', input, options);
+  }
+
+  /**
+   * Get a pass's Save to Google Wallet link. Returns the "Save to Google Wallet" link of a pass (a JWT signed
+   * with the account's service account, carrying the pass's class and object), the object itself and warnings
+   * for what cannot map. Needs Google Wallet connected (set_google_wallet). (get_pass_google, scope
+   * passes:read)
+   */
+  getPassGoogle(input: GetPassGoogleInput, options?: CallOptions): Promise<GetPassGoogleOutput> {
+    return this.run('get_pass_google', input, options);
   }
 
   /**

@@ -674,4 +674,9 @@ export const migrations: Record<string, MigrationFn> = {
       .columns(['account_id', 'status', 'id'])
       .execute();
   },
+  '0015_google_wallet': async (db) => {
+    // an account's Google Wallet issuer and service account (its private key sealed like the APNs key)
+    for (const column of ['google_issuer_id', 'google_client_email', 'google_key_enc'])
+      await db.schema.alterTable('accounts').addColumn(column, 'text').execute();
+  },
 };

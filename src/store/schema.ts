@@ -10,6 +10,9 @@ export interface AccountsTable {
   apnsKeyEnc: string | null;
   apnsKeyId: string | null;
   apnsTeamId: string | null;
+  googleIssuerId: string | null;
+  googleClientEmail: string | null;
+  googleKeyEnc: string | null;
 }
 
 export interface AppKeysTable {

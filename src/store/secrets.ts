@@ -174,6 +174,7 @@ export function createSecrets(initial: Keyring, reload?: () => Keyring | undefin
 /** Every column holding sealed secrets, by table. */
 const SEALED_COLUMNS = [
   ['accounts', 'apnsKeyEnc'],
+  ['accounts', 'googleKeyEnc'],
   ['passTypes', 'privateKeyEnc'],
   ['webhooks', 'secretEnc'],
   ['webhooks', 'previousSecretEnc'],

@@ -3,6 +3,7 @@
 // are forms: routes/forms.ts.)
 import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { getTemplateGoogleImage } from '../../actions/google.js';
 import { getPassLinkQr, openPassLink } from '../../actions/links.js';
 import { runAction, systemContext } from '../../actions/registry.js';
 import type { App } from '../../app.js';
@@ -87,4 +88,23 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
         throw err;
       }
     });
+
+  // a template's images, where Google Wallet fetches its class's logo and hero image
+  fastify.get('/t/:token/google/:file', { schema: { hide: true } }, async (req, reply) => {
+    const { token, file } = req.params as { token: string; file: string };
+    try {
+      const image = await runAction(getTemplateGoogleImage, systemContext(app, 0, req.id, 'page'), {
+        token,
+        type: file.replace(/\.png$/, ''),
+      });
+      return reply
+        .type(image.contentType)
+        .header('Cache-Control', 'public, max-age=3600')
+        .send(Buffer.from(image.data));
+    } catch (err) {
+      if (err instanceof AppError && (err.code === 'not_found' || err.code === 'validation_failed'))
+        return reply.status(404).type('text/plain; charset=utf-8').send('not found');
+      throw err;
+    }
+  });
 }

@@ -5,6 +5,7 @@ import type { App } from '../../../app.js';
 import { closeStreams } from '../../../events/stream.js';
 import { type RouteSpec, registerRoutes } from '../route.js';
 import { eventRoutes } from './events.js';
+import { googleRoutes } from './google.js';
 import { keyRoutes } from './keys.js';
 import { passRoutes } from './passes.js';
 import { passTypeRoutes } from './passtypes.js';
@@ -20,6 +21,7 @@ export const v1RouteSpecs: readonly RouteSpec[] = [
   ...scannerRoutes,
   ...keyRoutes,
   ...eventRoutes,
+  ...googleRoutes,
 ];
 
 export async function v1Routes(api: FastifyInstance, app: App): Promise<void> {
