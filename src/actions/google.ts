@@ -8,7 +8,7 @@ import { invalid, notFound } from '../errors.js';
 import { classFor, type GoogleImages, objectFor, payloadKeyOf } from '../google/mapping.js';
 import { saveLink } from '../google/save-link.js';
 import { currentPkpass } from '../render/current.js';
-import type { PassRow, TemplateRow } from '../store/schema.js';
+import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import { findPass, findTemplateAndPassType } from './access.js';
 import { type ActionContext, defineAction, FileOut } from './registry.js';
 import { Empty, Id, PassRef } from './schemas.js';
@@ -24,12 +24,12 @@ interface Account {
   privateKeyPem: string;
 }
 
-/** The account's Google Wallet settings, or undefined when it has none. */
-async function accountOf(ctx: ActionContext): Promise<Account | undefined> {
+/** An account's Google Wallet settings, or undefined when it has none. */
+async function accountOf(ctx: ActionContext, accountId = ctx.grant.accountId): Promise<Account | undefined> {
   const row = await ctx.app.db
     .selectFrom('accounts')
     .select(['googleIssuerId', 'googleClientEmail', 'googleKeyEnc'])
-    .where('id', '=', ctx.grant.accountId)
+    .where('id', '=', accountId)
     .executeTakeFirst();
   if (!row?.googleIssuerId || !row.googleClientEmail || !row.googleKeyEnc) return undefined;
   return {
@@ -126,6 +126,16 @@ export const deleteGoogleWallet = defineAction({
   },
 });
 
+/** Whether an account has Google Wallet connected. */
+export async function hasGoogleWallet(ctx: ActionContext, accountId: number): Promise<boolean> {
+  const row = await ctx.app.db
+    .selectFrom('accounts')
+    .select('googleIssuerId')
+    .where('id', '=', accountId)
+    .executeTakeFirst();
+  return !!row?.googleIssuerId;
+}
+
 /** The template's images as Google fetches them: public URLs under its link token. */
 async function imagesOf(ctx: ActionContext, template: TemplateRow): Promise<GoogleImages> {
   const rows = await ctx.app.db
@@ -214,39 +224,58 @@ export const getPassGoogle = defineAction({
   async handler(ctx, input) {
     const { pass, passType } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
     const { template } = await findTemplateAndPassType(ctx, { id: pass.templateId });
-    const account = await requireAccount(ctx);
-    await currentPkpass(ctx.app, pass, passType);
-    const { passJson } = await ctx.app.db
-      .selectFrom('passRenders')
-      .select('passJson')
-      .where('passId', '=', pass.id)
-      .executeTakeFirstOrThrow();
-    const rendered = JSON.parse(passJson) as JsonObject;
-    const body = JSON.parse(template.body) as JsonObject;
-    const context = {
-      issuerId: account.issuerId,
-      classSuffix: classSuffixOf(template),
-      language: languageOf(body),
-      images: await imagesOf(ctx, template),
-      publicUrl: ctx.app.config.publicUrl,
-    };
-    const cls = classFor(body, context);
-    const now = ctx.app.clock.now();
-    const obj = objectFor(rendered, {
-      ...context,
-      objectSuffix: `p${pass.publicId}`,
-      state: stateOf(pass, rendered, now),
-    });
-    // until objects are inserted through the REST API, the link carries the class and the object themselves
-    const saveUrl = saveLink(
-      { clientEmail: account.clientEmail, privateKeyPem: account.privateKeyPem },
-      [new URL(ctx.app.config.publicUrl).origin],
-      { [payloadKeyOf(cls.type, 'Classes')]: [cls.json], [payloadKeyOf(obj.type, 'Objects')]: [obj.json] },
-      now,
-    );
-    return { saveUrl, type: obj.type, warnings: [...cls.warnings, ...obj.warnings], object: obj.json };
+    return googlePass(ctx, await requireAccount(ctx), pass, passType, template);
   },
 });
+
+/** A pass's Google Wallet object and its save link (the class and object in the JWT, as they are now). */
+export async function googlePass(
+  ctx: ActionContext,
+  account: Account,
+  pass: PassRow,
+  passType: PassTypeRow,
+  template: TemplateRow,
+): Promise<{ saveUrl: string; type: string; warnings: string[]; object: JsonObject }> {
+  await currentPkpass(ctx.app, pass, passType);
+  const { passJson } = await ctx.app.db
+    .selectFrom('passRenders')
+    .select('passJson')
+    .where('passId', '=', pass.id)
+    .executeTakeFirstOrThrow();
+  const rendered = JSON.parse(passJson) as JsonObject;
+  const body = JSON.parse(template.body) as JsonObject;
+  const context = {
+    issuerId: account.issuerId,
+    classSuffix: classSuffixOf(template),
+    language: languageOf(body),
+    images: await imagesOf(ctx, template),
+    publicUrl: ctx.app.config.publicUrl,
+  };
+  const cls = classFor(body, context);
+  const now = ctx.app.clock.now();
+  const obj = objectFor(rendered, {
+    ...context,
+    objectSuffix: `p${pass.publicId}`,
+    state: stateOf(pass, rendered, now),
+  });
+  // until objects are inserted through the REST API, the link carries the class and the object themselves
+  const saveUrl = saveLink(
+    { clientEmail: account.clientEmail, privateKeyPem: account.privateKeyPem },
+    [new URL(ctx.app.config.publicUrl).origin],
+    { [payloadKeyOf(cls.type, 'Classes')]: [cls.json], [payloadKeyOf(obj.type, 'Objects')]: [obj.json] },
+    now,
+  );
+  return { saveUrl, type: obj.type, warnings: [...cls.warnings, ...obj.warnings], object: obj.json };
+}
+
+/** The save link of a pass found by its public link, for the pass page's Google Wallet button. */
+export async function googleSaveUrlOf(ctx: ActionContext, pass: PassRow): Promise<string> {
+  const account = await accountOf(ctx, pass.accountId);
+  if (!account) throw notFound('Google Wallet for this pass');
+  const passType = await ctx.app.rows.passType(ctx.app.db, pass.passTypeId);
+  const template = await ctx.app.rows.template(ctx.app.db, pass.templateId);
+  return (await googlePass(ctx, account, pass, passType, template)).saveUrl;
+}
 
 const GOOGLE_IMAGE_TYPES = ['logo', 'icon', 'strip', 'background'] as const;
 

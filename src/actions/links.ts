@@ -13,6 +13,7 @@ import { stringsOf } from '../render/localizations.js';
 import { qrPng, qrSvg } from '../render/qr.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import type { PassRow } from '../store/schema.js';
+import { googleSaveUrlOf, hasGoogleWallet } from './google.js';
 import { type ActionContext, defineAction, FileOut } from './registry.js';
 
 export const DEVICE_CLASSES = ['ios', 'mac', 'android', 'desktop', 'wallet', 'other'] as const;
@@ -59,6 +60,10 @@ const PassView = Type.Object({
   revoked: Type.Boolean(),
   status: Type.String(),
   url: Type.String({ description: 'the link itself' }),
+  googleUrl: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'where the page sends Android phones to save the pass to Google Wallet; null without Google Wallet',
+  }),
   translations: Type.Record(
     Type.String(),
     Type.Object({
@@ -111,6 +116,9 @@ async function viewOf(ctx: ActionContext, found: Awaited<ReturnType<typeof linke
     revoked: pass.voided === 1,
     status: pass.status,
     url: passLink(ctx.app.config.publicUrl, pass),
+    googleUrl: (await hasGoogleWallet(ctx, pass.accountId))
+      ? `${ctx.app.config.publicUrl}/p/${pass.publicId}/google?t=${pass.linkToken}`
+      : null,
     // as Wallet does: a text of pass.json is a key of the language's pass.strings
     translations: Object.fromEntries(
       Object.entries(strings).map(([lang, table]) => {
@@ -195,4 +203,33 @@ export const getPassLinkQr = defineAction({
   },
 });
 
-export const linkActions = [openPassLink, getPassLinkQr];
+export const openPassGoogle = defineAction({
+  name: 'open_pass_google',
+  title: 'Save a pass from its link to Google Wallet',
+  description:
+    'Answers the Google Wallet button of a pass page: the "Save to Google Wallet" link of the pass as it is now, ' +
+    'with a pass.link_opened event (device class and wallet google). Not found when the account has no Google Wallet.',
+  scope: 'system',
+  mutates: false,
+  input: Type.Object({ ...LinkRef, deviceClass: DeviceClass }),
+  output: Type.Object({ url: Type.String() }),
+  async handler(ctx, input) {
+    const { pass } = await linkedPass(ctx, input.publicId, input.token);
+    if (pass.deletedAt || pass.voided === 1) throw notFound('pass link');
+    const url = await googleSaveUrlOf(ctx, pass);
+    const passType = await ctx.app.rows.passType(ctx.app.db, pass.passTypeId);
+    await withEvents(ctx.app, (trx) =>
+      appendEvent(
+        trx,
+        passEvent('pass.link_opened', ctx.app.config.publicUrl, pass, passType, {
+          deviceClass: input.deviceClass,
+          wallet: 'google',
+        }),
+        ctx.app.clock.now(),
+      ),
+    );
+    return { url };
+  },
+});
+
+export const linkActions = [openPassLink, getPassLinkQr, openPassGoogle];

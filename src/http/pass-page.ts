@@ -1,5 +1,6 @@
 // The pass page: what a customer sees when they open their pass link, by device. On an iPhone, iPad or a Mac's Safari
-// an "Add to Apple Wallet" button; on Android the pass with a note (until Google Wallet passes come); on a desktop a QR
+// an "Add to Apple Wallet" button; on Android an "Add to Google Wallet" button when the account has Google Wallet (else
+// the pass with a note); on a desktop a QR
 // code of the page to scan with the phone. The pass's names, logo and colours; no JavaScript; the page's own words in
 // the language the browser asks for, among those it has.
 import type { PassView } from '../actions/links.js';
@@ -23,6 +24,7 @@ export function deviceClassOf(userAgent: string | undefined): DeviceClass {
 const WORDS = {
   en: {
     add: 'Add to Apple Wallet',
+    addGoogle: 'Add to Google Wallet',
     scan: 'Scan with your phone’s camera to add this pass to your wallet.',
     download: 'Download the pass file (.pkpass)',
     android:
@@ -33,6 +35,7 @@ const WORDS = {
   },
   fr: {
     add: 'Ajouter à Apple Wallet',
+    addGoogle: 'Ajouter à Google Wallet',
     scan: 'Scannez ce code avec l’appareil photo de votre téléphone pour ajouter ce pass à votre portefeuille.',
     download: 'Télécharger le fichier du pass (.pkpass)',
     android:
@@ -43,6 +46,7 @@ const WORDS = {
   },
   de: {
     add: 'Zu Apple Wallet hinzufügen',
+    addGoogle: 'Zu Google Wallet hinzufügen',
     scan: 'Scannen Sie den Code mit der Kamera Ihres Telefons, um den Pass zur Wallet hinzuzufügen.',
     download: 'Pass-Datei herunterladen (.pkpass)',
     android:
@@ -53,6 +57,7 @@ const WORDS = {
   },
   es: {
     add: 'Añadir a Apple Wallet',
+    addGoogle: 'Añadir a Google Wallet',
     scan: 'Escanea el código con la cámara de tu teléfono para añadir este pase a tu cartera.',
     download: 'Descargar el archivo del pase (.pkpass)',
     android:
@@ -115,6 +120,9 @@ export function passPageBody(p: PassPage): string {
   if (v.revoked) return `${card}<p class="notice">${escapeHtml(w.revoked)}</p>`;
   const download = `<a class="plain" href="${escapeHtml(p.downloadHref)}">${escapeHtml(w.download)}</a>`;
   const add = `<p><a class="button" href="${escapeHtml(p.downloadHref)}">${escapeHtml(w.add)}</a></p>`;
+  const google = v.googleUrl
+    ? `<p><a class="button google" href="${escapeHtml(v.googleUrl)}">${escapeHtml(w.addGoogle)}</a></p>`
+    : '';
   const qr = p.qrSvg
     ? `<figure class="qr">${p.qrSvg}<figcaption>${escapeHtml(w.scan)}</figcaption></figure>`
     : '';
@@ -124,11 +132,14 @@ export function passPageBody(p: PassPage): string {
     case 'wallet':
       return `${card}${add}`;
     case 'android':
-      return `${card}<p class="notice">${escapeHtml(w.android)}</p><p>${download}</p>`;
+      return google
+        ? `${card}${google}<p>${download}</p>`
+        : `${card}<p class="notice">${escapeHtml(w.android)}</p><p>${download}</p>`;
     case 'desktop':
-      return `${card}${qr}<p>${download}</p>`;
+      // a desktop cannot add an Apple pass (the QR code takes it to the phone); a Google Wallet save works anywhere
+      return `${card}${qr}${google}<p>${download}</p>`;
     default:
-      return `${card}${add}${qr}`;
+      return `${card}${add}${google}${qr}`;
   }
 }
 

@@ -118,6 +118,37 @@ describe(`Google Wallet on ${TEST_DB}`, () => {
     expect((await (await api(`${p.path}/google`)).json()).object.state).toBe('INACTIVE');
   });
 
+  it('gives Android and desktops on the pass page a Google Wallet button that leads to the pass as it is now', async () => {
+    const p = await createMemberPass(s, s.alpha, memberValues({ points: 55 }));
+    const android = await (
+      await fetch(p.url, {
+        headers: {
+          'user-agent': 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120 Mobile',
+        },
+      })
+    ).text();
+    expect(android).toContain('Add to Google Wallet');
+    expect(android).not.toContain('Google Wallet passes are coming');
+    const href = /<a class="button google" href="([^"]+)"/.exec(android)![1]!.replace(/&amp;/g, '&');
+    const desktop = await (
+      await fetch(p.url, {
+        headers: { 'user-agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120' },
+      })
+    ).text();
+    expect(desktop).toContain('Add to Google Wallet');
+    expect(desktop).toContain('<figure class="qr">');
+    // the button's link takes the phone to Google with the pass's current values
+    await api(`${p.path}/values/points`, { method: 'PUT', json: { value: 56 } });
+    const go = await fetch(href, { redirect: 'manual' });
+    expect(go.status).toBe(302);
+    const location = go.headers.get('location')!;
+    expect(location.startsWith('https://pay.google.com/gp/v/save/')).toBe(true);
+    const claims = JSON.parse(Buffer.from(location.split('/').pop()!.split('.')[1]!, 'base64url').toString());
+    expect(JSON.stringify(claims.payload.loyaltyObjects[0])).toContain('56');
+    // a wrong token finds nothing
+    expect((await fetch(href.replace(/t=[^&]+/, 't=wrong'), { redirect: 'manual' })).status).toBe(404);
+  });
+
   it("does not show another account's pass or template, and disconnects", async () => {
     const beta = await s.account(`google-beta-${TEST_DB}`);
     const p = await createMemberPass(s, s.alpha);
@@ -127,5 +158,10 @@ describe(`Google Wallet on ${TEST_DB}`, () => {
     expect((await api('/v1/google-wallet', { method: 'DELETE' })).status).toBe(200);
     expect((await api('/v1/google-wallet')).status).toBe(404);
     expect((await api(`${p.path}/google`)).status).toBe(404);
+    // without Google Wallet, Android gets the note again
+    const android = await (
+      await fetch(p.url, { headers: { 'user-agent': 'Mozilla/5.0 (Linux; Android 14) Chrome/120 Mobile' } })
+    ).text();
+    expect(android).toContain('Google Wallet passes are coming');
   });
 });

@@ -4,7 +4,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { getTemplateGoogleImage } from '../../actions/google.js';
-import { getPassLinkQr, openPassLink } from '../../actions/links.js';
+import { getPassLinkQr, openPassGoogle, openPassLink } from '../../actions/links.js';
 import { runAction, systemContext } from '../../actions/registry.js';
 import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
@@ -88,6 +88,27 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
         throw err;
       }
     });
+
+  // the page's Google Wallet button: to the pass's save link as it is now
+  fastify.get('/p/:publicId/google', { schema: { hide: true } }, async (req, reply) => {
+    const { publicId } = req.params as { publicId: string };
+    const { t } = req.query as { t?: string };
+    const lang = languageOf(req.headers['accept-language']);
+    try {
+      const { url } = await runAction(openPassGoogle, systemContext(app, 0, req.id, 'page'), {
+        publicId,
+        token: t ?? '',
+        deviceClass: deviceClassOf(req.headers['user-agent']),
+      });
+      return reply.header('Cache-Control', 'no-store').redirect(url, 302);
+    } catch (err) {
+      if (err instanceof AppError && (err.code === 'not_found' || err.code === 'validation_failed')) {
+        const words = wordsOf(lang);
+        return page(reply, 404, words.notFound, `<h1>${escapeHtml(words.notFound)}</h1>`, { lang });
+      }
+      throw err;
+    }
+  });
 
   // a template's images, where Google Wallet fetches its class's logo and hero image
   fastify.get('/t/:token/google/:file', { schema: { hide: true } }, async (req, reply) => {
