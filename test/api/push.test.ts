@@ -275,14 +275,18 @@ describe(`pushes on ${TEST_DB}`, () => {
     });
     expect(passType.unhealthyReason).toMatch(/403/);
     expect(recordsFor(d.pushToken).map((r) => r.status)).toEqual([403]);
-    const parked = await s.app.db
-      .selectFrom('jobs')
-      .selectAll()
-      .where('kind', '=', 'push')
-      .where('status', '=', 'pending')
-      .where('groupKey', 'like', 'push-retry:%')
-      .execute();
-    expect(parked.some((j) => j.runAt.startsWith('9999'))).toBe(true);
+    // the job marks the pass type, then parks its push: wait for both
+    const parked = await until('the push to be parked', async () => {
+      const jobs = await s.app.db
+        .selectFrom('jobs')
+        .selectAll()
+        .where('kind', '=', 'push')
+        .where('status', '=', 'pending')
+        .where('groupKey', 'like', 'push-retry:%')
+        .execute();
+      return jobs.some((j) => j.runAt.startsWith('9999')) ? jobs : undefined;
+    });
+    expect(parked.length).toBeGreaterThan(0);
     // the stand-in now trusts beta's CA, and the certificate is uploaded again: the held push goes out
     await apns.close();
     apns = await standin([readFileSync(s.alpha.devCaPath, 'utf8'), readFileSync(beta.devCaPath, 'utf8')]);
