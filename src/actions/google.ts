@@ -8,6 +8,7 @@ import { invalid, notFound } from '../errors.js';
 import { classFor, type GoogleImages, objectFor, payloadKeyOf } from '../google/mapping.js';
 import { saveLink } from '../google/save-link.js';
 import { currentPkpass } from '../render/current.js';
+import { preparedIn } from '../store/prepared.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import { findPass, findTemplateAndPassType } from './access.js';
 import { type ActionContext, defineAction, FileOut } from './registry.js';
@@ -126,15 +127,19 @@ export const deleteGoogleWallet = defineAction({
   },
 });
 
-/** Whether an account has Google Wallet connected. */
+const issuerOf = preparedIn(1, (db, accountId: number) =>
+  db.selectFrom('accounts').select('googleIssuerId').where('id', '=', accountId),
+);
+
+/** Whether an account has Google Wallet connected (one prepared query: it runs on every create). */
 export async function hasGoogleWallet(ctx: ActionContext, accountId: number): Promise<boolean> {
-  const row = await ctx.app.db
-    .selectFrom('accounts')
-    .select('googleIssuerId')
-    .where('id', '=', accountId)
-    .executeTakeFirst();
+  const [row] = await issuerOf(ctx.app.db, accountId);
   return !!row?.googleIssuerId;
 }
+
+/** The pass page's Google Wallet link: it saves the pass, as it is when followed, to Google Wallet. */
+export const googleLink = (publicUrl: string, pass: Pick<PassRow, 'publicId' | 'linkToken'>): string =>
+  `${publicUrl}/p/${pass.publicId}/google?t=${pass.linkToken}`;
 
 /** The template's images as Google fetches them: public URLs under its link token. */
 async function imagesOf(ctx: ActionContext, template: TemplateRow): Promise<GoogleImages> {

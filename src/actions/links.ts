@@ -13,7 +13,7 @@ import { stringsOf } from '../render/localizations.js';
 import { qrPng, qrSvg } from '../render/qr.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import type { PassRow } from '../store/schema.js';
-import { googleSaveUrlOf, hasGoogleWallet } from './google.js';
+import { googleLink, googleSaveUrlOf, hasGoogleWallet } from './google.js';
 import { type ActionContext, defineAction, FileOut } from './registry.js';
 
 export const DEVICE_CLASSES = ['ios', 'mac', 'android', 'desktop', 'wallet', 'other'] as const;
@@ -117,7 +117,7 @@ async function viewOf(ctx: ActionContext, found: Awaited<ReturnType<typeof linke
     status: pass.status,
     url: passLink(ctx.app.config.publicUrl, pass),
     googleUrl: (await hasGoogleWallet(ctx, pass.accountId))
-      ? `${ctx.app.config.publicUrl}/p/${pass.publicId}/google?t=${pass.linkToken}`
+      ? googleLink(ctx.app.config.publicUrl, pass)
       : null,
     // as Wallet does: a text of pass.json is a key of the language's pass.strings
     translations: Object.fromEntries(

@@ -16,6 +16,7 @@ import {
   findPassValues,
   findTemplateAndPassType,
 } from './access.js';
+import { googleLink, hasGoogleWallet } from './google.js';
 import { queuePassMessage } from './messages.js';
 import { changeCursor, changeKeyOf, keyOf, pageOf } from './paging.js';
 import { decodeImages, imageFiles, type NormalizedImage } from './pass-images.js';
@@ -179,10 +180,12 @@ export const createPass = defineAction({
     const draft = draftPass(ctx, { passTypeId: passType.id, templateId: template.id }, input, now);
     const built = await buildOr422(ctx.app, draft, template, passType, imageFiles(images));
     await storeIssued(ctx, passType, [{ draft, built, images }], now);
+    const google = await hasGoogleWallet(ctx, ctx.grant.accountId);
     return {
       serialNumber: draft.serialNumber,
       passTypeIdentifier: passType.passTypeIdentifier,
       url: passUrl(ctx, draft),
+      ...(google ? { googleUrl: googleLink(ctx.app.config.publicUrl, draft) } : {}),
     };
   },
 });
@@ -264,12 +267,14 @@ export const createPasses = defineAction({
     );
     const issued = built.filter((b) => b !== undefined);
     if (issued.length) await storeIssued(ctx, passType, issued, now);
+    const google = await hasGoogleWallet(ctx, ctx.grant.accountId);
     return {
       created: issued.map(({ index, draft }) => ({
         index,
         serialNumber: draft.serialNumber,
         passTypeIdentifier: passType.passTypeIdentifier,
         url: passUrl(ctx, draft),
+        ...(google ? { googleUrl: googleLink(ctx.app.config.publicUrl, draft) } : {}),
       })),
       failed: failed.sort((a, b) => a.index - b.index),
     };
@@ -441,6 +446,10 @@ export const getPassDetails = defineAction({
     voided: Type.Boolean(),
     version: Type.Integer(),
     url: Type.String(),
+    googleUrl: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'the link that saves the pass to Google Wallet; null when the account has no Google Wallet',
+    }),
     createdAt: Type.String(),
     updatedAt: Type.String(),
     personalization: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]),
@@ -512,6 +521,9 @@ export const getPassDetails = defineAction({
       voided: pass.voided === 1,
       version: pass.version,
       url: passUrl(ctx, pass),
+      googleUrl: (await hasGoogleWallet(ctx, pass.accountId))
+        ? googleLink(ctx.app.config.publicUrl, pass)
+        : null,
       createdAt: pass.createdAt,
       updatedAt: pass.updatedAt,
       personalization: pass.personalization ? JSON.parse(pass.personalization) : null,

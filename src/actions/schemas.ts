@@ -76,6 +76,12 @@ export const PassCreated = Type.Object({
   serialNumber: Type.String(),
   passTypeIdentifier: Type.String(),
   url: Type.String({ description: 'the link that serves the pass to phones' }),
+  googleUrl: Type.Optional(
+    Type.String({
+      description:
+        'when the account has Google Wallet: the link that saves the pass to Google Wallet (Android)',
+    }),
+  ),
 });
 
 export const PassListItem = Type.Object({

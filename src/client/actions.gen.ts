@@ -27,6 +27,8 @@ export interface CreatePassesOutput {
     passTypeIdentifier: string;
     /** the link that serves the pass to phones */
     url: string;
+    /** when the account has Google Wallet: the link that saves the pass to Google Wallet (Android) */
+    googleUrl?: string;
   }[];
   failed: {
     index: number;
@@ -67,6 +69,8 @@ export interface CreatePassOutput {
   passTypeIdentifier: string;
   /** the link that serves the pass to phones */
   url: string;
+  /** when the account has Google Wallet: the link that saves the pass to Google Wallet (Android) */
+  googleUrl?: string;
 }
 
 /** The input of get_passes. */
@@ -206,6 +210,8 @@ export interface GetPassDetailsOutput {
   voided: boolean;
   version: number;
   url: string;
+  /** the link that saves the pass to Google Wallet; null when the account has no Google Wallet */
+  googleUrl: string | null;
   createdAt: string;
   updatedAt: string;
   personalization: Record<string, string> | null;

@@ -118,6 +118,24 @@ describe(`Google Wallet on ${TEST_DB}`, () => {
     expect((await (await api(`${p.path}/google`)).json()).object.state).toBe('INACTIVE');
   });
 
+  it('gives agents both links: create_pass, batch create and get_pass_details answer the Google Wallet link too', async () => {
+    const created = await (
+      await api(`/v1/templates/${s.alpha.templateId}/pass`, { method: 'POST', json: memberValues() })
+    ).json();
+    expect(created.googleUrl).toBe(created.url.replace('?t=', '/google?t='));
+    const batch = await (
+      await api(`/v1/templates/${s.alpha.templateId}/passes`, {
+        method: 'POST',
+        json: { passes: [{ values: memberValues() }] },
+      })
+    ).json();
+    expect(batch.created[0].googleUrl).toMatch(/\/google\?t=/);
+    const details = await (
+      await api(`/v1/passes/${created.passTypeIdentifier}/${created.serialNumber}/details`)
+    ).json();
+    expect(details.googleUrl).toBe(created.googleUrl);
+  });
+
   it('gives Android and desktops on the pass page a Google Wallet button that leads to the pass as it is now', async () => {
     const p = await createMemberPass(s, s.alpha, memberValues({ points: 55 }));
     const android = await (
@@ -158,6 +176,11 @@ describe(`Google Wallet on ${TEST_DB}`, () => {
     expect((await api('/v1/google-wallet', { method: 'DELETE' })).status).toBe(200);
     expect((await api('/v1/google-wallet')).status).toBe(404);
     expect((await api(`${p.path}/google`)).status).toBe(404);
+    expect((await (await api(`${p.path}/details`)).json()).googleUrl).toBeNull();
+    const plain = await (
+      await api(`/v1/templates/${s.alpha.templateId}/pass`, { method: 'POST', json: memberValues() })
+    ).json();
+    expect(plain.googleUrl).toBeUndefined();
     // without Google Wallet, Android gets the note again
     const android = await (
       await fetch(p.url, { headers: { 'user-agent': 'Mozilla/5.0 (Linux; Android 14) Chrome/120 Mobile' } })
