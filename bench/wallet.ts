@@ -258,6 +258,18 @@ async function main(): Promise<void> {
     }
     const insertS = (now() - insertStart) / 1000;
 
+    /** The stand-in's summary of the pushes it answered since its last reset. */
+    const standinStats = () =>
+      new Promise<StandinStats>((resolve) => {
+        const onStats = (m: StandinStats) => {
+          if (m.type !== 'stats') return;
+          standin.off('message', onStats);
+          resolve(m);
+        };
+        standin.on('message', onStats);
+        standin.send({ type: 'stats' });
+      });
+
     /**
      * One template change fanned out to every device: pushes/s at the stand-in and, when devices fetch (every
      * `step`-th, as Wallet does on a push), the time until they all have the new version.
@@ -429,15 +441,7 @@ async function main(): Promise<void> {
       };
       standin.off('message', onPushes);
       const elapsedMs = Math.max(lastPushAt, lastFetchAt) - t0;
-      const stats = await new Promise<StandinStats>((resolve) => {
-        const onStats = (m: StandinStats) => {
-          if (m.type !== 'stats') return;
-          standin.off('message', onStats);
-          resolve(m);
-        };
-        standin.on('message', onStats);
-        standin.send({ type: 'stats' });
-      });
+      const stats = await standinStats();
       // job timings as the service recorded them
       const jobs = watch
         .prepare(
@@ -585,15 +589,7 @@ async function main(): Promise<void> {
       client.send(job);
       const { failed } = await done;
       if (failed) throw new Error(`bare client: ${failed} pushes failed`);
-      const stats = await new Promise<StandinStats>((resolve) => {
-        const onStats = (m: StandinStats) => {
-          if (m.type !== 'stats') return;
-          standin.off('message', onStats);
-          resolve(m);
-        };
-        standin.on('message', onStats);
-        standin.send({ type: 'stats' });
-      });
+      const stats = await standinStats();
       await stopChild(client);
       return stats.count > 1 ? ((stats.count - 1) * 1000) / (stats.last - stats.first) : 0;
     }

@@ -93,7 +93,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     log,
     renderer: new Renderer(config.renderThreads),
     rows: new RowCache(),
-    hotPasses: new HotPassCache(true, () => bus.fresh()),
+    hotPasses: new HotPassCache(() => bus.fresh()),
     bus,
     outbound: new Outbound(config.webhookAllowPrivate),
     auth: new Authenticator(store.db, clock, config.publicUrl, bus),

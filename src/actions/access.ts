@@ -90,8 +90,9 @@ const templateQuery = (db: Db, accountId: number) =>
   db
     .selectFrom('templates')
     .innerJoin('passTypes', 'passTypes.id', 'templates.passTypeId')
+    .innerJoin('accounts', 'accounts.id', 'templates.accountId')
     .selectAll('templates')
-    .select('passTypes.updatedAt as passTypeUpdatedAt')
+    .select(['passTypes.updatedAt as passTypeUpdatedAt', 'accounts.googleIssuerId as googleIssuerId'])
     .where('templates.accountId', '=', accountId);
 const templateById = preparedIn(2, (db, accountId: number, id: number) =>
   templateQuery(db, accountId).where('templates.id', '=', id),
@@ -100,11 +101,14 @@ const templateByName = preparedIn(2, (db, accountId: number, name: string) =>
   templateQuery(db, accountId).where('templates.name', '=', name),
 );
 
-/** A template of the account with its pass type (the pass type row from the cache, by its version). */
+/**
+ * A template of the account with its pass type (the pass type row from the cache, by its version), and whether the
+ * account has Google Wallet (read with them: a create answers the Google link too).
+ */
 export async function findTemplateAndPassType(
   ctx: ActionContext,
   ref: { id: number } | { name: string },
-): Promise<{ template: TemplateRow; passType: PassTypeRow }> {
+): Promise<{ template: TemplateRow; passType: PassTypeRow; googleWallet: boolean }> {
   const [row] =
     'id' in ref
       ? await templateById(ctx.app.db, ctx.grant.accountId, ref.id)
@@ -112,9 +116,10 @@ export async function findTemplateAndPassType(
   if (!row) throw notFound('id' in ref ? `template ${ref.id}` : `template named "${ref.name}"`);
   checkTemplateAllowed(ctx, row.id);
   touch(ctx, { template: row.id });
-  const { passTypeUpdatedAt, ...template } = row;
+  const { passTypeUpdatedAt, googleIssuerId, ...template } = row;
   return {
     template,
+    googleWallet: googleIssuerId !== null,
     passType: await ctx.app.rows.passType(ctx.app.db, template.passTypeId, passTypeUpdatedAt),
   };
 }

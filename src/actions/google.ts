@@ -7,7 +7,7 @@ import type { JsonObject } from '../engine/index.js';
 import { invalid, notFound } from '../errors.js';
 import { classFor, type GoogleImages, objectFor, payloadKeyOf } from '../google/mapping.js';
 import { saveLink } from '../google/save-link.js';
-import { currentPkpass } from '../render/current.js';
+import { currentPassJson } from '../render/current.js';
 import { preparedIn } from '../store/prepared.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import { findPass, findTemplateAndPassType } from './access.js';
@@ -241,13 +241,7 @@ export async function googlePass(
   passType: PassTypeRow,
   template: TemplateRow,
 ): Promise<{ saveUrl: string; type: string; warnings: string[]; object: JsonObject }> {
-  await currentPkpass(ctx.app, pass, passType);
-  const { passJson } = await ctx.app.db
-    .selectFrom('passRenders')
-    .select('passJson')
-    .where('passId', '=', pass.id)
-    .executeTakeFirstOrThrow();
-  const rendered = JSON.parse(passJson) as JsonObject;
+  const rendered = JSON.parse(await currentPassJson(ctx.app, pass, passType)) as JsonObject;
   const body = JSON.parse(template.body) as JsonObject;
   const context = {
     issuerId: account.issuerId,

@@ -15,7 +15,7 @@ import type { IntegrationRow } from '../store/schema.js';
 import { requireUnrestricted } from './access.js';
 import { checkPatterns, EventPattern } from './events.js';
 import { type ActionContext, defineAction } from './registry.js';
-import { Id, Phone } from './schemas.js';
+import { describedId, Id, Phone } from './schemas.js';
 import {
   DeliveryList,
   DeliveryOut,
@@ -104,13 +104,7 @@ const SettingsIn = Type.Object(
         description: 'Twilio: a Messaging Service (MG...) that picks the sender, instead of from',
       }),
     ),
-    templateId: Type.Optional(
-      Type.Integer({
-        minimum: 1,
-        maximum: 2_147_483_647,
-        description: 'Stripe: the template a paid checkout issues a pass from',
-      }),
-    ),
+    templateId: Type.Optional(describedId('Stripe: the template a paid checkout issues a pass from')),
     deliver: Type.Optional(
       Type.Array(Type.Union([Type.Literal('email'), Type.Literal('sms')]), {
         uniqueItems: true,

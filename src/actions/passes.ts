@@ -5,7 +5,7 @@ import { randomToken as token } from '../auth/tokens.js';
 import { type BuiltPass, PKPASS_MIME } from '../engine/index.js';
 import { AppError, type FieldError, invalid } from '../errors.js';
 import { passEvent, passLink } from '../events/payloads.js';
-import { buildOr422, currentPkpass, storeRender } from '../render/current.js';
+import { buildOr422, currentPassJson, currentPkpass, storeRender } from '../render/current.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import { preparedRows } from '../store/prepared.js';
 import type { PassRow, PassTypeRow } from '../store/schema.js';
@@ -169,7 +169,7 @@ export const createPass = defineAction({
   async handler(ctx, input) {
     if (input.templateId === undefined && input.templateName === undefined)
       throw invalid([{ field: 'templateId', reasons: ['give templateId or templateName'] }]);
-    const { template, passType } = await findTemplateAndPassType(
+    const { template, passType, googleWallet } = await findTemplateAndPassType(
       ctx,
       input.templateId !== undefined ? { id: input.templateId } : { name: input.templateName! },
     );
@@ -180,12 +180,11 @@ export const createPass = defineAction({
     const draft = draftPass(ctx, { passTypeId: passType.id, templateId: template.id }, input, now);
     const built = await buildOr422(ctx.app, draft, template, passType, imageFiles(images));
     await storeIssued(ctx, passType, [{ draft, built, images }], now);
-    const google = await hasGoogleWallet(ctx, ctx.grant.accountId);
     return {
       serialNumber: draft.serialNumber,
       passTypeIdentifier: passType.passTypeIdentifier,
       url: passUrl(ctx, draft),
-      ...(google ? { googleUrl: googleLink(ctx.app.config.publicUrl, draft) } : {}),
+      ...(googleWallet ? { googleUrl: googleLink(ctx.app.config.publicUrl, draft) } : {}),
     };
   },
 });
@@ -219,7 +218,7 @@ export const createPasses = defineAction({
     ),
   }),
   async handler(ctx, input) {
-    const { template, passType } = await findTemplateAndPassType(ctx, { id: input.templateId });
+    const { template, passType, googleWallet } = await findTemplateAndPassType(ctx, { id: input.templateId });
     checkPassTypeAllowed(ctx, passType.passTypeIdentifier);
     const room = await restrictionRoom(ctx, template.id, template.restrictions);
     const now = ctx.app.clock.now();
@@ -267,14 +266,13 @@ export const createPasses = defineAction({
     );
     const issued = built.filter((b) => b !== undefined);
     if (issued.length) await storeIssued(ctx, passType, issued, now);
-    const google = await hasGoogleWallet(ctx, ctx.grant.accountId);
     return {
       created: issued.map(({ index, draft }) => ({
         index,
         serialNumber: draft.serialNumber,
         passTypeIdentifier: passType.passTypeIdentifier,
         url: passUrl(ctx, draft),
-        ...(google ? { googleUrl: googleLink(ctx.app.config.publicUrl, draft) } : {}),
+        ...(googleWallet ? { googleUrl: googleLink(ctx.app.config.publicUrl, draft) } : {}),
       })),
       failed: failed.sort((a, b) => a.index - b.index),
     };
@@ -558,13 +556,7 @@ export const getPassJson = defineAction({
   output: Type.Record(Type.String(), Type.Unknown()),
   async handler(ctx, input) {
     const { pass, passType } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
-    await currentPkpass(ctx.app, pass, passType);
-    const row = await ctx.app.db
-      .selectFrom('passRenders')
-      .select('passJson')
-      .where('passId', '=', pass.id)
-      .executeTakeFirstOrThrow();
-    return JSON.parse(row.passJson);
+    return JSON.parse(await currentPassJson(ctx.app, pass, passType));
   },
 });
 

@@ -4,7 +4,7 @@ import { pushFailedEvent } from '../events/payloads.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import { findAnyPass } from './access.js';
 import { defineAction } from './registry.js';
-import { Empty, Id, PassRef } from './schemas.js';
+import { Empty, PassRef } from './schemas.js';
 
 export const recordPushFailure = defineAction({
   name: 'record_push_failure',
@@ -16,7 +16,7 @@ export const recordPushFailure = defineAction({
   input: Type.Object({
     ...PassRef,
     devices: Type.Array(Type.String({ maxLength: 200 }), { maxItems: 10_000 }),
-    attempts: Id,
+    attempts: Type.Integer({ minimum: 1 }),
   }),
   output: Empty,
   async handler(ctx, input) {

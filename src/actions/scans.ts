@@ -11,7 +11,7 @@ import { appendEvent, withEvents } from '../store/events.js';
 import { findPass } from './access.js';
 import { defineAction } from './registry.js';
 import { scannerRow } from './scanners.js';
-import { PassRef } from './schemas.js';
+import { describedId, PassRef } from './schemas.js';
 
 const Outcome = Type.Union(
   [Type.Literal('redeemed'), Type.Literal('already_redeemed'), Type.Literal('not_valid')],
@@ -37,11 +37,9 @@ export const redeemPass = defineAction({
   input: Type.Object({
     ...PassRef,
     scanner: Type.Optional(
-      Type.Integer({
-        minimum: 1,
-        description:
-          'the scanner redeeming it (one of the account’s, allowed this pass’s template), for the event',
-      }),
+      describedId(
+        'the scanner redeeming it (one of the account’s, allowed this pass’s template), for the event',
+      ),
     ),
   }),
   output: Type.Object({

@@ -3,8 +3,13 @@ import { type Static, Type } from '@sinclair/typebox';
 import { IMAGE_KINDS, type ImageKind } from '../engine/index.js';
 import { Cursor, Limit, NextCursor } from './paging.js';
 
-/** A row id: PostgreSQL's integer (so that a larger number is a 422, not a database error). */
-export const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
+/** The largest row id: PostgreSQL's integer (so that a larger number is a 422, not a database error). */
+const MAX_ID = 2_147_483_647;
+/** A row id. */
+export const Id = Type.Integer({ minimum: 1, maximum: MAX_ID });
+/** A row id with a description of what it names. */
+export const describedId = (description: string) =>
+  Type.Integer({ minimum: 1, maximum: MAX_ID, description });
 
 export const PlaceholderValue = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], {
   description: 'a placeholder value: string, number, boolean or null',

@@ -1,7 +1,6 @@
 // The pass page: what a customer sees when they open their pass link, by device. On an iPhone, iPad or a Mac's Safari
 // an "Add to Apple Wallet" button; on Android an "Add to Google Wallet" button when the account has Google Wallet (else
-// the pass with a note); on a desktop a QR
-// code of the page to scan with the phone. The pass's names, logo and colours; no JavaScript; the page's own words in
+// the pass with a note); on a desktop a QR code of the page to scan with the phone (and the Google Wallet button). The pass's names, logo and colours; no JavaScript; the page's own words in
 // the language the browser asks for, among those it has.
 import type { PassView } from '../actions/links.js';
 import { escapeHtml } from '../html.js';

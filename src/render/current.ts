@@ -88,6 +88,21 @@ const upsertRender = preparedIn(
       .onConflict((oc) => oc.column('passId').doUpdateSet({ version, pkpass, passJson, createdAt })),
 );
 
+/** The pass.json of a pass's current version (rendered now when it was not). */
+export async function currentPassJson(
+  deps: RenderDeps,
+  pass: PassRow,
+  passType: PassTypeRow,
+): Promise<string> {
+  await currentPkpass(deps, pass, passType);
+  const row = await deps.db
+    .selectFrom('passRenders')
+    .select('passJson')
+    .where('passId', '=', pass.id)
+    .executeTakeFirstOrThrow();
+  return row.passJson;
+}
+
 /** The .pkpass of a pass's current version, from the cache or rendered now (and cached). */
 export async function currentPkpass(
   deps: RenderDeps,

@@ -74,13 +74,11 @@ export class HotPassCache {
   private generation = 0;
   private bytes = 0;
 
-  constructor(
-    readonly enabled: boolean,
-    private readonly trusted: () => boolean = () => true,
-  ) {}
+  /** `trusted`: whether the cache may be used now (the bus between processes says so; always with SQLite). */
+  constructor(private readonly trusted: () => boolean = () => true) {}
 
   get(ref: string): HotPass | undefined {
-    return this.enabled && this.trusted() ? this.byRef.get(ref) : undefined;
+    return this.trusted() ? this.byRef.get(ref) : undefined;
   }
 
   /** The pass (deleted ones too) from the cache, or read with one query and kept. */
@@ -113,7 +111,7 @@ export class HotPassCache {
   }
 
   fill(ref: string, pass: HotPass, begun: number): void {
-    if (!this.enabled || begun !== this.generation || pass.values.length > VALUES_LIMIT) return;
+    if (begun !== this.generation || pass.values.length > VALUES_LIMIT) return;
     if (this.byRef.size >= HOT_PASS_LIMIT) {
       this.byRef.clear();
       this.refOf.clear();

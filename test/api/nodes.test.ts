@@ -3,10 +3,14 @@
 // stops using its caches and starts again from empty ones.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { firstStart } from '../../src/actions/accounts.js';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
 import { passRef } from '../../src/store/cache.js';
-import { until } from '../helpers.js';
+import { tmpDir, until } from '../helpers.js';
 import {
   createMemberPass,
+  freshPostgres,
   memberValues,
   startPeer,
   startServer,
@@ -107,5 +111,21 @@ describe.skipIf(TEST_DB !== 'postgres')('many processes on one PostgreSQL', () =
     });
     expect(again.status).toBe(200);
     expect(await valuesOn(b)).toBe(22);
+  }, 60_000);
+
+  it('makes the demo account once when processes start together on an empty database', async () => {
+    const db = await freshPostgres();
+    const dataDir = tmpDir('passslot-first-start-');
+    const env = { DATABASE_URL: db.url, PASSSLOT_DATA_DIR: dataDir, PASSSLOT_LOG_LEVEL: 'silent' };
+    const apps = await Promise.all([createApp(loadConfig(env)), createApp(loadConfig(env))]);
+    try {
+      const setups = await Promise.all(apps.map((app) => firstStart(app)));
+      expect(setups.filter((x) => x !== undefined)).toHaveLength(1);
+      const accounts = await apps[0]!.db.selectFrom('accounts').select('name').execute();
+      expect(accounts).toEqual([{ name: 'demo' }]);
+    } finally {
+      for (const app of apps) await app.close();
+      await db.drop();
+    }
   }, 60_000);
 });

@@ -13,6 +13,10 @@ import { qrSvg } from '../../render/qr.js';
 import { page } from '../page.js';
 import { deviceClassOf, languageOf, PASS_PAGE_STYLE, passPageBody, wordsOf } from '../pass-page.js';
 
+/** A link that names nothing (an unknown id, a wrong token, a malformed one): the visitor's 404. */
+const isMissing = (err: unknown): boolean =>
+  err instanceof AppError && (err.code === 'not_found' || err.code === 'validation_failed');
+
 export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<void> {
   fastify.get('/p/:publicId', { schema: { hide: true } }, async (req, reply) => {
     const { publicId } = req.params as { publicId: string };
@@ -31,7 +35,7 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
         deviceClass: device,
       });
     } catch (err) {
-      if (err instanceof AppError && (err.code === 'not_found' || err.code === 'validation_failed'))
+      if (isMissing(err))
         return page(reply, 404, words.notFound, `<h1>${escapeHtml(words.notFound)}</h1>`, { lang });
       throw err;
     }
@@ -83,8 +87,7 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
           .header('Cache-Control', 'private, max-age=3600')
           .send(Buffer.from(file.data));
       } catch (err) {
-        if (err instanceof AppError && (err.code === 'not_found' || err.code === 'validation_failed'))
-          return reply.status(404).type('text/plain; charset=utf-8').send('not found');
+        if (isMissing(err)) return reply.status(404).type('text/plain; charset=utf-8').send('not found');
         throw err;
       }
     });
@@ -102,7 +105,7 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
       });
       return reply.header('Cache-Control', 'no-store').redirect(url, 302);
     } catch (err) {
-      if (err instanceof AppError && (err.code === 'not_found' || err.code === 'validation_failed')) {
+      if (isMissing(err)) {
         const words = wordsOf(lang);
         return page(reply, 404, words.notFound, `<h1>${escapeHtml(words.notFound)}</h1>`, { lang });
       }
@@ -123,8 +126,7 @@ export async function publicRoutes(fastify: FastifyInstance, app: App): Promise<
         .header('Cache-Control', 'public, max-age=3600')
         .send(Buffer.from(image.data));
     } catch (err) {
-      if (err instanceof AppError && (err.code === 'not_found' || err.code === 'validation_failed'))
-        return reply.status(404).type('text/plain; charset=utf-8').send('not found');
+      if (isMissing(err)) return reply.status(404).type('text/plain; charset=utf-8').send('not found');
       throw err;
     }
   });
