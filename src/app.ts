@@ -6,6 +6,7 @@ import { Authenticator } from './auth/app-keys.js';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { Outbound } from './events/outbound.js';
+import { GoogleWalletClient } from './google/client.js';
 import { Renderer } from './render/renderer.js';
 import { ActionStats } from './store/action-stats.js';
 import { AuditWriter } from './store/audit.js';
@@ -33,6 +34,8 @@ export interface App {
   bus: Bus;
   /** The APNs connections, on the push thread when the service runs compiled (apple/push-thread.ts). */
   apns: ApnsPool;
+  /** The Google Wallet REST client, with its access tokens cached. */
+  google: GoogleWalletClient;
   /** App keys verified with a short cache; the key actions clear it. */
   auth: Authenticator;
   /** The execution log's batched writer (every run of a mutating action, every MCP call), chained per account. */
@@ -100,6 +103,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     audit: new AuditWriter(store.db, store.dialect, log),
     stats: new ActionStats(store.db, log),
     apns: new ApnsPool({ db: store.db, config, secrets }),
+    google: new GoogleWalletClient({ apiUrl: config.googleApiUrl, tokenUrl: config.googleTokenUrl }, () =>
+      clock.now(),
+    ),
     wake: (kind) => {
       wakeHere(kind);
       bus.wakeOthers(kind);

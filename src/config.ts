@@ -46,6 +46,13 @@ export interface Config {
   /** PASSSLOT_APNS_CA: path of a PEM file of extra CAs to trust for APNs (NODE_EXTRA_CA_CERTS works too); read when
    * a connection opens, so a stand-in's certificate may appear after the service started. */
   apnsCaFile?: string;
+  /** PASSSLOT_GOOGLE_API_URL, default https://walletobjects.googleapis.com (`passslot dev google` in development). */
+  googleApiUrl: string;
+  /** PASSSLOT_GOOGLE_TOKEN_URL, default https://oauth2.googleapis.com/token: where service account JWTs buy tokens. */
+  googleTokenUrl: string;
+  /** PASSSLOT_GOOGLE_KEYS_URL, default https://pay.google.com/gp/m/issuer/keys: the keys that sign Google's
+   * save and delete callbacks. */
+  googleKeysUrl: string;
   /** PASSSLOT_PUSH_DEBOUNCE_MS, default 200: changes to one pass within this window make one push per device. */
   pushDebounceMs: number;
   /** PASSSLOT_RENDER_THREADS: worker threads that build (sign) passes; default one per core but one, at most 4. */
@@ -131,6 +138,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     drainSeconds: int(env, 'PASSSLOT_DRAIN_SECONDS', 0, 0, 3600),
     apnsUrl: (url(env, 'PASSSLOT_APNS_URL', ['https:']) ?? 'https://api.push.apple.com').replace(/\/+$/, ''),
     apnsCaFile: env.PASSSLOT_APNS_CA ? resolve(env.PASSSLOT_APNS_CA) : undefined,
+    googleApiUrl: (
+      url(env, 'PASSSLOT_GOOGLE_API_URL', ['https:', 'http:']) ?? 'https://walletobjects.googleapis.com'
+    ).replace(/\/+$/, ''),
+    googleTokenUrl:
+      url(env, 'PASSSLOT_GOOGLE_TOKEN_URL', ['https:', 'http:']) ?? 'https://oauth2.googleapis.com/token',
+    googleKeysUrl:
+      url(env, 'PASSSLOT_GOOGLE_KEYS_URL', ['https:', 'http:']) ?? 'https://pay.google.com/gp/m/issuer/keys',
     pushDebounceMs: int(env, 'PASSSLOT_PUSH_DEBOUNCE_MS', 200, 0, 60_000),
     renderThreads: int(
       env,

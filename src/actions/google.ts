@@ -2,12 +2,23 @@
 // class a template maps to and the object and save link of a pass (src/google/ does the mapping and the signing).
 // Images are served to Google from the template's public link (/t/<token>/google/<image>.png).
 import { createPrivateKey } from 'node:crypto';
-import { Type } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import type { App } from '../app.js';
 import type { JsonObject } from '../engine/index.js';
-import { invalid, notFound } from '../errors.js';
-import { classFor, type GoogleImages, objectFor, payloadKeyOf } from '../google/mapping.js';
-import { saveLink } from '../google/save-link.js';
+import { AppError, badRequest, invalid, notFound } from '../errors.js';
+import { registrationEvent } from '../events/payloads.js';
+import { CallbackError, type CallbackMessage, type SigningKey, verifyCallback } from '../google/callbacks.js';
+import {
+  classFor,
+  type GoogleImages,
+  type Mapped as MappedClass,
+  objectFor,
+  payloadKeyOf,
+} from '../google/mapping.js';
+import { type ServiceAccount, saveLink } from '../google/save-link.js';
 import { currentPassJson } from '../render/current.js';
+import { appendEvent, withEvents } from '../store/events.js';
 import { preparedIn } from '../store/prepared.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import { findPass, findTemplateAndPassType } from './access.js';
@@ -19,29 +30,33 @@ const Config = Type.Object({
   clientEmail: Type.String({ description: "the service account's client_email" }),
 });
 
-interface Account {
+export interface GoogleAccount extends ServiceAccount {
   issuerId: string;
-  clientEmail: string;
-  privateKeyPem: string;
 }
 
-/** An account's Google Wallet settings, or undefined when it has none. */
-async function accountOf(ctx: ActionContext, accountId = ctx.grant.accountId): Promise<Account | undefined> {
-  const row = await ctx.app.db
+const accountRow = preparedIn(1, (db, accountId: number) =>
+  db
     .selectFrom('accounts')
     .select(['googleIssuerId', 'googleClientEmail', 'googleKeyEnc'])
-    .where('id', '=', accountId)
-    .executeTakeFirst();
+    .where('id', '=', accountId),
+);
+
+/** An account's Google Wallet settings (the key unsealed), or undefined when it has none. */
+export async function googleAccountOf(
+  app: Pick<App, 'db' | 'secrets'>,
+  accountId: number,
+): Promise<GoogleAccount | undefined> {
+  const [row] = await accountRow(app.db, accountId);
   if (!row?.googleIssuerId || !row.googleClientEmail || !row.googleKeyEnc) return undefined;
   return {
     issuerId: row.googleIssuerId,
     clientEmail: row.googleClientEmail,
-    privateKeyPem: ctx.app.secrets.decrypt(row.googleKeyEnc),
+    privateKeyPem: app.secrets.decrypt(row.googleKeyEnc),
   };
 }
 
-async function requireAccount(ctx: ActionContext): Promise<Account> {
-  const account = await accountOf(ctx);
+async function requireAccount(ctx: ActionContext): Promise<GoogleAccount> {
+  const account = await googleAccountOf(ctx.app, ctx.grant.accountId);
   if (!account) throw notFound('Google Wallet settings (PUT /v1/google-wallet first)');
   return account;
 }
@@ -127,31 +142,15 @@ export const deleteGoogleWallet = defineAction({
   },
 });
 
-const issuerOf = preparedIn(1, (db, accountId: number) =>
-  db.selectFrom('accounts').select('googleIssuerId').where('id', '=', accountId),
-);
-
-/** Whether an account has Google Wallet connected (one prepared query: it runs on every create). */
-export async function hasGoogleWallet(ctx: ActionContext, accountId: number): Promise<boolean> {
-  const [row] = await issuerOf(ctx.app.db, accountId);
-  return !!row?.googleIssuerId;
-}
-
 /** The pass page's Google Wallet link: it saves the pass, as it is when followed, to Google Wallet. */
 export const googleLink = (publicUrl: string, pass: Pick<PassRow, 'publicId' | 'linkToken'>): string =>
   `${publicUrl}/p/${pass.publicId}/google?t=${pass.linkToken}`;
 
 /** The template's images as Google fetches them: public URLs under its link token. */
-async function imagesOf(ctx: ActionContext, template: TemplateRow): Promise<GoogleImages> {
-  const rows = await ctx.app.db
-    .selectFrom('images')
-    .select('type')
-    .distinct()
-    .where('ownerKind', '=', 'template')
-    .where('ownerId', '=', template.id)
-    .execute();
+async function imagesOf(app: App, template: TemplateRow): Promise<GoogleImages> {
+  const rows = await templateImageTypes(app.db, template.id);
   const has = new Set(rows.map((r) => r.type));
-  const url = (type: string) => `${ctx.app.config.publicUrl}/t/${template.linkToken}/google/${type}.png`;
+  const url = (type: string) => `${app.config.publicUrl}/t/${template.linkToken}/google/${type}.png`;
   const hero = has.has('strip') ? 'strip' : has.has('background') ? 'background' : undefined;
   return {
     ...(has.has('logo') ? { logo: url('logo') } : has.has('icon') ? { logo: url('icon') } : {}),
@@ -159,11 +158,43 @@ async function imagesOf(ctx: ActionContext, template: TemplateRow): Promise<Goog
   };
 }
 
-/** The class suffix: one class per template version. */
-const classSuffixOf = (template: TemplateRow) => `t${template.id}-v${template.version}`;
+const templateImageTypes = preparedIn(1, (db, templateId: number) =>
+  db
+    .selectFrom('images')
+    .select('type')
+    .distinct()
+    .where('ownerKind', '=', 'template')
+    .where('ownerId', '=', templateId),
+);
+
+/**
+ * The class suffix: one class per template, patched when the template changes (Google keeps an object in the class
+ * it was saved with, so a class per version would leave saved passes behind on the old one).
+ */
+const classSuffixOf = (template: Pick<TemplateRow, 'id'>) => `t${template.id}`;
+/** The object suffix: one object per pass, by its public id. */
+export const objectSuffixOf = (pass: Pick<PassRow, 'publicId'>) => `p${pass.publicId}`;
 
 const languageOf = (body: JsonObject) =>
   typeof body.language === 'string' && body.language ? body.language : 'en';
+
+/** Where Google posts its save and delete callbacks for an account's classes. */
+export const googleCallbackUrl = (publicUrl: string): string => `${publicUrl}/google/callback`;
+
+/** A template's class as Google gets it: the mapping, with the callback URL of its saves and deletes. */
+async function classOf(app: App, account: GoogleAccount, template: TemplateRow) {
+  const body = JSON.parse(template.body) as JsonObject;
+  const context = {
+    issuerId: account.issuerId,
+    classSuffix: classSuffixOf(template),
+    language: languageOf(body),
+    images: await imagesOf(app, template),
+    publicUrl: app.config.publicUrl,
+  };
+  const cls = classFor(body, context);
+  cls.json.callbackOptions = { url: googleCallbackUrl(app.config.publicUrl) };
+  return { cls, context };
+}
 
 const Mapped = Type.Object({
   type: Type.String({
@@ -184,16 +215,8 @@ export const getTemplateGoogle = defineAction({
   output: Type.Object({ ...Mapped.properties, class: Type.Record(Type.String(), Type.Unknown()) }),
   async handler(ctx, input) {
     const { template } = await findTemplateAndPassType(ctx, { id: input.id });
-    const account = await requireAccount(ctx);
-    const body = JSON.parse(template.body) as JsonObject;
-    const mapped = classFor(body, {
-      issuerId: account.issuerId,
-      classSuffix: classSuffixOf(template),
-      language: languageOf(body),
-      images: await imagesOf(ctx, template),
-      publicUrl: ctx.app.config.publicUrl,
-    });
-    return { type: mapped.type, warnings: mapped.warnings, class: mapped.json };
+    const { cls } = await classOf(ctx.app, await requireAccount(ctx), template);
+    return { type: cls.type, warnings: cls.warnings, class: cls.json };
   },
 });
 
@@ -211,12 +234,47 @@ function stateOf(
   return 'ACTIVE';
 }
 
+/** A pass's Google Wallet class and object as they are now, and the pass.json they come from. */
+export async function googleModel(
+  app: App,
+  account: GoogleAccount,
+  pass: PassRow,
+  passType: PassTypeRow,
+  template: TemplateRow,
+): Promise<{ cls: MappedClass; obj: MappedClass; rendered: JsonObject }> {
+  const rendered = JSON.parse(await currentPassJson(app, pass, passType)) as JsonObject;
+  const { cls, context } = await classOf(app, account, template);
+  const obj = objectFor(rendered, {
+    ...context,
+    objectSuffix: objectSuffixOf(pass),
+    state: stateOf(pass, rendered, app.clock.now()),
+  });
+  return { cls, obj, rendered };
+}
+
+const googleObjectOf = preparedIn(1, (db, passId: number) =>
+  db.selectFrom('googleObjects').selectAll().where('passId', '=', passId),
+);
+
+const Sync = Type.Object(
+  {
+    inserted: Type.Boolean({ description: 'Google has the object (inserted through its API, or saved)' }),
+    syncedVersion: Type.Integer({ description: 'the pass version Google has' }),
+    saved: Type.Boolean({ description: "the pass is in a holder's Google Wallet" }),
+    error: Type.Union([Type.String(), Type.Null()], {
+      description: "Google's refusal of the last sync, until one succeeds",
+    }),
+  },
+  { description: 'what Google Wallet has of the pass' },
+);
+
 export const getPassGoogle = defineAction({
   name: 'get_pass_google',
   title: "Get a pass's Save to Google Wallet link",
   description:
     'Returns the "Save to Google Wallet" link of a pass (a JWT signed with the account\'s service account, carrying ' +
-    "the pass's class and object), the object itself and warnings for what cannot map. Needs Google Wallet " +
+    "the pass's object, or only its id once Google has it), the object as it is now, warnings for what cannot map, " +
+    'and what Google has (inserted, the version synced, saved to a wallet, its last refusal). Needs Google Wallet ' +
     'connected (set_google_wallet).',
   scope: 'passes:read',
   mutates: false,
@@ -225,55 +283,52 @@ export const getPassGoogle = defineAction({
     saveUrl: Type.String(),
     ...Mapped.properties,
     object: Type.Record(Type.String(), Type.Unknown()),
+    sync: Sync,
   }),
   async handler(ctx, input) {
     const { pass, passType } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
     const { template } = await findTemplateAndPassType(ctx, { id: pass.templateId });
-    return googlePass(ctx, await requireAccount(ctx), pass, passType, template);
+    const google = await googlePass(ctx.app, await requireAccount(ctx), pass, passType, template);
+    const [row] = await googleObjectOf(ctx.app.db, pass.id);
+    return {
+      ...google,
+      sync: {
+        inserted: !!row?.inserted,
+        syncedVersion: row?.syncedVersion ?? 0,
+        saved: !!row?.saved,
+        error: row?.error ?? null,
+      },
+    };
   },
 });
 
-/** A pass's Google Wallet object and its save link (the class and object in the JWT, as they are now). */
+/**
+ * A pass's Google Wallet object and its save link: once Google has the object, the link names only its id and class
+ * (a "skinny" JWT: short, and Google shows the object as last synced); before, it carries the class and the object.
+ */
 export async function googlePass(
-  ctx: ActionContext,
-  account: Account,
+  app: App,
+  account: GoogleAccount,
   pass: PassRow,
   passType: PassTypeRow,
   template: TemplateRow,
 ): Promise<{ saveUrl: string; type: string; warnings: string[]; object: JsonObject }> {
-  const rendered = JSON.parse(await currentPassJson(ctx.app, pass, passType)) as JsonObject;
-  const body = JSON.parse(template.body) as JsonObject;
-  const context = {
-    issuerId: account.issuerId,
-    classSuffix: classSuffixOf(template),
-    language: languageOf(body),
-    images: await imagesOf(ctx, template),
-    publicUrl: ctx.app.config.publicUrl,
-  };
-  const cls = classFor(body, context);
-  const now = ctx.app.clock.now();
-  const obj = objectFor(rendered, {
-    ...context,
-    objectSuffix: `p${pass.publicId}`,
-    state: stateOf(pass, rendered, now),
-  });
-  // until objects are inserted through the REST API, the link carries the class and the object themselves
-  const saveUrl = saveLink(
-    { clientEmail: account.clientEmail, privateKeyPem: account.privateKeyPem },
-    [new URL(ctx.app.config.publicUrl).origin],
-    { [payloadKeyOf(cls.type, 'Classes')]: [cls.json], [payloadKeyOf(obj.type, 'Objects')]: [obj.json] },
-    now,
-  );
+  const { cls, obj } = await googleModel(app, account, pass, passType, template);
+  const [row] = await googleObjectOf(app.db, pass.id);
+  const payload: JsonObject = row?.inserted
+    ? { [payloadKeyOf(obj.type, 'Objects')]: [{ id: obj.json.id!, classId: obj.json.classId! }] }
+    : { [payloadKeyOf(cls.type, 'Classes')]: [cls.json], [payloadKeyOf(obj.type, 'Objects')]: [obj.json] };
+  const saveUrl = saveLink(account, [new URL(app.config.publicUrl).origin], payload, app.clock.now());
   return { saveUrl, type: obj.type, warnings: [...cls.warnings, ...obj.warnings], object: obj.json };
 }
 
 /** The save link of a pass found by its public link, for the pass page's Google Wallet button. */
 export async function googleSaveUrlOf(ctx: ActionContext, pass: PassRow): Promise<string> {
-  const account = await accountOf(ctx, pass.accountId);
+  const account = await googleAccountOf(ctx.app, pass.accountId);
   if (!account) throw notFound('Google Wallet for this pass');
   const passType = await ctx.app.rows.passType(ctx.app.db, pass.passTypeId);
   const template = await ctx.app.rows.template(ctx.app.db, pass.templateId);
-  return (await googlePass(ctx, account, pass, passType, template)).saveUrl;
+  return (await googlePass(ctx.app, account, pass, passType, template)).saveUrl;
 }
 
 const GOOGLE_IMAGE_TYPES = ['logo', 'icon', 'strip', 'background'] as const;
@@ -308,7 +363,132 @@ export const getTemplateGoogleImage = defineAction({
   },
 });
 
+const CallbackPayload = Type.Object({
+  signature: Type.String({ maxLength: 1000 }),
+  intermediateSigningKey: Type.Object({
+    signedKey: Type.String({ maxLength: 2000 }),
+    signatures: Type.Array(Type.String({ maxLength: 1000 }), { minItems: 1, maxItems: 10 }),
+  }),
+  protocolVersion: Type.String({ maxLength: 50 }),
+  signedMessage: Type.String({ maxLength: 4000 }),
+});
+
+/** The issuer a class or object id belongs to, and its suffix: "<issuer>.<suffix>". */
+function splitId(id: string): { issuer: string; suffix: string } {
+  const dot = id.indexOf('.');
+  return dot < 0 ? { issuer: '', suffix: id } : { issuer: id.slice(0, dot), suffix: id.slice(dot + 1) };
+}
+
+const passOfObject = preparedIn(2, (db, issuerId: string, publicId: string) =>
+  db
+    .selectFrom('passes')
+    .innerJoin('accounts', 'accounts.id', 'passes.accountId')
+    .selectAll('passes')
+    .where('accounts.googleIssuerId', '=', issuerId)
+    .where('passes.publicId', '=', publicId),
+);
+
+export const receiveGoogleCallback = defineAction({
+  name: 'receive_google_callback',
+  title: "Take Google Wallet's save and delete callbacks",
+  description:
+    'Takes a callback Google Wallet posts when a holder saves a pass or deletes it (POST /google/callback): verifies ' +
+    "Google's signature (ECv2SigningOnly, the keys from PASSSLOT_GOOGLE_KEYS_URL; else 403, nothing kept), ignores a " +
+    'nonce already seen, and writes registration.created or registration.deleted with "wallet": "google". Run by ' +
+    'Passslot for those requests.',
+  scope: 'system',
+  mutates: true,
+  input: Type.Object({ payload: Type.String({ maxLength: 20_000 }) }),
+  output: Type.Object({ recorded: Type.Boolean() }),
+  async handler(ctx, input) {
+    let body: Static<typeof CallbackPayload>;
+    try {
+      body = JSON.parse(input.payload) as Static<typeof CallbackPayload>;
+    } catch {
+      throw badRequest('the callback is not JSON');
+    }
+    if (!Value.Check(CallbackPayload, body))
+      throw badRequest(
+        'the callback lacks signature, intermediateSigningKey, protocolVersion or signedMessage',
+      );
+    // the recipient the signature binds is the issuer named in the message (checked by the signature)
+    let claimed: { classId?: unknown };
+    try {
+      claimed = JSON.parse(body.signedMessage) as { classId?: unknown };
+    } catch {
+      throw badRequest('the signed message is not JSON');
+    }
+    const recipientId = splitId(typeof claimed.classId === 'string' ? claimed.classId : '').issuer;
+    const verifyWith = (rootKeys: SigningKey[]) =>
+      verifyCallback(body, { recipientId, rootKeys, now: ctx.app.clock.now() });
+    let message: CallbackMessage;
+    try {
+      const url = ctx.app.config.googleKeysUrl;
+      try {
+        message = verifyWith(await ctx.app.google.signingKeys(url));
+      } catch (err) {
+        if (!(err instanceof CallbackError)) throw err;
+        // Google may have started signing with a key published since the keys were fetched
+        message = verifyWith(await ctx.app.google.signingKeys(url, true));
+      }
+    } catch (err) {
+      if (err instanceof CallbackError)
+        throw new AppError('invalid_signature', `Google callback: ${err.message}`);
+      throw err;
+    }
+    const { issuer, suffix } = splitId(message.objectId);
+    const [pass] = suffix.startsWith('p') ? await passOfObject(ctx.app.db, issuer, suffix.slice(1)) : [];
+    if (!pass) {
+      ctx.app.log.warn(
+        { objectId: message.objectId },
+        'Google callback for an object that is not a pass here',
+      );
+      return { recorded: false };
+    }
+    const passType = await ctx.app.rows.passType(ctx.app.db, pass.passTypeId);
+    const now = ctx.app.clock.now();
+    const recorded = await withEvents(ctx.app, async (trx) => {
+      const fresh = await trx
+        .insertInto('googleCallbacks')
+        .values({ nonce: message.nonce, createdAt: now.toISOString() })
+        .onConflict((oc) => oc.column('nonce').doNothing())
+        .executeTakeFirst();
+      if (Number(fresh.numInsertedOrUpdatedRows ?? 0) === 0) return false; // delivered again
+      const saved = message.eventType === 'save' ? 1 : 0;
+      // a saved object is one Google has: later syncs patch it and its link names only its id
+      await trx
+        .insertInto('googleObjects')
+        .values({
+          passId: pass.id,
+          accountId: pass.accountId,
+          objectId: message.objectId,
+          inserted: 1,
+          syncedVersion: 0,
+          message: null,
+          error: null,
+          saved,
+          updatedAt: now.toISOString(),
+        })
+        .onConflict((oc) =>
+          oc.column('passId').doUpdateSet({ saved, inserted: 1, updatedAt: now.toISOString() }),
+        )
+        .execute();
+      await appendEvent(
+        trx,
+        registrationEvent(saved ? 'registration.created' : 'registration.deleted', pass, passType, null, {
+          wallet: 'google',
+          objectId: message.objectId,
+        }),
+        now,
+      );
+      return true;
+    });
+    return { recorded };
+  },
+});
+
 export const googleActions = [
+  receiveGoogleCallback,
   getTemplateGoogleImage,
   setGoogleWallet,
   getGoogleWallet,

@@ -7,12 +7,14 @@ import { compileTemplate, MissingValuesError } from '../engine/index.js';
 import { AppError, conflict, invalid, notFound } from '../errors.js';
 import { credentialsOf } from '../events/crm/common.js';
 import { deliveryEvent, passLink } from '../events/payloads.js';
+import { hasGoogleWallet } from '../google/sync-queue.js';
 import { type Channel, queueMessage } from '../messaging/messages.js';
 import { DEFAULT_SMS, smsTemplateOf } from '../messaging/templates.js';
 import { MAX_SMS_BODY } from '../messaging/twilio.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import type { MessageRow, MessageStatus } from '../store/schema.js';
 import { findPass } from './access.js';
+import { googleLink } from './google.js';
 import { type ActionContext, defineAction } from './registry.js';
 import { E164, Id, PassRef, Phone } from './schemas.js';
 
@@ -27,18 +29,25 @@ export const MessageQueued = Type.Object({
 type MessageQueued = Static<typeof MessageQueued>;
 
 /**
- * The text of an SMS: the given one (or the template's, or the default) with ${placeholders}, ${templateName} and
- * ${passUrl} filled in (the link added if it has none).
+ * The text of an SMS: the given one (or the template's, or the default) with ${placeholders}, ${templateName},
+ * ${passUrl} and ${googleUrl} filled in (the pass page link added if it has none: the page sends each phone to its
+ * wallet).
  */
 function smsText(
   given: string | undefined,
   templateName: string,
   values: Record<string, unknown>,
   url: string,
+  googleUrl: string,
 ): string {
   let text: string;
   try {
-    text = compileTemplate({}).renderText(given ?? DEFAULT_SMS, { ...values, templateName, passUrl: url });
+    text = compileTemplate({}).renderText(given ?? DEFAULT_SMS, {
+      ...values,
+      templateName,
+      passUrl: url,
+      googleUrl,
+    });
   } catch (err) {
     if (err instanceof MissingValuesError)
       throw invalid([
@@ -107,6 +116,7 @@ export async function queuePassMessage(
       template.name,
       JSON.parse(pass.values) as Record<string, unknown>,
       passLink(ctx.app.config.publicUrl, pass),
+      (await hasGoogleWallet(ctx.app.db, pass.accountId)) ? googleLink(ctx.app.config.publicUrl, pass) : '',
     );
     if (body.length > MAX_SMS_BODY)
       throw invalid([

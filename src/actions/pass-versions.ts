@@ -4,6 +4,7 @@
 import { enqueuePush, wakePushes } from '../apple/push-queue.js';
 import { AppError } from '../errors.js';
 import { passEvent } from '../events/payloads.js';
+import { queueGoogleSyncIfConnected, wakeGoogleSync } from '../google/sync-queue.js';
 import { buildOr422, storeRender, templateOf } from '../render/current.js';
 import { loadImages } from '../render/renderer.js';
 import type { Db } from '../store/db.js';
@@ -79,7 +80,8 @@ export async function writePassVersion(
         options,
       );
       if (options.push !== false) wakePushes(ctx.app);
-      return result;
+      if (result.google) wakeGoogleSync(ctx.app);
+      return { pass: result.pass, event: result.event };
     } catch (err) {
       if (!(err instanceof VersionConflict)) throw err;
       if (attempt >= 5)
@@ -102,7 +104,7 @@ async function writeOnce(
   change: PassChange,
   event: { type: PassEventType; extra?: Record<string, unknown> },
   options: { images?: Record<string, Uint8Array>; push?: boolean },
-): Promise<{ pass: PassRow; event: EventEnvelope }> {
+): Promise<{ pass: PassRow; event: EventEnvelope; google: boolean }> {
   const { app } = ctx;
   const now = app.clock.now();
   const template = await templateOf(app, found.pass);
@@ -115,6 +117,7 @@ async function writeOnce(
   };
   const images = options.images ?? (await loadImages(app.db, 'pass', found.pass.id));
   const built = await buildOr422(app, next, template, found.passType, images);
+  let google = false;
   const envelope = await withEvents(app, async (trx) => {
     next.updateTag = await nextUpdateTag(trx, found.passType.id);
     const updated = await trx
@@ -149,7 +152,9 @@ async function writeOnce(
         },
         now,
       );
+    // the pass's Google Wallet object follows every change, coalesced like the push
+    google = await queueGoogleSyncIfConnected(app, trx, next, now);
     return ev;
   });
-  return { pass: next, event: envelope };
+  return { pass: next, event: envelope, google };
 }

@@ -5,6 +5,7 @@ import { randomToken as token } from '../auth/tokens.js';
 import { type BuiltPass, PKPASS_MIME } from '../engine/index.js';
 import { AppError, type FieldError, invalid } from '../errors.js';
 import { passEvent, passLink } from '../events/payloads.js';
+import { enqueueGoogleSync, queueGoogleSyncIfConnected, wakeGoogleSync } from '../google/sync-queue.js';
 import { buildOr422, currentPassJson, currentPkpass, storeRender } from '../render/current.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import { preparedRows } from '../store/prepared.js';
@@ -16,7 +17,7 @@ import {
   findPassValues,
   findTemplateAndPassType,
 } from './access.js';
-import { googleLink, hasGoogleWallet } from './google.js';
+import { googleAccountOf, googleLink, googlePass } from './google.js';
 import { queuePassMessage } from './messages.js';
 import { changeCursor, changeKeyOf, keyOf, pageOf } from './paging.js';
 import { decodeImages, imageFiles, type NormalizedImage } from './pass-images.js';
@@ -119,6 +120,7 @@ async function storeIssued(
   passType: PassTypeRow,
   issued: { draft: PassRow; built: BuiltPass; images?: NormalizedImage[] }[],
   now: Date,
+  google: boolean,
 ): Promise<void> {
   await withEvents(ctx.app, async (trx) => {
     for (const { draft } of issued) draft.updateTag = await nextUpdateTag(trx, passType.id);
@@ -146,7 +148,17 @@ async function storeIssued(
       await storeRender(trx, draft.id, 1, built, now);
       await appendEvent(trx, passEvent('pass.created', ctx.app.config.publicUrl, draft, passType), now);
     }
+    // the passes' Google Wallet objects are inserted after the commit
+    if (google)
+      await enqueueGoogleSync(
+        ctx.app,
+        trx,
+        passType.accountId,
+        issued.map(({ draft }) => draft.id),
+        now,
+      );
   });
+  if (google) wakeGoogleSync(ctx.app);
 }
 
 export const createPass = defineAction({
@@ -179,12 +191,18 @@ export const createPass = defineAction({
     const now = ctx.app.clock.now();
     const draft = draftPass(ctx, { passTypeId: passType.id, templateId: template.id }, input, now);
     const built = await buildOr422(ctx.app, draft, template, passType, imageFiles(images));
-    await storeIssued(ctx, passType, [{ draft, built, images }], now);
+    await storeIssued(ctx, passType, [{ draft, built, images }], now, googleWallet);
+    const google = googleWallet ? await googleAccountOf(ctx.app, passType.accountId) : undefined;
     return {
       serialNumber: draft.serialNumber,
       passTypeIdentifier: passType.passTypeIdentifier,
       url: passUrl(ctx, draft),
-      ...(googleWallet ? { googleUrl: googleLink(ctx.app.config.publicUrl, draft) } : {}),
+      ...(google
+        ? {
+            googleUrl: googleLink(ctx.app.config.publicUrl, draft),
+            googleSaveUrl: (await googlePass(ctx.app, google, draft, passType, template)).saveUrl,
+          }
+        : {}),
     };
   },
 });
@@ -265,7 +283,7 @@ export const createPasses = defineAction({
       }),
     );
     const issued = built.filter((b) => b !== undefined);
-    if (issued.length) await storeIssued(ctx, passType, issued, now);
+    if (issued.length) await storeIssued(ctx, passType, issued, now, googleWallet);
     return {
       created: issued.map(({ index, draft }) => ({
         index,
@@ -408,9 +426,56 @@ export const searchPassesByUser = defineAction({
   async handler(ctx, input) {
     if (!input.email && !input.userId && !input.externalId)
       throw invalid([{ field: 'email', reasons: ['give email, userId or externalId'] }]);
-    return listPasses(ctx, input);
+    const page = await listPasses(ctx, input);
+    const wallets = await walletsOf(
+      ctx,
+      page.passes.map((p) => p.serialNumber),
+    );
+    return {
+      ...page,
+      passes: page.passes.map((p) => ({
+        ...p,
+        wallets: wallets.get(`${p.passTypeIdentifier}\n${p.serialNumber}`) ?? [],
+      })),
+    };
   },
 });
+
+/** The wallets holding each of the account's passes with these serial numbers, by pass type and serial number. */
+async function walletsOf(
+  ctx: ActionContext,
+  serialNumbers: string[],
+): Promise<Map<string, ('apple' | 'google')[]>> {
+  const out = new Map<string, ('apple' | 'google')[]>();
+  if (serialNumbers.length === 0) return out;
+  const rows = await ctx.app.db
+    .selectFrom('passes')
+    .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
+    .select(['passes.serialNumber', 'passTypes.passTypeIdentifier'])
+    .select((eb) =>
+      eb
+        .exists(
+          eb.selectFrom('registrations').select('passId').whereRef('registrations.passId', '=', 'passes.id'),
+        )
+        .as('apple'),
+    )
+    .select((eb) =>
+      eb
+        .selectFrom('googleObjects')
+        .select('googleObjects.saved')
+        .whereRef('googleObjects.passId', '=', 'passes.id')
+        .as('google'),
+    )
+    .where('passes.accountId', '=', ctx.grant.accountId)
+    .where('passes.serialNumber', 'in', serialNumbers)
+    .execute();
+  for (const r of rows)
+    out.set(`${r.passTypeIdentifier}\n${r.serialNumber}`, [
+      ...(r.apple ? (['apple'] as const) : []),
+      ...(r.google ? (['google'] as const) : []),
+    ]);
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Reading one pass
@@ -447,6 +512,13 @@ export const getPassDetails = defineAction({
     googleUrl: Type.Union([Type.String(), Type.Null()], {
       description:
         'the link that saves the pass to Google Wallet; null when the account has no Google Wallet',
+    }),
+    googleSaveUrl: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'the "Save to Google Wallet" link itself (https://pay.google.com/gp/v/save/<JWT>); null without Google Wallet',
+    }),
+    wallets: Type.Array(Type.Union([Type.Literal('apple'), Type.Literal('google')]), {
+      description: 'the wallets that hold the pass now',
     }),
     createdAt: Type.String(),
     updatedAt: Type.String(),
@@ -502,6 +574,7 @@ export const getPassDetails = defineAction({
       .select(['id', 'name'])
       .where('id', '=', pass.templateId)
       .executeTakeFirstOrThrow();
+    const google = await googleAccountOf(ctx.app, pass.accountId);
     return {
       serialNumber: pass.serialNumber,
       passTypeIdentifier: passType.passTypeIdentifier,
@@ -519,9 +592,22 @@ export const getPassDetails = defineAction({
       voided: pass.voided === 1,
       version: pass.version,
       url: passUrl(ctx, pass),
-      googleUrl: (await hasGoogleWallet(ctx, pass.accountId))
-        ? googleLink(ctx.app.config.publicUrl, pass)
+      googleUrl: google ? googleLink(ctx.app.config.publicUrl, pass) : null,
+      googleSaveUrl: google
+        ? (
+            await googlePass(
+              ctx.app,
+              google,
+              pass,
+              passType,
+              await ctx.app.rows.template(db, pass.templateId),
+            )
+          ).saveUrl
         : null,
+      wallets:
+        (await walletsOf(ctx, [pass.serialNumber])).get(
+          `${passType.passTypeIdentifier}\n${pass.serialNumber}`,
+        ) ?? [],
       createdAt: pass.createdAt,
       updatedAt: pass.updatedAt,
       personalization: pass.personalization ? JSON.parse(pass.personalization) : null,
@@ -652,12 +738,15 @@ async function changeStatusOnly(
   change: { status: string; price?: number | null },
 ): Promise<void> {
   const now = ctx.app.clock.now();
+  let google = false;
   await withEvents(ctx.app, async (trx) => {
     await trx
       .updateTable('passes')
       .set({ ...change, updatedAt: now.toISOString() })
       .where('id', '=', pass.id)
       .execute();
+    // Google shows the status (a redeemed pass is completed, an invalid one expired)
+    if (change.status !== pass.status) google = await queueGoogleSyncIfConnected(ctx.app, trx, pass, now);
     if (change.status !== pass.status)
       await appendEvent(
         trx,
@@ -674,6 +763,7 @@ async function changeStatusOnly(
         now,
       );
   });
+  if (google) wakeGoogleSync(ctx.app);
 }
 
 export const setPassPrice = defineAction({

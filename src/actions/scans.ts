@@ -7,6 +7,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { sql } from 'kysely';
 import { forbidden } from '../errors.js';
 import { passEvent, scanEvent } from '../events/payloads.js';
+import { queueGoogleSyncIfConnected, wakeGoogleSync } from '../google/sync-queue.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import { findPass } from './access.js';
 import { defineAction } from './registry.js';
@@ -67,7 +68,8 @@ export const redeemPass = defineAction({
       (JSON.parse(template.restrictions) as { redemptionRestriction?: number | null })
         .redemptionRestriction ?? null;
     const now = ctx.app.clock.now();
-    return withEvents(ctx.app, async (trx) => {
+    let google = false;
+    const answer = await withEvents(ctx.app, async (trx) => {
       // one statement decides: counted only while the pass is valid and has a redemption left
       const used = await trx
         .updateTable('passes')
@@ -109,6 +111,9 @@ export const redeemPass = defineAction({
         }),
         now,
       );
+      // Google shows a redeemed pass as completed
+      if (used && after.status !== pass.status)
+        google = await queueGoogleSyncIfConnected(ctx.app, trx, pass, now);
       if (used && after.status !== pass.status)
         await appendEvent(
           trx,
@@ -126,6 +131,8 @@ export const redeemPass = defineAction({
         remaining: limit === null ? null : Math.max(0, limit - after.redemptions),
       };
     });
+    if (google) wakeGoogleSync(ctx.app);
+    return answer;
   },
 });
 

@@ -84,7 +84,14 @@ export const PassCreated = Type.Object({
   googleUrl: Type.Optional(
     Type.String({
       description:
-        'when the account has Google Wallet: the link that saves the pass to Google Wallet (Android)',
+        'when the account has Google Wallet: the pass page link that saves the pass, as it is then, to Google Wallet',
+    }),
+  ),
+  googleSaveUrl: Type.Optional(
+    Type.String({
+      description:
+        'when the account has Google Wallet (create_pass): the "Save to Google Wallet" link itself, ' +
+        'https://pay.google.com/gp/v/save/<JWT>, signed with the service account',
     }),
   ),
 });
@@ -101,6 +108,11 @@ export const PassListItem = Type.Object({
   createdAt: Type.String(),
   updatedAt: Type.String(),
   url: Type.String(),
+  wallets: Type.Optional(
+    Type.Array(Type.Union([Type.Literal('apple'), Type.Literal('google')]), {
+      description: 'the wallets that hold the pass now (search_passes_by_user)',
+    }),
+  ),
 });
 export type PassListItem = Static<typeof PassListItem>;
 

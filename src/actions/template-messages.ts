@@ -48,7 +48,8 @@ export const setTemplateMessages = defineAction({
   title: "Set a template's messages",
   description:
     'Sets what passes of the template say when sent: email subject, text and HTML, and the SMS text, each with ' +
-    '${placeholders} of the template, ${templateName}, ${passUrl} and, in HTML, ${qrCode}. Leave one out for its ' +
+    '${placeholders} of the template, ${templateName}, ${passUrl}, ${googleUrl} (the Google Wallet link; empty ' +
+    'without Google Wallet) and, in HTML, ${qrCode}. Leave one out for its ' +
     'default. Example: {"id": 3, "email": {"subject": "Welcome, ${firstName}"}, "sms": "Hi ${firstName}, your card: ' +
     '${passUrl}"}.',
   scope: 'templates:write',
@@ -58,7 +59,12 @@ export const setTemplateMessages = defineAction({
   async handler(ctx, input) {
     const t = await findTemplate(ctx, { id: input.id });
     const { id: _id, ...messages } = input;
-    const known = new Set([...(JSON.parse(t.placeholders) as string[]), 'templateName', 'passUrl']);
+    const known = new Set([
+      ...(JSON.parse(t.placeholders) as string[]),
+      'templateName',
+      'passUrl',
+      'googleUrl',
+    ]);
     const check = (field: string, text: string | undefined, extra: string[] = []) => {
       if (text === undefined) return;
       const names = [...text.matchAll(/(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}/g)].map((m) => m[1]!);

@@ -27,8 +27,16 @@ export interface CreatePassesOutput {
     passTypeIdentifier: string;
     /** the link that serves the pass to phones */
     url: string;
-    /** when the account has Google Wallet: the link that saves the pass to Google Wallet (Android) */
+    /**
+     * when the account has Google Wallet: the pass page link that saves the pass, as it is then, to Google
+     * Wallet
+     */
     googleUrl?: string;
+    /**
+     * when the account has Google Wallet (create_pass): the "Save to Google Wallet" link itself,
+     * https://pay.google.com/gp/v/save/<JWT>, signed with the service account
+     */
+    googleSaveUrl?: string;
   }[];
   failed: {
     index: number;
@@ -69,8 +77,16 @@ export interface CreatePassOutput {
   passTypeIdentifier: string;
   /** the link that serves the pass to phones */
   url: string;
-  /** when the account has Google Wallet: the link that saves the pass to Google Wallet (Android) */
+  /**
+   * when the account has Google Wallet: the pass page link that saves the pass, as it is then, to Google
+   * Wallet
+   */
   googleUrl?: string;
+  /**
+   * when the account has Google Wallet (create_pass): the "Save to Google Wallet" link itself,
+   * https://pay.google.com/gp/v/save/<JWT>, signed with the service account
+   */
+  googleSaveUrl?: string;
 }
 
 /** The input of get_passes. */
@@ -103,6 +119,8 @@ export interface GetPassesOutput {
     createdAt: string;
     updatedAt: string;
     url: string;
+    /** the wallets that hold the pass now (search_passes_by_user) */
+    wallets?: ('apple' | 'google')[];
   }[];
   /** give it as cursor for the next page; null at the end */
   nextCursor: string | null;
@@ -140,6 +158,8 @@ export interface GetPassesByPassTypeOutput {
     createdAt: string;
     updatedAt: string;
     url: string;
+    /** the wallets that hold the pass now (search_passes_by_user) */
+    wallets?: ('apple' | 'google')[];
   }[];
   /** give it as cursor for the next page; null at the end */
   nextCursor: string | null;
@@ -175,6 +195,8 @@ export interface SearchPassesByUserOutput {
     createdAt: string;
     updatedAt: string;
     url: string;
+    /** the wallets that hold the pass now (search_passes_by_user) */
+    wallets?: ('apple' | 'google')[];
   }[];
   /** give it as cursor for the next page; null at the end */
   nextCursor: string | null;
@@ -212,6 +234,13 @@ export interface GetPassDetailsOutput {
   url: string;
   /** the link that saves the pass to Google Wallet; null when the account has no Google Wallet */
   googleUrl: string | null;
+  /**
+   * the "Save to Google Wallet" link itself (https://pay.google.com/gp/v/save/<JWT>); null without Google
+   * Wallet
+   */
+  googleSaveUrl: string | null;
+  /** the wallets that hold the pass now */
+  wallets: ('apple' | 'google')[];
   createdAt: string;
   updatedAt: string;
   personalization: Record<string, string> | null;
@@ -1431,6 +1460,17 @@ export interface GetPassGoogleOutput {
   /** what does not map to Google Wallet, and why */
   warnings: string[];
   object: Record<string, unknown>;
+  /** what Google Wallet has of the pass */
+  sync: {
+    /** Google has the object (inserted through its API, or saved) */
+    inserted: boolean;
+    /** the pass version Google has */
+    syncedVersion: number;
+    /** the pass is in a holder's Google Wallet */
+    saved: boolean;
+    /** Google's refusal of the last sync, until one succeeds */
+    error: string | null;
+  };
 }
 
 /** The input of list_executions. */
@@ -2737,10 +2777,10 @@ export abstract class ActionMethods {
 
   /**
    * Set a template's messages. Sets what passes of the template say when sent: email subject, text and HTML,
-   * and the SMS text, each with ${placeholders} of the template, ${templateName}, ${passUrl} and, in HTML,
-   * ${qrCode}. Leave one out for its default. Example: {"id": 3, "email": {"subject": "Welcome,
-   * ${firstName}"}, "sms": "Hi ${firstName}, your card: ${passUrl}"}. (set_template_messages, scope
-   * templates:write)
+   * and the SMS text, each with ${placeholders} of the template, ${templateName}, ${passUrl}, ${googleUrl}
+   * (the Google Wallet link; empty without Google Wallet) and, in HTML, ${qrCode}. Leave one out for its
+   * default. Example: {"id": 3, "email": {"subject": "Welcome, ${firstName}"}, "sms": "Hi ${firstName}, your
+   * card: ${passUrl}"}. (set_template_messages, scope templates:write)
    */
   setTemplateMessages(input: SetTemplateMessagesInput, options?: CallOptions): Promise<SetTemplateMessagesOutput> {
     return this.run('set_template_messages', input, options);
@@ -3038,9 +3078,10 @@ export abstract class ActionMethods {
 
   /**
    * Get a pass's Save to Google Wallet link. Returns the "Save to Google Wallet" link of a pass (a JWT signed
-   * with the account's service account, carrying the pass's class and object), the object itself and warnings
-   * for what cannot map. Needs Google Wallet connected (set_google_wallet). (get_pass_google, scope
-   * passes:read)
+   * with the account's service account, carrying the pass's object, or only its id once Google has it), the
+   * object as it is now, warnings for what cannot map, and what Google has (inserted, the version synced,
+   * saved to a wallet, its last refusal). Needs Google Wallet connected (set_google_wallet).
+   * (get_pass_google, scope passes:read)
    */
   getPassGoogle(input: GetPassGoogleInput, options?: CallOptions): Promise<GetPassGoogleOutput> {
     return this.run('get_pass_google', input, options);

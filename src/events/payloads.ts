@@ -71,12 +71,15 @@ const slotFields = (pass: Pass, passType: PassType) => ({
   externalId: pass.ownerExternalId,
 });
 
-/** A device added the pass to Wallet, or removed it (PassSlot's registration fields). */
+/**
+ * A device added the pass to Wallet, or removed it (PassSlot's registration fields); `wallet` says which (apple, or
+ * google with no device: Google's callbacks name none).
+ */
 export function registrationEvent(
   type: 'registration.created' | 'registration.deleted',
   pass: Pass,
   passType: PassType,
-  deviceLibraryIdentifier: string,
+  deviceLibraryIdentifier: string | null,
   extra: Record<string, unknown> = {},
 ): EventInput {
   return {
@@ -86,6 +89,7 @@ export function registrationEvent(
     data: {
       deviceLibraryIdentifier,
       ...slotFields(pass, passType),
+      wallet: 'apple',
       ...extra,
     },
   };

@@ -11,7 +11,7 @@ import type { App } from '../app.js';
 import type { ApnsResult } from '../apple/apns.js';
 import type { ApnsPool } from '../apple/apns-pool.js';
 import { enqueueRetry, type PushPayload, pushGroupKey, retryGroupKey } from '../apple/push-queue.js';
-import { backoffMs, PARKED_UNTIL, ParkJobError } from '../store/jobs.js';
+import { backoffMs, coalesceJobs, oneAtATimePer, PARKED_UNTIL, ParkJobError } from '../store/jobs.js';
 import { preparedIn, preparedRows } from '../store/prepared.js';
 import type { JobRow } from '../store/schema.js';
 
@@ -34,31 +34,6 @@ const devicesOfPass = preparedIn(1, (db, passId: number) =>
     .select(['devices.deviceLibraryIdentifier', 'devices.pushToken'])
     .where('registrations.passId', '=', passId),
 );
-/** Earlier and retrying pushes of a pass, pending or held by this worker, are done with a full push. */
-const coalescePushes = preparedIn(
-  6,
-  (
-    db,
-    lastError: string,
-    updatedAt: string,
-    groupKey: string,
-    retryKey: string,
-    id: number,
-    lockedBy: string,
-  ) =>
-    db
-      .updateTable('jobs')
-      .set({ status: 'done', lastError, updatedAt })
-      .where('groupKey', 'in', [groupKey, retryKey])
-      .where('id', '!=', id)
-      .where((eb) =>
-        eb.or([
-          eb('status', '=', 'pending'),
-          eb.and([eb('status', '=', 'running'), eb('lockedBy', '=', lockedBy)]),
-        ]),
-      )
-      .where('runAt', '<', PARKED_UNTIL.toISOString()),
-);
 const insertPushLog = preparedRows('pushLog', [
   'passId',
   'deviceLibraryIdentifier',
@@ -70,21 +45,8 @@ const insertPushLog = preparedRows('pushLog', [
 ]);
 
 export function pushJobHandler(app: App, pool: ApnsPool): (job: JobRow) => Promise<void> {
-  // Pushes of one pass run one after the other in this process, so the first can absorb the ones queued behind it.
-  const running = new Map<number, Promise<void>>();
-  const push = pushOnce(app, pool);
-  return async (job) => {
-    const { passId } = JSON.parse(job.payload) as PushPayload;
-    const before = running.get(passId) ?? Promise.resolve();
-    const mine = before.then(() => push(job));
-    const tail = mine.catch(() => undefined);
-    running.set(passId, tail);
-    try {
-      await mine;
-    } finally {
-      if (running.get(passId) === tail) running.delete(passId);
-    }
-  };
+  // pushes of one pass run one after the other in this process, so the first can absorb the ones queued behind it
+  return oneAtATimePer((job) => (JSON.parse(job.payload) as PushPayload).passId, pushOnce(app, pool));
 }
 
 function pushOnce(app: App, pool: ApnsPool): (job: JobRow) => Promise<void> {
@@ -100,7 +62,7 @@ function pushOnce(app: App, pool: ApnsPool): (job: JobRow) => Promise<void> {
     const now = app.clock.now();
     // a full push covers every device: earlier and retrying pushes of this pass are done with it
     if (!payload.devices)
-      await coalescePushes(
+      await coalesceJobs(
         app.db,
         `coalesced into job ${job.id}`,
         now.toISOString(),

@@ -23,6 +23,7 @@ import { releaseExpiredLeases } from '../store/leases.js';
 import type { JobRow } from '../store/schema.js';
 import { startWorkLoop, type WorkLoop } from '../work-loop.js';
 import { bulkJobHandler } from './bulk.js';
+import { googleJobHandler } from './google.js';
 import { importJobHandler } from './imports.js';
 import { messageJobHandler } from './messages.js';
 import { pushJobHandler } from './push.js';
@@ -52,6 +53,7 @@ export function startWorkers(
     sms: sendMessage,
     stripe_event: stripeJobHandler(app),
     push: pushJobHandler(app, app.apns),
+    google: googleJobHandler(app),
     template_passes: bulkJobHandler(app),
     bulk_values: bulkJobHandler(app),
     import: importJobHandler(app),

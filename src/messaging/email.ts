@@ -12,7 +12,7 @@ import { emailOf, QR_CID } from './templates.js';
 export function createMailer(app: App): ChannelSender {
   let transport: Transporter | undefined;
   return {
-    async send({ message, pass, passType, templateName, templateMessages, url }) {
+    async send({ message, pass, passType, templateName, templateMessages, url, googleUrl }) {
       if (!app.config.smtpUrl)
         throw new ParkJobError('PASSSLOT_SMTP_URL is not set; the email waits until it is');
       transport ??= nodemailer.createTransport(app.config.smtpUrl);
@@ -21,6 +21,7 @@ export function createMailer(app: App): ChannelSender {
         { name: templateName, messages: templateMessages },
         JSON.parse(pass.values) as Record<string, unknown>,
         url,
+        googleUrl,
       );
       try {
         await transport.sendMail({

@@ -86,6 +86,8 @@ export interface Outgoing {
   templateMessages: string | null;
   /** The link that installs the pass. */
   url: string;
+  /** The pass page's Google Wallet link, when the account has Google Wallet. */
+  googleUrl?: string;
 }
 
 /**

@@ -91,7 +91,7 @@ const targetsOf = preparedIn(1, (db, accountId: number) =>
     ),
 );
 
-/** What every event about a pass tells besides its own data: the template's name and the devices that have it. */
+/** What every event about a pass tells besides its own data: the template's name, its devices, its wallets. */
 const passFacts = preparedIn(1, (db, passId: number) =>
   db
     .selectFrom('passes')
@@ -103,6 +103,13 @@ const passFacts = preparedIn(1, (db, passId: number) =>
         .select((e) => e.fn.countAll<number>().as('n'))
         .whereRef('registrations.passId', '=', 'passes.id')
         .as('devicesInstalled'),
+    )
+    .select((eb) =>
+      eb
+        .selectFrom('googleObjects')
+        .select('googleObjects.saved')
+        .whereRef('googleObjects.passId', '=', 'passes.id')
+        .as('googleSaved'),
     )
     .where('passes.id', '=', passId),
 );
@@ -118,6 +125,11 @@ export async function appendEvent(db: Db, input: EventInput, now: Date): Promise
     if (facts) {
       data.templateName ??= facts.templateName;
       data.devicesInstalled ??= Number(facts.devicesInstalled ?? 0);
+      // which wallets hold the pass: Apple's while a device is registered, Google's while saved there
+      data.wallets ??= [
+        ...(Number(data.devicesInstalled) > 0 ? ['apple'] : []),
+        ...(facts.googleSaved ? ['google'] : []),
+      ];
     }
   }
   const envelope: EventEnvelope = { id: randomUUID(), type: input.type, created: now.toISOString(), data };

@@ -141,6 +141,56 @@ export class ParkJobError extends Error {}
 /** Far future: parked jobs run when something sets their run_at again. */
 export const PARKED_UNTIL = new Date('9999-12-31T00:00:00.000Z');
 
+/**
+ * Marks done the other jobs of two groups (a group and its retries; the same key twice for one group) that are pending
+ * or held by this worker, and not parked: the job running now covers them (a push of the whole pass, a sync of it as
+ * it is now).
+ */
+export const coalesceJobs = preparedIn(
+  6,
+  (
+    db,
+    lastError: string,
+    updatedAt: string,
+    groupKey: string,
+    retryKey: string,
+    id: number,
+    lockedBy: string,
+  ) =>
+    db
+      .updateTable('jobs')
+      .set({ status: 'done', lastError, updatedAt })
+      .where('groupKey', 'in', [groupKey, retryKey])
+      .where('id', '!=', id)
+      .where((eb) =>
+        eb.or([
+          eb('status', '=', 'pending'),
+          eb.and([eb('status', '=', 'running'), eb('lockedBy', '=', lockedBy)]),
+        ]),
+      )
+      .where('runAt', '<', PARKED_UNTIL.toISOString()),
+);
+
+/**
+ * Runs a job handler one job at a time per key (a pass) in this process, in the order claimed, so an older job never
+ * finishes after a newer one and the first can absorb those queued behind it.
+ */
+export function oneAtATimePer<K>(keyOf: (job: JobRow) => K, handler: (job: JobRow) => Promise<void>) {
+  const running = new Map<K, Promise<void>>();
+  return async (job: JobRow): Promise<void> => {
+    const key = keyOf(job);
+    const before = running.get(key) ?? Promise.resolve();
+    const mine = before.then(() => handler(job));
+    const tail = mine.catch(() => undefined);
+    running.set(key, tail);
+    try {
+      await mine;
+    } finally {
+      if (running.get(key) === tail) running.delete(key);
+    }
+  };
+}
+
 /** What a long job saves after each batch: its counts and cursor, and how many items failed so far. */
 export interface JobProgress {
   failedCount: number;

@@ -679,4 +679,33 @@ export const migrations: Record<string, MigrationFn> = {
     for (const column of ['google_issuer_id', 'google_client_email', 'google_key_enc'])
       await db.schema.alterTable('accounts').addColumn(column, 'text').execute();
   },
+  '0016_google_objects': async (db) => {
+    // what Google Wallet holds of each pass (its object inserted, the version and message sent, Google's last refusal,
+    // whether a holder saved it), of each template (its class and the version sent), and the callbacks already seen
+    await db.schema
+      .createTable('google_objects')
+      .addColumn('pass_id', 'integer', (c) => c.primaryKey().references('passes.id').onDelete('cascade'))
+      .addColumn('account_id', 'integer', (c) => c.notNull())
+      .addColumn('object_id', 'text', (c) => c.notNull())
+      .addColumn('inserted', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('synced_version', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('message', 'text')
+      .addColumn('error', 'text')
+      .addColumn('saved', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('google_classes')
+      .addColumn('class_id', 'text', (c) => c.primaryKey())
+      .addColumn('account_id', 'integer', (c) => c.notNull())
+      .addColumn('template_id', 'integer', (c) => c.notNull())
+      .addColumn('template_version', 'integer', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('google_callbacks')
+      .addColumn('nonce', 'text', (c) => c.primaryKey())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+  },
 };

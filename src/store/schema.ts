@@ -499,6 +499,39 @@ export interface StripeCheckoutsTable {
   updatedAt: string;
 }
 
+/** What Google Wallet holds of a pass: its object, as last sent (src/jobs/google.ts), and whether a holder saved it. */
+export interface GoogleObjectsTable {
+  passId: number;
+  accountId: number;
+  objectId: string;
+  /** 1 once Google has the object (inserted through the REST API, or saved from a link). */
+  inserted: number;
+  /** The pass version Google has. */
+  syncedVersion: number;
+  /** The last notification sent with addMessage. */
+  message: string | null;
+  /** Google's refusal of the last sync, kept until one succeeds. */
+  error: string | null;
+  /** 1 while the pass is in a holder's Google Wallet (save and delete callbacks). */
+  saved: number;
+  updatedAt: string;
+}
+
+/** A template's Google Wallet class, and the template version it was last sent at. */
+export interface GoogleClassesTable {
+  classId: string;
+  accountId: number;
+  templateId: number;
+  templateVersion: number;
+  updatedAt: string;
+}
+
+/** Nonces of Google's callbacks already handled (Google may deliver one twice). */
+export interface GoogleCallbacksTable {
+  nonce: string;
+  createdAt: string;
+}
+
 export interface Database {
   accounts: AccountsTable;
   appKeys: AppKeysTable;
@@ -535,6 +568,9 @@ export interface Database {
   messages: MessagesTable;
   stripeEvents: StripeEventsTable;
   stripeCheckouts: StripeCheckoutsTable;
+  googleObjects: GoogleObjectsTable;
+  googleClasses: GoogleClassesTable;
+  googleCallbacks: GoogleCallbacksTable;
 }
 
 export type Account = Selectable<AccountsTable>;

@@ -1,14 +1,17 @@
 // passslot dev apns | device: a local APNs stand-in and a simulated iPhone, to try pass updates end to end without
 // Apple credentials.
+import { createPublicKey } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../../config.js';
 import { type StandinRecord, startApnsStandin } from '../../dev/apns-standin.js';
 import { type PassUpdate, SimulatedDevice } from '../../dev/device.js';
+import { GoogleStandin } from '../../dev/google-standin.js';
 import { CommandError, type Output, readInput, UsageError } from '../io.js';
 
 const DEFAULT_PORT = 2197;
+const DEFAULT_GOOGLE_PORT = 2198;
 // Help text names the default data directory; the commands use PASSSLOT_DATA_DIR when it is set.
 const DEFAULT_CERTS = join('data', 'apns-standin');
 const DEV_CERTS = join('data', 'dev-certs');
@@ -22,6 +25,7 @@ function dataDir(): string {
 }
 
 export const devHelp = `passslot dev apns [--port N] [--host H] [--certs DIR] [--client-ca FILE ...] [--token-key KEYID=FILE ...]
+passslot dev google [--port N] [--host H] [--key ISSUERID=FILE ...]
 passslot dev device --pass URL [--apns URL] [--apns-ca FILE] [--device-id ID] [--push-token HEX] [--quiet]
 
 apns     Runs a local stand-in for Apple's Push Notification service (HTTP/2 over TLS) that answers
@@ -38,6 +42,18 @@ apns     Runs a local stand-in for Apple's Push Notification service (HTTP/2 ove
            POST   /control/throttle        {"count":3,"status":503,"reason":"ServiceUnavailable"}
            POST   /control/goaway                                                 GOAWAY on every session
            GET    /control/received                                               every request so far
+
+google   Runs a local stand-in for Google Wallet (HTTP): the OAuth token endpoint, the Wallet REST API
+         (walletobjects/v1), the keys that sign callbacks, and a save page (/save/<JWT>) that posts a signed
+         save callback to Passslot. Runs until interrupted.
+           --port N             default ${DEFAULT_GOOGLE_PORT} (0 picks a free port)
+           --host H             default 127.0.0.1
+           --key ISSUERID=FILE  a service account JSON key file whose account may use the issuer (repeatable)
+         Control it while it runs:
+           POST /control/fail      {"status":429,"count":3,"path":"Object"}  the next requests answer that
+           POST /control/accounts  {"clientEmail","publicKeyPem","issuerIds":[...]}  add a service account
+           GET  /control/objects                                            every class and object kept
+           GET  /control/received                                           every request so far
 
 device   Plays an iPhone: downloads the pass at URL, registers it with its web service, listens for pushes
          from the stand-in and prints each update with what changed. Runs until interrupted.
@@ -196,9 +212,53 @@ async function deviceCommand(args: string[], io: Output): Promise<number> {
   return 0;
 }
 
+async function googleCommand(args: string[], io: Output): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      key: { type: 'string', multiple: true },
+    },
+  });
+  const port = values.port === undefined ? DEFAULT_GOOGLE_PORT : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0-65535');
+  const standin = new GoogleStandin();
+  for (const spec of values.key ?? []) {
+    const at = spec.indexOf('=');
+    if (at <= 0) throw new UsageError('--key must be ISSUERID=FILE (a service account JSON key file)');
+    let key: { client_email?: unknown; private_key?: unknown };
+    try {
+      key = JSON.parse(readInput(spec.slice(at + 1), 'service account key').toString('utf8'));
+    } catch (err) {
+      throw new CommandError(`${spec.slice(at + 1)} is not a JSON key file: ${(err as Error).message}`);
+    }
+    if (typeof key.client_email !== 'string' || typeof key.private_key !== 'string')
+      throw new CommandError(`${spec.slice(at + 1)} has no client_email and private_key`);
+    const publicKeyPem = createPublicKey(key.private_key).export({ type: 'spki', format: 'pem' }).toString();
+    standin.addAccount(key.client_email, publicKeyPem, [spec.slice(0, at)]);
+    io.out(`service account ${key.client_email} may use issuer ${spec.slice(0, at)}`);
+  }
+  try {
+    await standin.start({ port, host: values.host ?? '127.0.0.1' });
+  } catch (err) {
+    throw new CommandError(`cannot start the Google Wallet stand-in: ${(err as Error).message}`);
+  }
+  io.out(`Google Wallet stand-in listening on ${standin.url}`);
+  io.out('point Passslot at it:');
+  io.out(`  PASSSLOT_GOOGLE_API_URL=${standin.url}`);
+  io.out(`  PASSSLOT_GOOGLE_TOKEN_URL=${standin.tokenUrl}`);
+  io.out(`  PASSSLOT_GOOGLE_KEYS_URL=${standin.keysUrl}`);
+  io.out(`save a pass: replace https://pay.google.com/gp/v/save/ in its save link with ${standin.url}/save/`);
+  await untilInterrupted();
+  await standin.close();
+  return 0;
+}
+
 export async function devCommand(args: string[], io: Output): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'apns') return apnsCommand(rest, io);
   if (sub === 'device') return deviceCommand(rest, io);
-  throw new UsageError('usage: passslot dev apns|device ...');
+  if (sub === 'google') return googleCommand(rest, io);
+  throw new UsageError('usage: passslot dev apns|device|google ...');
 }

@@ -3,6 +3,7 @@
 // form-encoded). Both signatures cover the bytes as sent, so these routes keep the raw body (a parser of their own,
 // in their own encapsulated context) and hand it to the action, which verifies, records and answers.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { receiveGoogleCallback } from '../../actions/google.js';
 import { receiveTwilioStatus } from '../../actions/messages.js';
 import { runAction, systemContext } from '../../actions/registry.js';
 import { receiveStripeEvent } from '../../actions/stripe.js';
@@ -33,6 +34,14 @@ export async function hookRoutes(fastify: FastifyInstance, app: App): Promise<vo
         integrationId: integrationId(req),
         payload: rawBody(req),
         signature: header(req, 'stripe-signature'),
+      });
+      return reply.status(200).send({ received: true });
+    });
+
+    // Google Wallet's save and delete callbacks (the URL set on every class as callbackOptions.url)
+    hooks.post('/google/callback', { schema: { hide: true } }, async (req, reply) => {
+      await runAction(receiveGoogleCallback, systemContext(app, 0, req.id, 'trigger'), {
+        payload: rawBody(req),
       });
       return reply.status(200).send({ received: true });
     });
