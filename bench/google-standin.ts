@@ -1,7 +1,7 @@
 // The Google Wallet stand-in of the Google benchmark, in a child process of its own so that its CPU is measured apart
 // from the service's. Listens on PORT and prints "listening"; over IPC it takes {type: 'account'} (a service account
 // that may use an issuer), answers {type: 'stats'} with its counts (inserts, patches, messages, tokens, and the times
-// of the first and last write) and starts afresh on {type: 'reset'}.
+// of the first and last write) and starts its counts afresh (keeping what it holds) on {type: 'reset'}.
 import { GoogleStandin } from '../src/dev/google-standin.js';
 
 const standin = new GoogleStandin();
@@ -27,7 +27,7 @@ export interface GoogleStandinStats {
 process.on('message', (m: GoogleStandinMessage) => {
   if (m.type === 'account') standin.addAccount(m.clientEmail, m.publicKeyPem, m.issuerIds);
   if (m.type === 'reset') {
-    standin.reset();
+    standin.resetCounts();
     process.send?.({ type: 'reset' });
   }
   if (m.type === 'stats') process.send?.({ type: 'stats', ...standin.counts } satisfies GoogleStandinStats);

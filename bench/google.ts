@@ -79,7 +79,12 @@ async function main(): Promise<void> {
     'listening',
     true,
   );
-  const service = await startChild([BIN, 'serve'], env, 'Passslot listening');
+  const profile = process.env.BENCH_CPU_PROF;
+  const service = await startChild(
+    [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), BIN, 'serve'],
+    env,
+    'Passslot listening',
+  );
   const base = `http://127.0.0.1:${port}`;
   const authorization = `Basic ${Buffer.from(`${setup.appKey}:`).toString('base64')}`;
   async function api(path: string, init: RequestInit = {}): Promise<Response> {
@@ -184,6 +189,7 @@ async function main(): Promise<void> {
     method: 'PUT',
     body: JSON.stringify({ description: template.description }),
   });
+  const putMs = now() - t0;
   let g: GoogleStandinStats;
   let a: StandinStats;
   for (const deadline = t0 + TIMEOUT_S * 1000; ; ) {
@@ -198,6 +204,27 @@ async function main(): Promise<void> {
   };
 
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  // the jobs of the change, as the service recorded them
+  const jobs = (() => {
+    const db = new SQLite(join(dataDir, 'passslot.db'), { readonly: true });
+    try {
+      return db
+        .prepare(
+          `select kind, count(*) as n, min(created_at) as firstCreated, max(updated_at) as lastUpdated,
+                  sum(last_error like 'coalesced%') as coalesced
+           from jobs where created_at >= ? group by kind`,
+        )
+        .all(new Date(t0).toISOString()) as {
+        kind: string;
+        n: number;
+        firstCreated: string;
+        lastUpdated: string;
+        coalesced: number;
+      }[];
+    } finally {
+      db.close();
+    }
+  })();
   const pushesWhole = (a.count * 1000) / (a.last - t0);
   const objectPatches = g.patches - 1; // the class's patch apart
   const patchesWhole = (objectPatches * 1000) / (g.last - t0);
@@ -210,7 +237,14 @@ async function main(): Promise<void> {
     `    created through the API in ${createS.toFixed(1)} s (batches of 1000); every object inserted at Google by ` +
       `${insertedS.toFixed(1)} s`,
   );
-  print(`    machine: ${process.platform} ${process.arch}, node ${process.version}`);
+  print(
+    `    machine: ${process.platform} ${process.arch}, node ${process.version}; PUT /v1/templates/:id took ${s(putMs)}`,
+  );
+  for (const j of jobs)
+    print(
+      `    ${j.kind.padEnd(15)} jobs ${String(j.n).padStart(6)}  first queued ${s(Date.parse(j.firstCreated) - t0)}  ` +
+        `last finished ${s(Date.parse(j.lastUpdated) - t0)}  coalesced ${j.coalesced}`,
+    );
   print(
     `    APNs pushes   ${String(a.count).padStart(6)}  first ${s(a.first - t0)}  last ${s(a.last - t0)}  ` +
       `${pushesWhole.toFixed(0).padStart(6)}/s over the change  ${pushesSpan.toFixed(0).padStart(6)}/s first to last`,
@@ -230,4 +264,31 @@ async function main(): Promise<void> {
       `${ratio >= 0.5 ? '' : '  MISSED'}; first to last: ${(patchesSpan / pushesSpan).toFixed(2)}`,
   );
   if (objectPatches < PASSES || a.count < PASSES) print(`    NOT ALL ARRIVED within ${TIMEOUT_S} s`);
+
+  // the same change without Google Wallet: what keeping Google current costs the fan-out
+  await api('/v1/google-wallet', { method: 'DELETE' });
+  apns.send({ type: 'reset' });
+  template.description.storeCard.backFields[0]!.value = 'Show this card at the counter. Newer terms.';
+  const cpuAlone = cpuMs(service.pid) ?? 0;
+  const t1 = now();
+  await api(`/v1/templates/${setup.templateId}`, {
+    method: 'PUT',
+    body: JSON.stringify({ description: template.description }),
+  });
+  let alone: StandinStats;
+  for (const deadline = t1 + TIMEOUT_S * 1000; ; ) {
+    await new Promise((r) => setTimeout(r, 250));
+    alone = await apnsStats();
+    if (alone.count >= PASSES || now() > deadline) break;
+  }
+  const aloneRate = (alone.count * 1000) / (alone.last - t1);
+  print(
+    `    the same change without Google Wallet: ${alone.count} pushes, last ${s(alone.last - t1)}, ` +
+      `${aloneRate.toFixed(0)}/s over the change; service CPU ${(((cpuMs(service.pid) ?? 0) - cpuAlone) / 1000).toFixed(1)} s ` +
+      `(with Google: ${(cpu.service / 1000).toFixed(1)} s)`,
+  );
+  print(
+    `    pushes with Google Wallet kept current / pushes alone: ${(pushesWhole / aloneRate).toFixed(2)}; Google patches ` +
+      `with it / pushes alone: ${(patchesWhole / aloneRate).toFixed(2)}`,
+  );
 }

@@ -119,6 +119,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await app.apns.close();
       await app.renderer.close();
       await app.outbound.close();
+      await app.google.close();
       await app.audit.close();
       await app.stats.close();
       await store.close();

@@ -212,11 +212,17 @@ export class GoogleStandin {
     this.faults.push({ status, count, ...(path ? { path } : {}) });
   }
 
+  /** Forgets every class, object, request and fault. */
   reset(): void {
     this.classes.clear();
     this.objects.clear();
     this.received.length = 0;
     this.faults.length = 0;
+    this.resetCounts();
+  }
+
+  /** Starts the counts afresh, keeping the classes and objects. */
+  resetCounts(): void {
     Object.assign(this.counts, { tokens: 0, inserts: 0, patches: 0, messages: 0, first: 0, last: 0 });
   }
 

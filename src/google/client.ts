@@ -3,6 +3,7 @@
 // then classes and objects inserted (POST /walletobjects/v1/<type>Class|Object), patched (PATCH .../<id>) and sent
 // messages (POST .../<id>/addMessage). Calls never throw: a failure to connect is status 0, and the caller decides
 // what is retried (src/jobs/google.ts).
+import { Agent, request } from 'undici';
 import type { JsonObject } from '../engine/index.js';
 import type { SigningKey } from './callbacks.js';
 import type { GoogleType } from './mapping.js';
@@ -30,35 +31,35 @@ export interface GoogleAnswer {
   message?: string;
 }
 
-type Fetch = typeof fetch;
-
-async function call(fetchImpl: Fetch, url: string, init: RequestInit): Promise<GoogleAnswer> {
+/** The answer's body as JSON and Google's message for a refusal (its error shape, or OAuth's). */
+function answerOf(status: number, text: string): GoogleAnswer {
+  let body: JsonObject | undefined;
   try {
-    const res = await fetchImpl(url, { ...init, signal: AbortSignal.timeout(TIMEOUT_MS) });
-    const text = await res.text();
-    let body: JsonObject | undefined;
-    try {
-      body = text ? (JSON.parse(text) as JsonObject) : undefined;
-    } catch {
-      body = undefined;
-    }
-    const error = body?.error;
-    const message = res.ok
-      ? undefined
-      : typeof error === 'object' &&
-          error !== null &&
-          !Array.isArray(error) &&
-          typeof error.message === 'string'
-        ? error.message
-        : typeof body?.error_description === 'string'
-          ? body.error_description
-          : typeof error === 'string'
-            ? error
-            : `HTTP ${res.status}`;
-    return { status: res.status, ...(body ? { body } : {}), ...(message ? { message } : {}) };
-  } catch (err) {
-    return { status: 0, message: (err as Error).message };
+    body = text ? (JSON.parse(text) as JsonObject) : undefined;
+  } catch {
+    body = undefined;
   }
+  const error = body?.error;
+  const ok = status >= 200 && status < 300;
+  const message = ok
+    ? undefined
+    : typeof error === 'object' &&
+        error !== null &&
+        !Array.isArray(error) &&
+        typeof error.message === 'string'
+      ? error.message
+      : typeof body?.error_description === 'string'
+        ? body.error_description
+        : typeof error === 'string'
+          ? error
+          : `HTTP ${status}`;
+  return { status, ...(body ? { body } : {}), ...(message ? { message } : {}) };
+}
+
+interface Call {
+  method: 'GET' | 'POST' | 'PATCH';
+  headers: Record<string, string>;
+  body?: string;
 }
 
 export class GoogleWalletClient {
@@ -68,11 +69,32 @@ export class GoogleWalletClient {
 
   private keys: { url: string; keys: SigningKey[]; until: number } | undefined;
 
+  /** Keep-alive connections to Google (undici's request: a fraction of fetch's cost per call, which a fan-out of
+   * thousands of patches feels). */
+  private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
+
   constructor(
     private readonly endpoints: GoogleEndpoints,
     private readonly now: () => Date = () => new Date(),
-    private readonly fetchImpl: Fetch = fetch,
   ) {}
+
+  private async call(url: string, init: Call): Promise<GoogleAnswer> {
+    try {
+      const res = await request(url, {
+        ...init,
+        dispatcher: this.agent,
+        headersTimeout: TIMEOUT_MS,
+        bodyTimeout: TIMEOUT_MS,
+      });
+      return answerOf(res.statusCode, await res.body.text());
+    } catch (err) {
+      return { status: 0, message: (err as Error).message };
+    }
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
 
   /** An access token for the service account, or the token endpoint's refusal. */
   async token(account: ServiceAccount): Promise<string | GoogleAnswer> {
@@ -95,7 +117,7 @@ export class GoogleWalletClient {
       iat,
       exp: iat + 3600,
     });
-    const answer = await call(this.fetchImpl, this.endpoints.tokenUrl, {
+    const answer = await this.call(this.endpoints.tokenUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({
@@ -121,7 +143,7 @@ export class GoogleWalletClient {
   async signingKeys(url: string, fresh = false): Promise<SigningKey[]> {
     const now = this.now().getTime();
     if (!fresh && this.keys?.url === url && this.keys.until > now) return this.keys.keys;
-    const answer = await call(this.fetchImpl, url, { method: 'GET' });
+    const answer = await this.call(url, { method: 'GET', headers: {} });
     const keys = answer.body?.keys;
     if (answer.status !== 200 || !Array.isArray(keys))
       throw new Error(`Google's signing keys at ${url}: ${answer.message ?? 'no keys in the answer'}`);
@@ -150,7 +172,7 @@ export class GoogleWalletClient {
   ): Promise<GoogleAnswer> {
     const token = await this.token(account);
     if (typeof token !== 'string') return token;
-    const answer = await call(this.fetchImpl, `${this.endpoints.apiUrl}/walletobjects/v1/${path}`, {
+    const answer = await this.call(`${this.endpoints.apiUrl}/walletobjects/v1/${path}`, {
       method,
       headers: {
         authorization: `Bearer ${token}`,

@@ -15,7 +15,37 @@ import type { JobRow, TemplateRow } from '../store/schema.js';
 const jobStatus = preparedIn(1, (db, id: number) =>
   db.selectFrom('jobs').select('status').where('id', '=', id),
 );
-const passById = preparedIn(1, (db, id: number) => db.selectFrom('passes').selectAll().where('id', '=', id));
+/** The pass, with the versions of its pass type and template that the row caches are keyed by. */
+const passById = preparedIn(1, (db, id: number) =>
+  db
+    .selectFrom('passes')
+    .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
+    .innerJoin('templates', 'templates.id', 'passes.templateId')
+    .selectAll('passes')
+    .select(['passTypes.updatedAt as passTypeUpdatedAt', 'templates.version as templateVersion'])
+    .where('passes.id', '=', id),
+);
+/** A sync that Google took: the object is there, at this version, and Google's last refusal is forgotten. */
+const keepSynced = preparedIn(
+  5,
+  (db, passId: number, accountId: number, objectId: string, version: number, at: string) =>
+    db
+      .insertInto('googleObjects')
+      .values({
+        passId,
+        accountId,
+        objectId,
+        inserted: 1,
+        syncedVersion: version,
+        message: null,
+        error: null,
+        saved: 0,
+        updatedAt: at,
+      })
+      .onConflict((oc) =>
+        oc.column('passId').doUpdateSet({ inserted: 1, syncedVersion: version, error: null, updatedAt: at }),
+      ),
+);
 const objectOf = preparedIn(1, (db, passId: number) =>
   db.selectFrom('googleObjects').selectAll().where('passId', '=', passId),
 );
@@ -45,8 +75,9 @@ function syncOnce(app: App, classes: Map<string, Promise<void>>): (job: JobRow) 
     const [self] = await jobStatus(app.db, job.id);
     if (self?.status !== 'running') return; // merged into another sync while it waited
     const { passId } = JSON.parse(job.payload) as GoogleSyncPayload;
-    const [pass] = await passById(app.db, passId);
-    if (!pass) return;
+    const [found] = await passById(app.db, passId);
+    if (!found) return;
+    const { passTypeUpdatedAt, templateVersion, ...pass } = found;
     const account = await googleAccountOf(app, pass.accountId);
     if (!account) return; // Google Wallet was disconnected
     const now = app.clock.now();
@@ -59,8 +90,8 @@ function syncOnce(app: App, classes: Map<string, Promise<void>>): (job: JobRow) 
       job.id,
       job.lockedBy ?? '',
     );
-    const passType = await app.rows.passType(app.db, pass.passTypeId);
-    const template = await app.rows.template(app.db, pass.templateId);
+    const passType = await app.rows.passType(app.db, pass.passTypeId, passTypeUpdatedAt);
+    const template = await app.rows.template(app.db, pass.templateId, templateVersion);
     const { cls, obj, rendered } = await googleModel(app, account, pass, passType, template);
     const [known] = await objectOf(app.db, pass.id);
     const keep = async (fields: {
@@ -90,7 +121,14 @@ function syncOnce(app: App, classes: Map<string, Promise<void>>): (job: JobRow) 
       await classSent(app, classes, account, template, cls);
       const answer = await app.google.upsert(account, obj.type, 'Object', obj.json, !!known?.inserted);
       if (answer.status !== 200) throw refused(`the object ${String(obj.json.id)}`, answer);
-      await keep({ inserted: 1, syncedVersion: pass.version, error: null });
+      await keepSynced(
+        app.db,
+        pass.id,
+        pass.accountId,
+        String(obj.json.id),
+        pass.version,
+        app.clock.now().toISOString(),
+      );
       // a new notification shows on the phone as a message of the object
       if (pass.notification && pass.notification !== known?.message) {
         const header =

@@ -120,15 +120,28 @@ export function startWorkers(
         total++;
       }
       if (inflight.size === 0) return total;
-      if (jobs.length === 0 || inflight.size >= CONCURRENCY) await Promise.race(inflight);
+      if (inflight.size >= CONCURRENCY) await Promise.race(inflight);
+      // nothing due now: wait for a slot's job to end, or for a wake (work queued meanwhile, such as the pushes a
+      // running template job queues, need not wait for that job to end)
+      else if (jobs.length === 0) await Promise.race([...inflight, nudged()]);
     }
   }
 
+  let nudge: (() => void) | undefined;
+  const nudged = () =>
+    new Promise<void>((resolve) => {
+      nudge = resolve;
+    });
   let lastPrune = 0;
   const loop: WorkLoop = startWorkLoop({
     log: app.log,
     name: 'worker',
     run: runOnce,
+    onKickWhileRunning() {
+      const wake = nudge;
+      nudge = undefined;
+      wake?.();
+    },
     pollMs: options.poll !== false ? POLL_MS : undefined,
     async everyTick() {
       if (Date.now() - lastPrune <= PRUNE_EVERY_MS) return;

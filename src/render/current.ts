@@ -89,11 +89,18 @@ const upsertRender = preparedIn(
 );
 
 /** The pass.json of a pass's current version (rendered now when it was not). */
+const passJsonOf = preparedIn(1, (db, passId: number) =>
+  db.selectFrom('passRenders').select(['version', 'passJson']).where('passId', '=', passId),
+);
+
 export async function currentPassJson(
   deps: RenderDeps,
   pass: PassRow,
   passType: PassTypeRow,
 ): Promise<string> {
+  // the stored version's pass.json when it is current (not the .pkpass beside it), else rendered now
+  const [stored] = await passJsonOf(deps.db, pass.id);
+  if (stored && stored.version === pass.version) return stored.passJson;
   await currentPkpass(deps, pass, passType);
   const row = await deps.db
     .selectFrom('passRenders')
