@@ -5,7 +5,7 @@ import { createPrivateKey } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { App } from '../app.js';
-import type { JsonObject } from '../engine/index.js';
+import { compileTemplate, type JsonObject, MissingValuesError } from '../engine/index.js';
 import { AppError, badRequest, invalid, notFound } from '../errors.js';
 import { registrationEvent } from '../events/payloads.js';
 import { CallbackError, type CallbackMessage, type SigningKey, verifyCallback } from '../google/callbacks.js';
@@ -18,6 +18,7 @@ import {
 } from '../google/mapping.js';
 import { type ServiceAccount, saveLink } from '../google/save-link.js';
 import { currentPassJson } from '../render/current.js';
+import { stringsOf } from '../render/localizations.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import { preparedIn } from '../store/prepared.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
@@ -146,26 +147,73 @@ export const deleteGoogleWallet = defineAction({
 export const googleLink = (publicUrl: string, pass: Pick<PassRow, 'publicId' | 'linkToken'>): string =>
   `${publicUrl}/p/${pass.publicId}/google?t=${pass.linkToken}`;
 
-/** The template's images as Google fetches them: public URLs under its link token. */
-async function imagesOf(app: App, template: TemplateRow): Promise<GoogleImages> {
-  const rows = await templateImageTypes(app.db, template.id);
-  const has = new Set(rows.map((r) => r.type));
+/** Google's image sizes: logos are shown masked in a circle, heroes as a wide banner. */
+const LOGO_MIN = 660;
+const HERO_MIN_WIDTH = 1032;
+
+/**
+ * The template's images as Google fetches them (public URLs under its link token), and what Google will show badly:
+ * Apple's logo and icon are far smaller than Google's logo, and a strip is seldom as wide as Google's hero.
+ */
+async function imagesOf(
+  app: App,
+  template: TemplateRow,
+): Promise<{ images: GoogleImages; warnings: string[] }> {
+  const rows = await templateImageSizes(app.db, template.id);
+  const largest = new Map<string, { width: number; height: number }>();
+  for (const r of rows) {
+    const known = largest.get(r.type);
+    if (!known || r.width > known.width) largest.set(r.type, { width: r.width, height: r.height });
+  }
   const url = (type: string) => `${app.config.publicUrl}/t/${template.linkToken}/google/${type}.png`;
-  const hero = has.has('strip') ? 'strip' : has.has('background') ? 'background' : undefined;
+  const logo = largest.has('logo') ? 'logo' : largest.has('icon') ? 'icon' : undefined;
+  const hero = largest.has('strip') ? 'strip' : largest.has('background') ? 'background' : undefined;
+  const warnings: string[] = [];
+  const size = (type: string) => largest.get(type)!;
+  if (logo && (size(logo).width < LOGO_MIN || size(logo).width !== size(logo).height))
+    warnings.push(
+      `the ${logo} image is ${size(logo).width}×${size(logo).height} px: Google shows the logo in a circle and asks ` +
+        `for a square PNG of at least ${LOGO_MIN}×${LOGO_MIN} px`,
+    );
+  if (hero && (size(hero).width < HERO_MIN_WIDTH || size(hero).width < 3 * size(hero).height))
+    warnings.push(
+      `the ${hero} image is ${size(hero).width}×${size(hero).height} px: Google's hero image is at least ` +
+        `${HERO_MIN_WIDTH} px wide and three times as wide as high`,
+    );
   return {
-    ...(has.has('logo') ? { logo: url('logo') } : has.has('icon') ? { logo: url('icon') } : {}),
-    ...(hero ? { hero: url(hero) } : {}),
+    images: { ...(logo ? { logo: url(logo) } : {}), ...(hero ? { hero: url(hero) } : {}) },
+    warnings,
   };
 }
 
-const templateImageTypes = preparedIn(1, (db, templateId: number) =>
+const templateImageSizes = preparedIn(1, (db, templateId: number) =>
   db
     .selectFrom('images')
-    .select('type')
-    .distinct()
+    .select(['type', 'width', 'height'])
     .where('ownerKind', '=', 'template')
     .where('ownerId', '=', templateId),
 );
+
+/**
+ * A pass's translations as it shows them: the template's strings tables with the pass's values in both the texts
+ * and their translations (a text whose values the pass lacks is left out).
+ */
+function translationsOf(template: TemplateRow, values: Record<string, unknown>) {
+  const render = compileTemplate({}).renderText;
+  const out: Record<string, Record<string, string>> = {};
+  for (const [lang, table] of Object.entries(stringsOf(template))) {
+    const rendered: Record<string, string> = {};
+    for (const [text, translation] of Object.entries(table)) {
+      try {
+        rendered[render(text, values)] = render(translation, values);
+      } catch (err) {
+        if (!(err instanceof MissingValuesError)) throw err;
+      }
+    }
+    out[lang] = rendered;
+  }
+  return out;
+}
 
 /**
  * The class suffix: one class per template, patched when the template changes (Google keeps an object in the class
@@ -184,15 +232,18 @@ export const googleCallbackUrl = (publicUrl: string): string => `${publicUrl}/go
 /** A template's class as Google gets it: the mapping, with the callback URL of its saves and deletes. */
 async function classOf(app: App, account: GoogleAccount, template: TemplateRow) {
   const body = JSON.parse(template.body) as JsonObject;
+  const { images, warnings } = await imagesOf(app, template);
   const context = {
     issuerId: account.issuerId,
     classSuffix: classSuffixOf(template),
     language: languageOf(body),
-    images: await imagesOf(app, template),
+    images,
     publicUrl: app.config.publicUrl,
+    translations: stringsOf(template),
   };
   const cls = classFor(body, context);
   cls.json.callbackOptions = { url: googleCallbackUrl(app.config.publicUrl) };
+  cls.warnings.push(...warnings);
   return { cls, context };
 }
 
@@ -246,6 +297,7 @@ export async function googleModel(
   const { cls, context } = await classOf(app, account, template);
   const obj = objectFor(rendered, {
     ...context,
+    translations: translationsOf(template, JSON.parse(pass.values) as Record<string, unknown>),
     objectSuffix: objectSuffixOf(pass),
     state: stateOf(pass, rendered, app.clock.now()),
   });

@@ -23,6 +23,8 @@ export interface MappingContext {
   images: GoogleImages;
   /** PUBLIC_URL: Google fetches images only over https. */
   publicUrl: string;
+  /** The pass's translations by language (a text as the pass shows it → its translation), sent as translatedValues. */
+  translations?: Record<string, Record<string, string>>;
 }
 
 export interface ObjectContext extends MappingContext {
@@ -113,9 +115,33 @@ function fieldsOf(pass: JsonObject, kind: (typeof FIELD_KINDS)[number]): Field[]
   });
 }
 
-const localized = (value: string, language: string): JsonObject => ({
-  defaultValue: { language, value },
-});
+/** A LocalizedString: the text in the pass's language, and its translations where the pass has them. */
+function localized(
+  value: string,
+  language: string,
+  translations?: MappingContext['translations'],
+): JsonObject {
+  const translated = Object.entries(translations ?? {}).flatMap(([lang, table]) =>
+    table[value] !== undefined && lang !== language ? [{ language: lang, value: table[value]! }] : [],
+  );
+  return {
+    defaultValue: { language, value },
+    ...(translated.length ? { translatedValues: translated } : {}),
+  };
+}
+
+/** A text module's header and body, with their LocalizedStrings when the pass translates them. */
+function textModule(id: string, header: string, body: string, ctx: MappingContext): JsonObject {
+  const h = localized(header, ctx.language, ctx.translations);
+  const b = localized(body, ctx.language, ctx.translations);
+  return {
+    id,
+    header,
+    body,
+    ...(h.translatedValues ? { localizedHeader: h } : {}),
+    ...(b.translatedValues ? { localizedBody: b } : {}),
+  };
+}
 
 /** `rgb(r, g, b)` (Apple's colour syntax) as `#rrggbb`. */
 export function hexColor(rgb: string | undefined): string | undefined {
@@ -161,12 +187,12 @@ export function classFor(template: JsonObject, ctx: MappingContext): Mapped {
       if (hero) json.heroImage = hero;
       break;
     case 'eventTicket': {
-      json.eventName = localized(description, ctx.language);
+      json.eventName = localized(description, ctx.language, ctx.translations);
       if (logo) json.logo = logo;
       if (hero) json.heroImage = hero;
       const semantics = isObject(template.semantics) ? template.semantics : {};
       const venue = text(semantics.venueName);
-      if (venue) json.venue = { name: localized(venue, ctx.language) };
+      if (venue) json.venue = { name: localized(venue, ctx.language, ctx.translations) };
       const start = text(semantics.eventStartDate) ?? text(template.relevantDate);
       if (start) json.dateTime = { start };
       break;
@@ -237,9 +263,9 @@ export function objectFor(pass: JsonObject, ctx: ObjectContext): Mapped {
   const rest = main ? modules.filter((f) => f !== modules.find((m) => m.key === main.key)) : modules;
   switch (type) {
     case 'generic': {
-      json.cardTitle = localized(text(pass.organizationName) ?? '', lang);
-      json.header = localized(main?.value ?? text(pass.description) ?? '', lang);
-      if (main?.label) json.subheader = localized(main.label, lang);
+      json.cardTitle = localized(text(pass.organizationName) ?? '', lang, ctx.translations);
+      json.header = localized(main?.value ?? text(pass.description) ?? '', lang, ctx.translations);
+      if (main?.label) json.subheader = localized(main.label, lang, ctx.translations);
       if (ctx.images.logo) json.logo = image(ctx.images.logo, text(pass.organizationName) ?? 'logo', lang);
       if (ctx.images.hero) json.heroImage = image(ctx.images.hero, text(pass.description) ?? 'image', lang);
       break;
@@ -271,7 +297,7 @@ export function objectFor(pass: JsonObject, ctx: ObjectContext): Mapped {
   const texts = rest.filter((f) => !links.includes(f));
   json.textModulesData = texts
     .slice(0, MAX_TEXT_MODULES)
-    .map((f) => ({ id: f.key, header: f.label ?? '', body: f.value }));
+    .map((f) => textModule(f.key, f.label ?? '', f.value, ctx));
   for (const f of texts.slice(MAX_TEXT_MODULES))
     warnings.push(`field "${f.key}" has no place: Google shows at most ${MAX_TEXT_MODULES} text modules`);
   if (links.length)

@@ -74,6 +74,10 @@ describe(`Google Wallet on ${TEST_DB}`, () => {
     expect(out.class.programName).toBeTruthy();
     // the test server's PUBLIC_URL is http: Google would refuse the images, and says so
     expect(out.warnings).toContainEqual(expect.stringMatching(/not https/));
+    // Apple's logo is far smaller than Google's, and Google says how large it should be
+    expect(out.warnings).toContainEqual(
+      expect.stringMatching(/image is \d+×\d+ px: Google shows the logo in a circle/),
+    );
     const logo = await fetch(out.class.programLogo.sourceUri.uri);
     expect(logo.status).toBe(200);
     expect(logo.headers.get('content-type')).toBe('image/png');
@@ -113,6 +117,18 @@ describe(`Google Wallet on ${TEST_DB}`, () => {
     });
     // the pass's own values are in its object
     expect(JSON.stringify(out.object)).toContain('321');
+    // its translations too, with its values in them
+    const put = await api(`/v1/templates/${s.alpha.templateId}/localizations`, {
+      method: 'PUT',
+      json: { localizations: { de: { POINTS: 'PUNKTE', '321': 'dreihunderteinundzwanzig' } } },
+    });
+    expect(put.status).toBe(200);
+    const translated = await (await api(`${p.path}/google`)).json();
+    const points = translated.object.textModulesData.find((m: { id: string }) => m.id === 'points');
+    expect(points.localizedHeader.translatedValues).toEqual([{ language: 'de', value: 'PUNKTE' }]);
+    expect(points.localizedBody.translatedValues).toEqual([
+      { language: 'de', value: 'dreihunderteinundzwanzig' },
+    ]);
     // revoked: hidden in Google Wallet
     await api(`${p.path}/revoke`, { method: 'POST', json: { reason: 'refund' } });
     expect((await (await api(`${p.path}/google`)).json()).object.state).toBe('INACTIVE');

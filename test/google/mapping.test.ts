@@ -200,6 +200,38 @@ describe('classes and objects', () => {
   });
 });
 
+describe('localizations', () => {
+  it("sends the pass's translations as translatedValues of its texts and text modules", () => {
+    const pass = base('generic', {
+      primaryFields: [{ key: 'name', label: 'Member', value: 'Ada' }],
+      backFields: [{ key: 'terms', label: 'Terms', value: 'Show at the counter' }],
+    });
+    const translations = {
+      fr: { Member: 'Membre', Terms: 'Conditions', 'Show at the counter': 'Montrez-la au comptoir' },
+    };
+    const { json } = objectFor(pass, { ...ctx, translations });
+    expect(json.subheader).toEqual({
+      defaultValue: { language: 'en', value: 'Member' },
+      translatedValues: [{ language: 'fr', value: 'Membre' }],
+    });
+    expect(json.textModulesData).toContainEqual({
+      id: 'terms',
+      header: 'Terms',
+      body: 'Show at the counter',
+      localizedHeader: {
+        defaultValue: { language: 'en', value: 'Terms' },
+        translatedValues: [{ language: 'fr', value: 'Conditions' }],
+      },
+      localizedBody: {
+        defaultValue: { language: 'en', value: 'Show at the counter' },
+        translatedValues: [{ language: 'fr', value: 'Montrez-la au comptoir' }],
+      },
+    });
+    // a text without a translation stays a plain LocalizedString
+    expect(json.header).toEqual({ defaultValue: { language: 'en', value: 'Ada' } });
+  });
+});
+
 describe('the save link', () => {
   it('is a JWT signed RS256 by the service account, with the claims Google reads', () => {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
