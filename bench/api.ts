@@ -180,6 +180,21 @@ async function main(): Promise<void> {
     return { count: downloads, seconds: res.duration };
   }
 
+  /** Door scans: POST /v1/scans of the first pass's barcode, each redeeming it (no redemptionRestriction). */
+  async function scanRate(seconds = ROUND_S) {
+    const res = await autocannon({
+      url: `${base}/v1/scans`,
+      method: 'POST',
+      headers: { authorization, 'content-type': 'application/json' },
+      body: JSON.stringify({ barcode: `member-${valuesFor(0).memberId}` }),
+      connections: READ_CONNECTIONS,
+      duration: seconds,
+    });
+    if (res.non2xx || res.errors)
+      throw new Error(`scans: ${res.non2xx} non-2xx responses, ${res.errors} errors`);
+    return { count: res['2xx'], seconds: res.duration };
+  }
+
   /** Batch create: BATCH passes per POST /v1/templates/:id/passes, two calls a round, one after the other. */
   async function batchRate(calls = 2) {
     let count = 0;
@@ -219,6 +234,7 @@ async function main(): Promise<void> {
   if (doRead) {
     await readRate(apiUrl, { authorization }, 1);
     await readRate(bareUrl, {}, 1);
+    await scanRate(1);
   }
   if (doIssue) await issueRate(1);
   const doBatch = ONLY === undefined || ONLY === 'batch';
@@ -230,6 +246,7 @@ async function main(): Promise<void> {
   const issueApi: Sample[] = [];
   const issueEngine: Sample[] = [];
   const batchApi: Sample[] = [];
+  const scans: Sample[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     if (doBatch) {
       batchApi.push(await measured(service.pid, () => batchRate()));
@@ -238,6 +255,7 @@ async function main(): Promise<void> {
     if (doRead) {
       readApi.push(await measured(service.pid, () => readRate(apiUrl, { authorization })));
       readBare.push(await measured(bare.pid, () => readRate(bareUrl, {})));
+      scans.push(await measured(service.pid, () => scanRate()));
     }
     if (doIssue) {
       issueApi.push(await measured(service.pid, () => issueRate()));
@@ -264,6 +282,7 @@ async function main(): Promise<void> {
   );
   line(`(1a) GET values, service (auth, ${READ_CONNECTIONS} conns)`, 'req/s', readApi);
   line('(1b) GET values, bare Fastify route', 'req/s', readBare);
+  line(`(4) POST /v1/scans, each redeeming (${READ_CONNECTIONS} conns)`, 'scans/s', scans);
   line(`(2a) create + download via API (${ISSUE_CONNECTIONS} conns)`, 'passes/s', issueApi);
   line('(2b) engine alone, in-process, same pass', 'passes/s', issueEngine);
   line(`(3) batch create via API, ${BATCH} passes a call`, 'passes/s', batchApi);
@@ -280,4 +299,5 @@ async function main(): Promise<void> {
   ratio('1a/1b', readApi, readBare, 0.5);
   ratio('2a/2b', issueApi, issueEngine, 0.5);
   ratio('3/2b', batchApi, issueEngine, 0.8);
+  ratio('4/1a', scans, readApi, 0.5);
 }

@@ -5,12 +5,16 @@
 // is a scan.performed event (PassSlot's name), and the last redemption also a pass.status_changed.
 import { type Static, Type } from '@sinclair/typebox';
 import { sql } from 'kysely';
+import type { JsonObject } from '../engine/index.js';
 import { forbidden } from '../errors.js';
 import { passEvent, scanEvent } from '../events/payloads.js';
 import { queueGoogleSyncIfConnected, wakeGoogleSync } from '../google/sync-queue.js';
+import { barcodeKeyOf, isSignedCode, verifySignedCode } from '../store/barcode-keys.js';
 import { appendEvent, withEvents } from '../store/events.js';
+import { preparedIn } from '../store/prepared.js';
+import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import { findPass } from './access.js';
-import { defineAction } from './registry.js';
+import { type ActionContext, defineAction } from './registry.js';
 import { scannerRow } from './scanners.js';
 import { describedId, PassRef } from './schemas.js';
 
@@ -22,6 +26,16 @@ const Outcome = Type.Union(
       'allows; not_valid: the pass is revoked or its status is not valid (status says which)',
   },
 );
+
+const Redeemed = Type.Object({
+  outcome: Outcome,
+  status: Type.String({ description: 'the pass status after this call' }),
+  redemptions: Type.Integer({ description: 'redemptions used so far' }),
+  remaining: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'redemptions left, or null when the template sets no limit',
+  }),
+});
+export type RedeemOut = Static<typeof Redeemed>;
 
 export const redeemPass = defineAction({
   name: 'redeem_pass',
@@ -43,14 +57,7 @@ export const redeemPass = defineAction({
       ),
     ),
   }),
-  output: Type.Object({
-    outcome: Outcome,
-    status: Type.String({ description: 'the pass status after this call' }),
-    redemptions: Type.Integer({ description: 'redemptions used so far' }),
-    remaining: Type.Union([Type.Integer(), Type.Null()], {
-      description: 'redemptions left, or null when the template sets no limit',
-    }),
-  }),
+  output: Redeemed,
   async handler(ctx, input) {
     const { pass, passType } = await findPass(ctx, input.passTypeIdentifier, input.serialNumber);
     const template = await ctx.app.rows.template(ctx.app.db, pass.templateId);
@@ -64,77 +71,329 @@ export const redeemPass = defineAction({
           'restricted_key',
         );
     }
-    const limit =
-      (JSON.parse(template.restrictions) as { redemptionRestriction?: number | null })
-        .redemptionRestriction ?? null;
-    const now = ctx.app.clock.now();
-    let google = false;
-    const answer = await withEvents(ctx.app, async (trx) => {
-      // one statement decides: counted only while the pass is valid and has a redemption left
-      const used = await trx
-        .updateTable('passes')
-        .set({
-          redemptions: sql<number>`redemptions + 1`,
-          status:
-            limit === null
-              ? sql<string>`status`
-              : sql<string>`case when redemptions + 1 >= ${limit} then 'redeemed' else status end`,
-          updatedAt: now.toISOString(),
-        })
-        .where('id', '=', pass.id)
-        .where('status', '=', 'valid')
-        .where('voided', '=', 0)
-        .$if(limit !== null, (q) => q.where('redemptions', '<', limit!))
-        .returning(['redemptions', 'status'])
-        .executeTakeFirst();
-      const after =
-        used ??
-        (await trx
-          .selectFrom('passes')
-          .select(['redemptions', 'status'])
-          .where('id', '=', pass.id)
-          .executeTakeFirstOrThrow());
-      const outcome: Static<typeof Outcome> = used
-        ? 'redeemed'
-        : after.status === 'redeemed' || (limit !== null && after.redemptions >= limit)
-          ? 'already_redeemed'
-          : 'not_valid';
-      const current = { ...pass, status: after.status };
-      await appendEvent(
-        trx,
-        scanEvent(current, passType, {
-          scanner: input.scanner ?? null,
-          action: 'redeem',
-          outcome,
-          redemptions: after.redemptions,
-          time: now.toISOString(),
-        }),
-        now,
-      );
-      // Google shows a redeemed pass as completed
-      if (used && after.status !== pass.status)
-        google = await queueGoogleSyncIfConnected(ctx.app, trx, pass, now);
-      if (used && after.status !== pass.status)
-        await appendEvent(
-          trx,
-          passEvent('pass.status_changed', ctx.app.config.publicUrl, current, passType, {
-            oldStatus: pass.status,
-            newStatus: after.status,
-            reason: 'redeemed',
-          }),
-          now,
-        );
-      return {
-        outcome,
-        status: after.status,
-        redemptions: after.redemptions,
-        remaining: limit === null ? null : Math.max(0, limit - after.redemptions),
-      };
-    });
-    if (google) wakeGoogleSync(ctx.app);
-    return answer;
+    return redeemOnce(ctx, pass, passType, template, input.scanner ?? null);
   },
 });
 
-export type RedeemOut = Static<typeof redeemPass.output>;
-export const scanActions = [redeemPass];
+/** How many times a pass of the template may be redeemed (its redemptionRestriction), null for no limit. */
+const limitOf = (template: TemplateRow): number | null =>
+  (JSON.parse(template.restrictions) as { redemptionRestriction?: number | null }).redemptionRestriction ??
+  null;
+
+/**
+ * Uses one redemption of a pass in one statement (counted only while the pass is valid and has a redemption left),
+ * with its scan.performed event, and pass.status_changed when it used the last one.
+ */
+async function redeemOnce(
+  ctx: ActionContext,
+  pass: PassRow,
+  passType: PassTypeRow,
+  template: TemplateRow,
+  scanner: number | null,
+): Promise<RedeemOut> {
+  const limit =
+    (JSON.parse(template.restrictions) as { redemptionRestriction?: number | null }).redemptionRestriction ??
+    null;
+  const now = ctx.app.clock.now();
+  let google = false;
+  const answer = await withEvents(ctx.app, async (trx) => {
+    // one statement decides: counted only while the pass is valid and has a redemption left
+    const used = await trx
+      .updateTable('passes')
+      .set({
+        redemptions: sql<number>`redemptions + 1`,
+        status:
+          limit === null
+            ? sql<string>`status`
+            : sql<string>`case when redemptions + 1 >= ${limit} then 'redeemed' else status end`,
+        updatedAt: now.toISOString(),
+      })
+      .where('id', '=', pass.id)
+      .where('status', '=', 'valid')
+      .where('voided', '=', 0)
+      .$if(limit !== null, (q) => q.where('redemptions', '<', limit!))
+      .returning(['redemptions', 'status'])
+      .executeTakeFirst();
+    const after =
+      used ??
+      (await trx
+        .selectFrom('passes')
+        .select(['redemptions', 'status'])
+        .where('id', '=', pass.id)
+        .executeTakeFirstOrThrow());
+    const outcome: Static<typeof Outcome> = used
+      ? 'redeemed'
+      : after.status === 'redeemed' || (limit !== null && after.redemptions >= limit)
+        ? 'already_redeemed'
+        : 'not_valid';
+    const current = { ...pass, status: after.status };
+    await appendEvent(
+      trx,
+      scanEvent(current, passType, {
+        scanner,
+        action: 'redeem',
+        outcome,
+        redemptions: after.redemptions,
+        time: now.toISOString(),
+      }),
+      now,
+    );
+    // Google shows a redeemed pass as completed
+    if (used && after.status !== pass.status)
+      google = await queueGoogleSyncIfConnected(ctx.app, trx, pass, now);
+    if (used && after.status !== pass.status)
+      await appendEvent(
+        trx,
+        passEvent('pass.status_changed', ctx.app.config.publicUrl, current, passType, {
+          oldStatus: pass.status,
+          newStatus: after.status,
+          reason: 'redeemed',
+        }),
+        now,
+      );
+    return {
+      outcome,
+      status: after.status,
+      redemptions: after.redemptions,
+      remaining: limit === null ? null : Math.max(0, limit - after.redemptions),
+    };
+  });
+  if (google) wakeGoogleSync(ctx.app);
+  return answer;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scanning at the door: a barcode in, what the door person needs out.
+
+const ScanResult = Type.Union(
+  [
+    Type.Literal('valid'),
+    Type.Literal('redeemed'),
+    Type.Literal('already_redeemed'),
+    Type.Literal('revoked'),
+    Type.Literal('expired'),
+    Type.Literal('not_yet_valid'),
+    Type.Literal('unknown'),
+    Type.Literal('forged'),
+  ],
+  {
+    description:
+      'valid: the pass may be used (a check, redeem false); redeemed: this scan used it; already_redeemed: it has ' +
+      'used every redemption its template allows (when and by which scanner, in lastRedemption); revoked: revoked ' +
+      'or deleted; expired: past its expiration date, or invalid; not_yet_valid: waiting for payment or completion ' +
+      '(status unpaid, incomplete or locked); unknown: no pass of the account carries this code; forged: a signed ' +
+      "code (PS1:...) whose signature is not the account's",
+  },
+);
+
+/** The passes of an account (deleted ones too: they answer revoked) whose current barcode is `barcode`, with their pass.json. */
+const passesByBarcode = preparedIn(2, (db, accountId: number, barcode: string) =>
+  db
+    .selectFrom('passRenders')
+    .innerJoin('passes', 'passes.id', 'passRenders.passId')
+    .selectAll('passes')
+    .select('passRenders.passJson')
+    .where('passRenders.barcode', '=', barcode)
+    .where('passes.accountId', '=', accountId)
+    .limit(2),
+);
+
+/** The last redemptions of a pass: when, and by which scanner. */
+const lastScans = preparedIn(1, (db, passId: number) =>
+  db
+    .selectFrom('events')
+    .select(['data', 'createdAt'])
+    .where('passId', '=', passId)
+    .where('type', '=', 'scan.performed')
+    .orderBy('seq', 'desc')
+    .limit(50),
+);
+
+async function lastRedemptionOf(ctx: ActionContext, passId: number) {
+  for (const row of await lastScans(ctx.app.db, passId)) {
+    const data = JSON.parse(row.data) as { outcome?: string; scanner?: number | null };
+    if (data.outcome === 'redeemed') return { at: row.createdAt, scanner: data.scanner ?? null };
+  }
+  return null;
+}
+
+const NOT_YET = new Set(['unpaid', 'incomplete', 'locked']);
+
+/** What a pass is at the door before any redemption: usable, or why not. */
+function doorStateOf(pass: PassRow, passJson: JsonObject, now: Date): Static<typeof ScanResult> {
+  if (pass.voided || pass.deletedAt) return 'revoked';
+  const expires =
+    typeof passJson.expirationDate === 'string' ? Date.parse(passJson.expirationDate) : Number.NaN;
+  if (pass.status === 'invalid' || passJson.voided === true || expires <= now.getTime()) return 'expired';
+  if (NOT_YET.has(pass.status)) return 'not_yet_valid';
+  if (pass.status === 'redeemed') return 'already_redeemed';
+  return 'valid';
+}
+
+/** The fields a door person looks at: the header and primary fields, then the secondary ones. */
+function keyFieldsOf(passJson: JsonObject): { label: string; value: string }[] {
+  const style = ['boardingPass', 'coupon', 'eventTicket', 'generic', 'storeCard'].find(
+    (k) => typeof passJson[k] === 'object' && passJson[k] !== null,
+  );
+  const body = (style ? passJson[style] : {}) as Record<string, unknown>;
+  const out: { label: string; value: string }[] = [];
+  for (const area of ['headerFields', 'primaryFields', 'secondaryFields'])
+    for (const f of Array.isArray(body[area]) ? (body[area] as Record<string, unknown>[]) : [])
+      if (f.value !== undefined)
+        out.push({
+          label: typeof f.label === 'string' ? f.label : String(f.key ?? ''),
+          value: String(f.value),
+        });
+  return out.slice(0, 8);
+}
+
+const MESSAGES: Record<Static<typeof ScanResult>, string> = {
+  valid: 'Valid: the pass may be used.',
+  redeemed: 'Redeemed now.',
+  already_redeemed: 'Already redeemed.',
+  revoked: 'Revoked: do not accept this pass.',
+  expired: 'Expired.',
+  not_yet_valid: 'Not valid yet: the pass waits for payment or completion.',
+  unknown: 'Unknown code: no pass carries it.',
+  forged: 'Forged code: its signature is wrong. Do not accept it.',
+};
+
+export const scanBarcode = defineAction({
+  name: 'scan_barcode',
+  title: 'Scan a barcode at the door',
+  description:
+    "Takes what a scanner read from a pass's barcode and answers what the door person needs: result (valid, " +
+    'redeemed, already_redeemed, revoked, expired, not_yet_valid, unknown), a message to show, the pass (its ' +
+    'name and key fields) and, when already redeemed, when and by which scanner. Redeems the pass (one of the uses ' +
+    "its template's redemptionRestriction allows) unless redeem is false; atomic, so two scanners scanning the " +
+    'same pass at once get one redeemed and one already_redeemed. Each scan is a scan.performed event. Example: ' +
+    '{"barcode": "member-M-0001", "scanner": 2}.',
+  scope: 'scans:write',
+  mutates: true,
+  input: Type.Object({
+    barcode: Type.String({ minLength: 1, maxLength: 2000, description: 'the barcode message as read' }),
+    redeem: Type.Optional(Type.Boolean({ description: 'false: only check; default true: redeem' })),
+    scanner: Type.Optional(
+      describedId('the scanner scanning (one of the account’s), for the event and access'),
+    ),
+  }),
+  output: Type.Object({
+    result: ScanResult,
+    message: Type.String({ description: 'what to show, in a sentence' }),
+    pass: Type.Union([
+      Type.Null(),
+      Type.Object({
+        serialNumber: Type.String(),
+        passTypeIdentifier: Type.String(),
+        templateId: Type.Integer(),
+        name: Type.String({ description: "the pass's description (or its organization)" }),
+        status: Type.String(),
+        fields: Type.Array(Type.Object({ label: Type.String(), value: Type.String() })),
+        redemptions: Type.Integer(),
+        remaining: Type.Union([Type.Integer(), Type.Null()]),
+      }),
+    ]),
+    lastRedemption: Type.Union([
+      Type.Null(),
+      Type.Object({ at: Type.String(), scanner: Type.Union([Type.Integer(), Type.Null()]) }),
+    ]),
+  }),
+  async handler(ctx, input) {
+    const scanner = input.scanner !== undefined ? await scannerRow(ctx, input.scanner) : undefined;
+    const now = ctx.app.clock.now();
+    const scanned = (outcome: 'unknown' | 'forged') =>
+      withEvents(ctx.app, (trx) =>
+        appendEvent(
+          trx,
+          {
+            accountId: ctx.grant.accountId,
+            type: 'scan.performed',
+            data: {
+              scanner: scanner?.id ?? null,
+              action: 'scan',
+              outcome,
+              barcode: input.barcode,
+              time: now.toISOString(),
+            },
+          },
+          now,
+        ),
+      );
+    // a signed code is checked by arithmetic before anything is looked up
+    if (isSignedCode(input.barcode)) {
+      const key = await barcodeKeyOf(ctx.app, ctx.grant.accountId);
+      if (!verifySignedCode(key, input.barcode)) {
+        await scanned('forged');
+        return { result: 'forged' as const, message: MESSAGES.forged, pass: null, lastRedemption: null };
+      }
+    }
+    const found = (await passesByBarcode(ctx.app.db, ctx.grant.accountId, input.barcode)).filter(
+      (p) =>
+        (!ctx.grant.templateIds || ctx.grant.templateIds.includes(p.templateId)) &&
+        (!scanner ||
+          scanner.fullAccess ||
+          (JSON.parse(scanner.allowedTemplates) as number[]).includes(p.templateId)),
+    );
+    const unknown = {
+      result: 'unknown' as const,
+      message: MESSAGES.unknown,
+      pass: null,
+      lastRedemption: null,
+    };
+    // a code that names no pass, or more than one (a template with a fixed barcode), finds none
+    if (found.length !== 1) {
+      await scanned('unknown');
+      return unknown;
+    }
+    const { passJson: raw, ...pass } = found[0]!;
+    const passJson = JSON.parse(raw) as JsonObject;
+    const passType = await ctx.app.rows.passType(ctx.app.db, pass.passTypeId);
+    if (ctx.grant.passTypeIds && !ctx.grant.passTypeIds.includes(passType.passTypeIdentifier)) return unknown;
+    const template = await ctx.app.rows.template(ctx.app.db, pass.templateId);
+    const limit = limitOf(template);
+    let result = doorStateOf(pass, passJson, now);
+    let redemptions = pass.redemptions;
+    let status = pass.status;
+    if (result === 'valid' && input.redeem !== false) {
+      const redeemed = await redeemOnce(ctx, pass, passType, template, scanner?.id ?? null);
+      redemptions = redeemed.redemptions;
+      status = redeemed.status;
+      result =
+        redeemed.outcome === 'not_valid' ? doorStateOf({ ...pass, status }, passJson, now) : redeemed.outcome;
+    } else {
+      await withEvents(ctx.app, (trx) =>
+        appendEvent(
+          trx,
+          scanEvent(pass, passType, {
+            scanner: scanner?.id ?? null,
+            action: input.redeem === false ? 'check' : 'redeem',
+            outcome: result,
+            redemptions,
+            time: now.toISOString(),
+          }),
+          now,
+        ),
+      );
+    }
+    const name =
+      (typeof passJson.description === 'string' && passJson.description) ||
+      (typeof passJson.organizationName === 'string' ? passJson.organizationName : '');
+    return {
+      result,
+      message: MESSAGES[result],
+      pass: {
+        serialNumber: pass.serialNumber,
+        passTypeIdentifier: passType.passTypeIdentifier,
+        templateId: pass.templateId,
+        name,
+        status,
+        fields: keyFieldsOf(passJson),
+        redemptions,
+        remaining: limit === null ? null : Math.max(0, limit - redemptions),
+      },
+      lastRedemption: result === 'already_redeemed' ? await lastRedemptionOf(ctx, pass.id) : null,
+    };
+  },
+});
+
+export const scanActions = [redeemPass, scanBarcode];

@@ -38,6 +38,13 @@ const Restrictions = Type.Object(
     passwordProtection: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])),
     dateRestriction: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
     sharingRestriction: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+    signedBarcodes: Type.Optional(
+      Type.Union([Type.Boolean(), Type.Null()], {
+        description:
+          'give each pass the barcode PS1:<serial number>:<signature> (an HMAC under a key of the account): a forged ' +
+          'or edited code is refused at the door (POST /v1/scans) without a lookup',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -359,8 +366,8 @@ export const setTemplateRestrictions = defineAction({
     'Replaces the restrictions of a template. Leave a restriction out (or null) to disable it. quantityRestriction ' +
     'caps the passes issued; dateRestriction ends issuing at that time; passwordProtection makes the template’s form ' +
     'ask for that password; redemptionRestriction is how many times each pass may be redeemed (redeem_pass); ' +
-    'sharingRestriction makes Wallet hide the share button of its passes (sharingProhibited; the passes are ' +
-    're-rendered and pushed).',
+    'sharingRestriction makes Wallet hide the share button of its passes (sharingProhibited); signedBarcodes gives ' +
+    'each pass a signed barcode that scanners verify before any lookup (either re-renders and pushes the passes).',
   scope: 'templates:write',
   mutates: true,
   input: Type.Object({ id: Id, ...Restrictions.properties }, { additionalProperties: false }),
@@ -369,15 +376,18 @@ export const setTemplateRestrictions = defineAction({
     const { id, ...restrictions } = input;
     const row = await findTemplate(ctx, { id });
     const value = clean(restrictions);
-    const sharingBefore = !!(JSON.parse(row.restrictions) as { sharingRestriction?: boolean })
-      .sharingRestriction;
+    const before = JSON.parse(row.restrictions) as { sharingRestriction?: boolean; signedBarcodes?: boolean };
     await ctx.app.db
       .updateTable('templates')
       .set({ restrictions: JSON.stringify(value), updatedAt: ctx.app.clock.now().toISOString() })
       .where('id', '=', row.id)
       .execute();
-    // sharingRestriction is in every pass (sharingProhibited): its passes are re-rendered and pushed when it changes
-    if (!!value.sharingRestriction !== sharingBefore)
+    // sharingRestriction and signedBarcodes are in every pass (sharingProhibited, the barcodes): its passes are
+    // re-rendered and pushed when either changes
+    if (
+      !!value.sharingRestriction !== !!before.sharingRestriction ||
+      !!value.signedBarcodes !== !!before.signedBarcodes
+    )
       await refreshTemplate(ctx, { ...row, restrictions: JSON.stringify(value) }, {});
     return value;
   },

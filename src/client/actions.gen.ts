@@ -627,6 +627,11 @@ export interface GetTemplateRestrictionsOutput {
   passwordProtection?: string | null;
   dateRestriction?: string | null;
   sharingRestriction?: boolean | null;
+  /**
+   * give each pass the barcode PS1:<serial number>:<signature> (an HMAC under a key of the account): a forged
+   * or edited code is refused at the door (POST /v1/scans) without a lookup
+   */
+  signedBarcodes?: boolean | null;
 }
 
 /** The input of set_template_restrictions. */
@@ -637,6 +642,11 @@ export interface SetTemplateRestrictionsInput {
   passwordProtection?: string | null;
   dateRestriction?: string | null;
   sharingRestriction?: boolean | null;
+  /**
+   * give each pass the barcode PS1:<serial number>:<signature> (an HMAC under a key of the account): a forged
+   * or edited code is refused at the door (POST /v1/scans) without a lookup
+   */
+  signedBarcodes?: boolean | null;
 }
 
 /** The output of set_template_restrictions. */
@@ -646,6 +656,11 @@ export interface SetTemplateRestrictionsOutput {
   passwordProtection?: string | null;
   dateRestriction?: string | null;
   sharingRestriction?: boolean | null;
+  /**
+   * give each pass the barcode PS1:<serial number>:<signature> (an HMAC under a key of the account): a forged
+   * or edited code is refused at the door (POST /v1/scans) without a lookup
+   */
+  signedBarcodes?: boolean | null;
 }
 
 /** The input of get_template_stats. */
@@ -1314,6 +1329,48 @@ export interface RedeemPassOutput {
   remaining: number | null;
 }
 
+/** The input of scan_barcode. */
+export interface ScanBarcodeInput {
+  /** the barcode message as read */
+  barcode: string;
+  /** false: only check; default true: redeem */
+  redeem?: boolean;
+  /** the scanner scanning (one of the account’s), for the event and access */
+  scanner?: number;
+}
+
+/** The output of scan_barcode. */
+export interface ScanBarcodeOutput {
+  /**
+   * valid: the pass may be used (a check, redeem false); redeemed: this scan used it; already_redeemed: it
+   * has used every redemption its template allows (when and by which scanner, in lastRedemption); revoked:
+   * revoked or deleted; expired: past its expiration date, or invalid; not_yet_valid: waiting for payment or
+   * completion (status unpaid, incomplete or locked); unknown: no pass of the account carries this code;
+   * forged: a signed code (PS1:...) whose signature is not the account's
+   */
+  result: 'valid' | 'redeemed' | 'already_redeemed' | 'revoked' | 'expired' | 'not_yet_valid' | 'unknown' | 'forged';
+  /** what to show, in a sentence */
+  message: string;
+  pass: null | {
+    serialNumber: string;
+    passTypeIdentifier: string;
+    templateId: number;
+    /** the pass's description (or its organization) */
+    name: string;
+    status: string;
+    fields: {
+      label: string;
+      value: string;
+    }[];
+    redemptions: number;
+    remaining: number | null;
+  };
+  lastRedemption: null | {
+    at: string;
+    scanner: number | null;
+  };
+}
+
 /** The input of list_app_keys. */
 export type ListAppKeysInput = Record<string, never>;
 
@@ -1336,7 +1393,7 @@ export type ListAppKeysOutput = {
 /** The input of create_app_key. */
 export interface CreateAppKeyInput {
   name: string;
-  scopes: ('passes:read' | 'passes:write' | 'templates:read' | 'templates:write' | 'passtypes:read' | 'passtypes:write' | 'scanners:read' | 'scanners:write' | 'audit:read' | 'events:read' | 'webhooks:read' | 'webhooks:write' | 'integrations:read' | 'integrations:write' | '*')[];
+  scopes: ('passes:read' | 'passes:write' | 'templates:read' | 'templates:write' | 'passtypes:read' | 'passtypes:write' | 'scanners:read' | 'scanners:write' | 'scans:write' | 'audit:read' | 'events:read' | 'webhooks:read' | 'webhooks:write' | 'integrations:read' | 'integrations:write' | '*')[];
   templateIds?: number[] | null;
   passTypeIds?: string[] | null;
   /**
@@ -2276,6 +2333,7 @@ export interface Actions {
   update_scanner: { input: UpdateScannerInput; output: UpdateScannerOutput };
   delete_scanner: { input: DeleteScannerInput; output: DeleteScannerOutput };
   redeem_pass: { input: RedeemPassInput; output: RedeemPassOutput };
+  scan_barcode: { input: ScanBarcodeInput; output: ScanBarcodeOutput };
   list_app_keys: { input: ListAppKeysInput; output: ListAppKeysOutput };
   create_app_key: { input: CreateAppKeyInput; output: CreateAppKeyOutput };
   rotate_app_key: { input: RotateAppKeyInput; output: RotateAppKeyOutput };
@@ -2397,6 +2455,7 @@ export const ACTIONS = {
   update_scanner: { mutates: true, answers: 'json' },
   delete_scanner: { mutates: true, answers: 'json' },
   redeem_pass: { mutates: true, answers: 'json' },
+  scan_barcode: { mutates: true, answers: 'json' },
   list_app_keys: { mutates: false, answers: 'json' },
   create_app_key: { mutates: true, answers: 'json' },
   rotate_app_key: { mutates: true, answers: 'json' },
@@ -2719,8 +2778,9 @@ export abstract class ActionMethods {
    * null) to disable it. quantityRestriction caps the passes issued; dateRestriction ends issuing at that
    * time; passwordProtection makes the template’s form ask for that password; redemptionRestriction is how
    * many times each pass may be redeemed (redeem_pass); sharingRestriction makes Wallet hide the share button
-   * of its passes (sharingProhibited; the passes are re-rendered and pushed). (set_template_restrictions,
-   * scope templates:write)
+   * of its passes (sharingProhibited); signedBarcodes gives each pass a signed barcode that scanners verify
+   * before any lookup (either re-renders and pushes the passes). (set_template_restrictions, scope
+   * templates:write)
    */
   setTemplateRestrictions(input: SetTemplateRestrictionsInput, options?: CallOptions): Promise<SetTemplateRestrictionsOutput> {
     return this.run('set_template_restrictions', input, options);
@@ -3009,6 +3069,19 @@ export abstract class ActionMethods {
    */
   redeemPass(input: RedeemPassInput, options?: CallOptions): Promise<RedeemPassOutput> {
     return this.run('redeem_pass', input, options);
+  }
+
+  /**
+   * Scan a barcode at the door. Takes what a scanner read from a pass's barcode and answers what the door
+   * person needs: result (valid, redeemed, already_redeemed, revoked, expired, not_yet_valid, unknown), a
+   * message to show, the pass (its name and key fields) and, when already redeemed, when and by which
+   * scanner. Redeems the pass (one of the uses its template's redemptionRestriction allows) unless redeem is
+   * false; atomic, so two scanners scanning the same pass at once get one redeemed and one already_redeemed.
+   * Each scan is a scan.performed event. Example: {"barcode": "member-M-0001", "scanner": 2}. (scan_barcode,
+   * scope scans:write)
+   */
+  scanBarcode(input: ScanBarcodeInput, options?: CallOptions): Promise<ScanBarcodeOutput> {
+    return this.run('scan_barcode', input, options);
   }
 
   /** List app keys. Lists the app keys of the account (never their secrets). (list_app_keys, scope *) */

@@ -3,7 +3,13 @@
 
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
-import { type BuiltPass, MissingValuesError, PassProblemsError, ValueTypeError } from '../engine/index.js';
+import {
+  type BuiltPass,
+  type JsonObject,
+  MissingValuesError,
+  PassProblemsError,
+  ValueTypeError,
+} from '../engine/index.js';
 import { fieldErrors, invalid } from '../errors.js';
 import type { RowCache } from '../store/cache.js';
 import type { Db } from '../store/db.js';
@@ -76,16 +82,41 @@ export async function storeRender(
   built: BuiltPass,
   now: Date,
 ): Promise<void> {
-  await upsertRender(db, passId, version, built.pkpass, JSON.stringify(built.passJson), now.toISOString());
+  await upsertRender(
+    db,
+    passId,
+    version,
+    built.pkpass,
+    JSON.stringify(built.passJson),
+    barcodeOf(built.passJson),
+    now.toISOString(),
+  );
+}
+
+/** The message of a pass's first barcode (what a scanner reads), or null when it has none. */
+export function barcodeOf(passJson: JsonObject): string | null {
+  const list = Array.isArray(passJson.barcodes) ? passJson.barcodes : [];
+  const first = list[0] ?? passJson.barcode;
+  const message =
+    typeof first === 'object' && first !== null && !Array.isArray(first) ? first.message : undefined;
+  return typeof message === 'string' && message ? message : null;
 }
 
 const upsertRender = preparedIn(
-  5,
-  (db, passId: number, version: number, pkpass: Uint8Array, passJson: string, createdAt: string) =>
+  6,
+  (
+    db,
+    passId: number,
+    version: number,
+    pkpass: Uint8Array,
+    passJson: string,
+    barcode: string | null,
+    createdAt: string,
+  ) =>
     db
       .insertInto('passRenders')
-      .values({ passId, version, pkpass, passJson, createdAt })
-      .onConflict((oc) => oc.column('passId').doUpdateSet({ version, pkpass, passJson, createdAt })),
+      .values({ passId, version, pkpass, passJson, barcode, createdAt })
+      .onConflict((oc) => oc.column('passId').doUpdateSet({ version, pkpass, passJson, barcode, createdAt })),
 );
 
 /** The pass.json of a pass's current version (rendered now when it was not). */

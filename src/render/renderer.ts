@@ -6,11 +6,13 @@ import {
   type ImageKind,
   imageFileName,
   type JsonObject,
+  type JsonValue,
   loadIdentityFromPem,
   type PassFactory,
   type PassIdentity,
   type Scale,
 } from '../engine/index.js';
+import { barcodeKeyOf, signedCode } from '../store/barcode-keys.js';
 import type { Db } from '../store/db.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import type { Secrets } from '../store/secrets.js';
@@ -131,9 +133,20 @@ export class Renderer {
       authenticationToken: pass.authToken,
     };
     if (pass.voided || pass.deletedAt) overrides.voided = true;
+    const restrictions = JSON.parse(template.restrictions) as {
+      sharingRestriction?: boolean;
+      signedBarcodes?: boolean;
+    };
     // PassSlot's sharingRestriction: Wallet hides the pass's share button
-    if ((JSON.parse(template.restrictions) as { sharingRestriction?: boolean }).sharingRestriction)
-      overrides.sharingProhibited = true;
+    if (restrictions.sharingRestriction) overrides.sharingProhibited = true;
+    // signed barcodes: every barcode of the pass carries its signed code (store/barcode-keys.ts)
+    if (restrictions.signedBarcodes) {
+      const code = signedCode(await barcodeKeyOf(ctx, template.accountId), pass.serialNumber);
+      const body = JSON.parse(template.body) as JsonObject;
+      const signed = (b: JsonValue) => ({ ...(b as JsonObject), message: code, altText: pass.serialNumber });
+      if (Array.isArray(body.barcodes)) overrides.barcodes = body.barcodes.map(signed);
+      if (body.barcode && typeof body.barcode === 'object') overrides.barcode = signed(body.barcode);
+    }
     // the pass's own relevance replaces its template's, key by key (locations, maxDistance, relevantDates)
     if (pass.relevance) Object.assign(overrides, JSON.parse(pass.relevance) as JsonObject);
     const values = JSON.parse(pass.values) as Record<string, unknown>;

@@ -708,4 +708,16 @@ export const migrations: Record<string, MigrationFn> = {
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute();
   },
+  '0017_scan_barcodes': async (db, dialect) => {
+    // what a scanner reads, kept with each pass's current version so that a scan finds its pass by one index lookup
+    await db.schema.alterTable('pass_renders').addColumn('barcode', 'text').execute();
+    await sql`update pass_renders set barcode = ${
+      dialect === 'postgres'
+        ? sql`coalesce(pass_json::json -> 'barcodes' -> 0 ->> 'message', pass_json::json -> 'barcode' ->> 'message')`
+        : sql`coalesce(json_extract(pass_json, '$.barcodes[0].message'), json_extract(pass_json, '$.barcode.message'))`
+    }`.execute(db);
+    await db.schema.createIndex('pass_renders_barcode').on('pass_renders').column('barcode').execute();
+    // the key that signs an account's barcodes (templates with signedBarcodes), sealed like its other secrets
+    await db.schema.alterTable('accounts').addColumn('barcode_key_enc', 'text').execute();
+  },
 };

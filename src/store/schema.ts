@@ -13,6 +13,8 @@ export interface AccountsTable {
   googleIssuerId: string | null;
   googleClientEmail: string | null;
   googleKeyEnc: string | null;
+  /** The key that signs the account's barcodes (templates with signedBarcodes), sealed; made at first use. */
+  barcodeKeyEnc: string | null;
 }
 
 export interface AppKeysTable {
@@ -243,6 +245,8 @@ export interface PassRendersTable {
   version: number;
   pkpass: Uint8Array;
   passJson: string;
+  /** The message of its first barcode: what a scanner reads (POST /v1/scans finds the pass by it). */
+  barcode: string | null;
   createdAt: string;
 }
 

@@ -10,6 +10,7 @@ export const SCOPES = [
   'passtypes:write',
   'scanners:read',
   'scanners:write',
+  'scans:write',
   'audit:read',
   'events:read',
   'webhooks:read',

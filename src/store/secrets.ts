@@ -175,6 +175,7 @@ export function createSecrets(initial: Keyring, reload?: () => Keyring | undefin
 const SEALED_COLUMNS = [
   ['accounts', 'apnsKeyEnc'],
   ['accounts', 'googleKeyEnc'],
+  ['accounts', 'barcodeKeyEnc'],
   ['passTypes', 'privateKeyEnc'],
   ['webhooks', 'secretEnc'],
   ['webhooks', 'previousSecretEnc'],

@@ -491,6 +491,7 @@ const OTHER_TESTS = new Set([
   'GET /v1/scanners',
   'POST /v1/scanners',
   'PUT /v1/scanners/:id',
+  'POST /v1/scans',
   'GET /v1/keys',
   'POST /v1/keys',
   'GET /v1/audit',

@@ -149,6 +149,7 @@ function imageForm(): FormData {
  * what answers the restricted key, not a 422. Other routes take `{"value": 1}`, valid for the single-value updates.
  */
 const VALID_BODIES: Record<string, unknown> = {
+  scan_barcode: { barcode: 'member-M-1', redeem: false },
   create_pass: { firstName: 'A', lastName: 'B', memberSince: '2024', points: 1, memberId: 'M-1' },
   update_pass: { points: 2 },
   set_pass_status: { status: 'redeemed' },

@@ -36,7 +36,7 @@ import type { Scope } from '../../store/keys.js';
 import { findUser, membershipsOf, scopesOfRole } from '../../store/users.js';
 import { page } from '../page.js';
 
-const SCOPE_TEXT: Record<string, string> = {
+const SCOPE_TEXT: Record<Scope, string> = {
   'passes:read': 'See passes, their holders and their history',
   'passes:write': 'Create, update, send, revoke and delete passes',
   'templates:read': 'See pass templates',
@@ -45,12 +45,14 @@ const SCOPE_TEXT: Record<string, string> = {
   'passtypes:write': 'Add and change pass type certificates',
   'scanners:read': 'See scanners',
   'scanners:write': 'Add and remove scanners',
+  'scans:write': 'Scan and redeem passes at the door',
   'audit:read': 'Read the execution log',
   'events:read': 'Read the event feed',
   'webhooks:read': 'See webhooks and their deliveries',
   'webhooks:write': 'Add, change and remove webhooks',
   'integrations:read': 'See CRM integrations',
   'integrations:write': 'Connect and change CRM integrations',
+  '*': 'Everything, including app keys and people',
 };
 
 const FAILED_LOGINS = 10;

@@ -1,4 +1,4 @@
-// Scanners: the devices or browsers allowed to redeem passes.
+// Scanners: the devices or browsers allowed to redeem passes, and the scans they make at the door.
 import type { FastifyRequest } from 'fastify';
 import { int, params, requireBody } from '../../inputs.js';
 import type { RouteSpec } from '../route.js';
@@ -7,6 +7,7 @@ const intId = (req: FastifyRequest) => ({ id: int(params(req).id) });
 const body = (req: FastifyRequest) => requireBody(req.body);
 
 export const scannerRoutes: RouteSpec[] = [
+  { method: 'POST', url: '/v1/scans', action: 'scan_barcode', tag: 'scanners', input: body },
   { method: 'GET', url: '/v1/scanners', action: 'list_scanners', tag: 'scanners', input: () => ({}) },
   {
     method: 'POST',
