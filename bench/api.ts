@@ -229,13 +229,14 @@ async function main(): Promise<void> {
   const apiUrl = `${base}${passPath}/values`;
   const bareUrl = `http://127.0.0.1:${barePort}${passPath}/values`;
   const doRead = ONLY === undefined || ONLY === 'read';
+  const doScan = ONLY === undefined || ONLY === 'read' || ONLY === 'scan';
   const doIssue = ONLY === undefined || ONLY === 'issue';
   // warm up both servers (JIT, caches) before the timed rounds
   if (doRead) {
     await readRate(apiUrl, { authorization }, 1);
     await readRate(bareUrl, {}, 1);
-    await scanRate(1);
   }
+  if (doScan) await scanRate(1);
   if (doIssue) await issueRate(1);
   const doBatch = ONLY === undefined || ONLY === 'batch';
   if (doBatch) await batchRate(1);
@@ -255,8 +256,8 @@ async function main(): Promise<void> {
     if (doRead) {
       readApi.push(await measured(service.pid, () => readRate(apiUrl, { authorization })));
       readBare.push(await measured(bare.pid, () => readRate(bareUrl, {})));
-      scans.push(await measured(service.pid, () => scanRate()));
     }
+    if (doScan) scans.push(await measured(service.pid, () => scanRate()));
     if (doIssue) {
       issueApi.push(await measured(service.pid, () => issueRate()));
       issueEngine.push(engineRate());

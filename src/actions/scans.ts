@@ -186,17 +186,37 @@ const ScanResult = Type.Union(
   },
 );
 
-/** The passes of an account (deleted ones too: they answer revoked) whose current barcode is `barcode`, with their pass.json. */
-const passesByBarcode = preparedIn(2, (db, accountId: number, barcode: string) =>
-  db
-    .selectFrom('passRenders')
-    .innerJoin('passes', 'passes.id', 'passRenders.passId')
-    .selectAll('passes')
-    .select('passRenders.passJson')
-    .where('passRenders.barcode', '=', barcode)
-    .where('passes.accountId', '=', accountId)
-    .limit(2),
+/** The passes whose current version's barcode is `barcode` (at most two: a code names one pass, or is shared). */
+const passIdsByBarcode = preparedIn(1, (db, barcode: string) =>
+  db.selectFrom('passRenders').select('passId').where('barcode', '=', barcode).limit(2),
 );
+/**
+ * A pass of the account (deleted ones too: they answer revoked) with its pass.json and the versions its pass type and
+ * template are cached by. Looked up by id after the barcode index: a join would let the planner walk the account's
+ * passes instead.
+ */
+const scannedPass = preparedIn(2, (db, accountId: number, passId: number) =>
+  db
+    .selectFrom('passes')
+    .innerJoin('passRenders', 'passRenders.passId', 'passes.id')
+    .innerJoin('passTypes', 'passTypes.id', 'passes.passTypeId')
+    .innerJoin('templates', 'templates.id', 'passes.templateId')
+    .selectAll('passes')
+    .select([
+      'passRenders.passJson',
+      'passTypes.updatedAt as passTypeUpdatedAt',
+      'templates.version as templateVersion',
+    ])
+    .where('passes.id', '=', passId)
+    .where('passes.accountId', '=', accountId),
+);
+
+/** The account's passes carrying `barcode`. */
+async function passesByBarcode(ctx: ActionContext, barcode: string) {
+  const ids = await passIdsByBarcode(ctx.app.db, barcode);
+  const rows = await Promise.all(ids.map((r) => scannedPass(ctx.app.db, ctx.grant.accountId, r.passId)));
+  return rows.flat();
+}
 
 /** The last redemptions of a pass: when, and by which scanner. */
 const lastScans = preparedIn(1, (db, passId: number) =>
@@ -327,7 +347,7 @@ export const scanBarcode = defineAction({
         return { result: 'forged' as const, message: MESSAGES.forged, pass: null, lastRedemption: null };
       }
     }
-    const found = (await passesByBarcode(ctx.app.db, ctx.grant.accountId, input.barcode)).filter(
+    const found = (await passesByBarcode(ctx, input.barcode)).filter(
       (p) =>
         (!ctx.grant.templateIds || ctx.grant.templateIds.includes(p.templateId)) &&
         (!scanner ||
@@ -345,11 +365,11 @@ export const scanBarcode = defineAction({
       await scanned('unknown');
       return unknown;
     }
-    const { passJson: raw, ...pass } = found[0]!;
+    const { passJson: raw, passTypeUpdatedAt, templateVersion, ...pass } = found[0]!;
     const passJson = JSON.parse(raw) as JsonObject;
-    const passType = await ctx.app.rows.passType(ctx.app.db, pass.passTypeId);
+    const passType = await ctx.app.rows.passType(ctx.app.db, pass.passTypeId, passTypeUpdatedAt);
     if (ctx.grant.passTypeIds && !ctx.grant.passTypeIds.includes(passType.passTypeIdentifier)) return unknown;
-    const template = await ctx.app.rows.template(ctx.app.db, pass.templateId);
+    const template = await ctx.app.rows.template(ctx.app.db, pass.templateId, templateVersion);
     const limit = limitOf(template);
     let result = doorStateOf(pass, passJson, now);
     let redemptions = pass.redemptions;
