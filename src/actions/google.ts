@@ -17,6 +17,7 @@ import {
   payloadKeyOf,
 } from '../google/mapping.js';
 import { type ServiceAccount, saveLink } from '../google/save-link.js';
+import { hasGoogleWallet } from '../google/sync-queue.js';
 import { currentPassJson } from '../render/current.js';
 import { stringsOf } from '../render/localizations.js';
 import { appendEvent, withEvents } from '../store/events.js';
@@ -146,6 +147,14 @@ export const deleteGoogleWallet = defineAction({
 /** The pass page's Google Wallet link: it saves the pass, as it is when followed, to Google Wallet. */
 export const googleLink = (publicUrl: string, pass: Pick<PassRow, 'publicId' | 'linkToken'>): string =>
   `${publicUrl}/p/${pass.publicId}/google?t=${pass.linkToken}`;
+
+/** The pass page's Google Wallet link when the pass's account has Google Wallet, else undefined. */
+export async function googleLinkOf(
+  app: Pick<App, 'db' | 'config'>,
+  pass: Pick<PassRow, 'accountId' | 'publicId' | 'linkToken'>,
+): Promise<string | undefined> {
+  return (await hasGoogleWallet(app.db, pass.accountId)) ? googleLink(app.config.publicUrl, pass) : undefined;
+}
 
 /** Google's image sizes: logos are shown masked in a circle, heroes as a wide banner. */
 const LOGO_MIN = 660;

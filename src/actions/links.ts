@@ -7,14 +7,13 @@ import { safeEqual } from '../auth/tokens.js';
 import { compileTemplate, type JsonObject, PKPASS_MIME } from '../engine/index.js';
 import { notFound } from '../errors.js';
 import { passEvent, passLink } from '../events/payloads.js';
-import { hasGoogleWallet } from '../google/sync-queue.js';
 import { cssColor } from '../html.js';
 import { currentPkpass } from '../render/current.js';
 import { stringsOf } from '../render/localizations.js';
 import { qrPng, qrSvg } from '../render/qr.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import type { PassRow } from '../store/schema.js';
-import { googleLink, googleSaveUrlOf } from './google.js';
+import { googleLinkOf, googleSaveUrlOf } from './google.js';
 import { type ActionContext, defineAction, FileOut } from './registry.js';
 
 export const DEVICE_CLASSES = ['ios', 'mac', 'android', 'desktop', 'wallet', 'other'] as const;
@@ -117,9 +116,7 @@ async function viewOf(ctx: ActionContext, found: Awaited<ReturnType<typeof linke
     revoked: pass.voided === 1,
     status: pass.status,
     url: passLink(ctx.app.config.publicUrl, pass),
-    googleUrl: (await hasGoogleWallet(ctx.app.db, pass.accountId))
-      ? googleLink(ctx.app.config.publicUrl, pass)
-      : null,
+    googleUrl: (await googleLinkOf(ctx.app, pass)) ?? null,
     // as Wallet does: a text of pass.json is a key of the language's pass.strings
     translations: Object.fromEntries(
       Object.entries(strings).map(([lang, table]) => {

@@ -7,14 +7,13 @@ import { compileTemplate, MissingValuesError } from '../engine/index.js';
 import { AppError, conflict, invalid, notFound } from '../errors.js';
 import { credentialsOf } from '../events/crm/common.js';
 import { deliveryEvent, passLink } from '../events/payloads.js';
-import { hasGoogleWallet } from '../google/sync-queue.js';
 import { type Channel, queueMessage } from '../messaging/messages.js';
 import { DEFAULT_SMS, smsTemplateOf } from '../messaging/templates.js';
 import { MAX_SMS_BODY } from '../messaging/twilio.js';
 import { appendEvent, withEvents } from '../store/events.js';
 import type { MessageRow, MessageStatus } from '../store/schema.js';
 import { findPass } from './access.js';
-import { googleLink } from './google.js';
+import { googleLinkOf } from './google.js';
 import { type ActionContext, defineAction } from './registry.js';
 import { E164, Id, PassRef, Phone } from './schemas.js';
 
@@ -116,7 +115,7 @@ export async function queuePassMessage(
       template.name,
       JSON.parse(pass.values) as Record<string, unknown>,
       passLink(ctx.app.config.publicUrl, pass),
-      (await hasGoogleWallet(ctx.app.db, pass.accountId)) ? googleLink(ctx.app.config.publicUrl, pass) : '',
+      (await googleLinkOf(ctx.app, pass)) ?? '',
     );
     if (body.length > MAX_SMS_BODY)
       throw invalid([

@@ -94,12 +94,8 @@ function syncOnce(app: App, classes: Map<string, Promise<void>>): (job: JobRow) 
     const template = await app.rows.template(app.db, pass.templateId, templateVersion);
     const { cls, obj, rendered } = await googleModel(app, account, pass, passType, template);
     const [known] = await objectOf(app.db, pass.id);
-    const keep = async (fields: {
-      inserted?: number;
-      syncedVersion?: number;
-      message?: string;
-      error: string | null;
-    }) => {
+    /** Keeps the message sent, or Google's refusal, on the pass's row (made when the object never reached Google). */
+    const keep = async (fields: { message?: string; error: string | null }) => {
       const at = app.clock.now().toISOString();
       await app.db
         .insertInto('googleObjects')
@@ -107,8 +103,8 @@ function syncOnce(app: App, classes: Map<string, Promise<void>>): (job: JobRow) 
           passId: pass.id,
           accountId: pass.accountId,
           objectId: String(obj.json.id),
-          inserted: fields.inserted ?? 0,
-          syncedVersion: fields.syncedVersion ?? 0,
+          inserted: 0,
+          syncedVersion: 0,
           message: fields.message ?? null,
           error: fields.error,
           saved: 0,

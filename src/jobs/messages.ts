@@ -2,12 +2,11 @@
 // its channel, and records what the provider said through record_message_status. A message past `queued` is never
 // sent again, even if its job runs again after a crash.
 
-import { googleLink } from '../actions/google.js';
+import { googleLinkOf } from '../actions/google.js';
 import { recordMessageStatus } from '../actions/messages.js';
 import { runAction, systemContext } from '../actions/registry.js';
 import type { App } from '../app.js';
 import { passLink } from '../events/payloads.js';
-import { hasGoogleWallet } from '../google/sync-queue.js';
 import type { Channel, ChannelSender, MessageJob, SendOutcome } from '../messaging/messages.js';
 import { MAX_JOB_ATTEMPTS, ParkJobError, PermanentJobError } from '../store/jobs.js';
 import type { JobRow } from '../store/schema.js';
@@ -63,9 +62,7 @@ export function messageJobHandler(
         templateName: template.name,
         templateMessages: template.messages,
         url: passLink(app.config.publicUrl, pass),
-        ...((await hasGoogleWallet(app.db, pass.accountId))
-          ? { googleUrl: googleLink(app.config.publicUrl, pass) }
-          : {}),
+        googleUrl: await googleLinkOf(app, pass),
       });
     } catch (err) {
       if (!(err instanceof ParkJobError) && job.attempts >= MAX_JOB_ATTEMPTS)

@@ -158,6 +158,10 @@ describe(`Google Wallet kept current on ${TEST_DB}`, () => {
     await api(`${q.path}/status`, { method: 'PUT', json: { status: 'redeemed' } });
     await sync();
     expect(storedObject(await objectIdOf(q.serialNumber)).state).toBe('COMPLETED');
+    const x = await createMemberPass(s, s.alpha);
+    await api(`${x.path}/status`, { method: 'PUT', json: { status: 'invalid' } });
+    await sync();
+    expect(storedObject(await objectIdOf(x.serialNumber)).state).toBe('EXPIRED');
     const r = await createMemberPass(s, s.alpha);
     await sync();
     expect((await api(r.path, { method: 'DELETE' })).ok).toBe(true);
