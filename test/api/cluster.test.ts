@@ -215,7 +215,14 @@ describe.skipIf(TEST_DB !== 'postgres')('three processes on one PostgreSQL, one 
         );
         return { jobs: Number(rows[0]!.jobs), deliveries: Number(rows[0]!.deliveries) };
       };
-      await until('process 1 holding deliveries', async () => (await heldBy()).deliveries > 0);
+      // frozen (SIGSTOP) while it holds deliveries, so what it holds cannot finish between the look and the kill
+      await until('process 1 frozen holding deliveries', async () => {
+        if ((await heldBy()).deliveries === 0) return false;
+        victim.child.kill('SIGSTOP');
+        if ((await heldBy()).deliveries > 0) return true;
+        victim.child.kill('SIGCONT');
+        return false;
+      });
       victim.child.kill('SIGKILL');
       await victim.exited;
       nodes[1] = undefined;
