@@ -26,6 +26,16 @@ export default defineConfig({
       },
       {
         test: {
+          // the web app in headless Chromium (Debian's chromium, driven by playwright-core), on SQLite
+          name: 'browser',
+          include: ['test/web/**/*.test.ts'],
+          env: { PASSSLOT_TEST_DB: 'sqlite' },
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           name: 'api-sqlite',
           include: ['test/api/**/*.test.ts'],
           env: { PASSSLOT_TEST_DB: 'sqlite' },

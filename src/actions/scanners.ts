@@ -1,6 +1,7 @@
 // Scanners: the devices or browsers allowed to redeem passes (scanning itself comes with the web app).
 import { Type } from '@sinclair/typebox';
 import { invalid, notFound } from '../errors.js';
+import { createKey } from '../store/keys.js';
 import { requireOwnTemplates } from './access.js';
 import { type ActionContext, defineAction } from './registry.js';
 import { Empty, Id } from './schemas.js';
@@ -150,9 +151,56 @@ export const deleteScanner = defineAction({
   output: Empty,
   async handler(ctx, input) {
     await scannerRow(ctx, input.id);
-    await ctx.app.db.deleteFrom('scanners').where('id', '=', input.id).execute();
+    await ctx.app.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('scanners').where('id', '=', input.id).execute();
+      // its keys stop working with it
+      await trx
+        .updateTable('appKeys')
+        .set({ revokedAt: ctx.app.clock.now().toISOString() })
+        .where('scannerId', '=', input.id)
+        .where('accountId', '=', ctx.grant.accountId)
+        .where('revokedAt', 'is', null)
+        .execute();
+    });
+    await ctx.app.auth.forget();
     return {};
   },
 });
 
-export const scannerActions = [listScanners, getScanner, createScanner, updateScanner, deleteScanner];
+export const createScannerKey = defineAction({
+  name: 'create_scanner_key',
+  title: 'Give a scanner a sign-in key',
+  description:
+    'Makes a key for a scanner to sign in with (scope scans:write only): the phone or verifier opens signInUrl (the ' +
+    '/scan page; the key travels in the fragment, never sent to a server log) or is given the key. Its scans are the ' +
+    "scanner's and reach only the templates the scanner may redeem. Revoke it like any app key; deleting the scanner " +
+    'revokes its keys. The key is shown this once.',
+  scope: 'scanners:write',
+  mutates: true,
+  input: Type.Object({ id: Id }),
+  output: Type.Object({
+    key: Type.String({ description: 'the secret key, shown this once' }),
+    keyId: Type.Integer(),
+    signInUrl: Type.String({ description: 'the scanner page, signed in with this key' }),
+  }),
+  async handler(ctx, input) {
+    const scanner = await scannerRow(ctx, input.id);
+    const { key, info } = await createKey(ctx.app.db, {
+      accountId: ctx.grant.accountId,
+      name: `scanner ${scanner.id}: ${scanner.name}`,
+      scopes: ['scans:write'],
+      scannerId: scanner.id,
+    });
+    const base = ctx.app.config.publicUrl.replace(/\/+$/, '');
+    return { key, keyId: info.id, signInUrl: `${base}/scan#key=${encodeURIComponent(key)}` };
+  },
+});
+
+export const scannerActions = [
+  listScanners,
+  getScanner,
+  createScanner,
+  updateScanner,
+  deleteScanner,
+  createScannerKey,
+];

@@ -319,7 +319,9 @@ export const scanBarcode = defineAction({
     ]),
   }),
   async handler(ctx, input) {
-    const scanner = input.scanner !== undefined ? await scannerRow(ctx, input.scanner) : undefined;
+    // a scanner's own key scans as that scanner, whatever the input says
+    const scannerId = ctx.grant.scannerId ?? input.scanner;
+    const scanner = scannerId !== undefined ? await scannerRow(ctx, scannerId) : undefined;
     const now = ctx.app.clock.now();
     const scanned = (outcome: 'unknown' | 'forged') =>
       withEvents(ctx.app, (trx) =>

@@ -1,15 +1,27 @@
 // Template actions: PassSlot's templates (a pass.json body with ${placeholders}), their restrictions and links.
 import { type Static, Type } from '@sinclair/typebox';
 import { randomToken as token } from '../auth/tokens.js';
-import { compileTemplate, type JsonObject, type JsonValue, validatePassJson } from '../engine/index.js';
+import {
+  checkImageSet,
+  compileTemplate,
+  type ImageKind,
+  imageFileName,
+  type JsonObject,
+  type JsonValue,
+  PKPASS_MIME,
+  type Problem,
+  type Scale,
+  validatePassJson,
+} from '../engine/index.js';
 import { conflict, fieldErrors, invalid } from '../errors.js';
+import { buildOr422 } from '../render/current.js';
 import type { Db } from '../store/db.js';
 import { bumpedVersion } from '../store/db.js';
 import { enqueueJob } from '../store/jobs.js';
 import type { TemplateRow } from '../store/schema.js';
 import { findPassType, findTemplate, passTypeById } from './access.js';
-import { type ActionContext, defineAction } from './registry.js';
-import { Empty, Id } from './schemas.js';
+import { type ActionContext, defineAction, FileOut } from './registry.js';
+import { describedId, Empty, Id } from './schemas.js';
 
 export const TemplateOut = Type.Object({
   id: Type.Integer(),
@@ -71,34 +83,53 @@ function at(body: JsonValue, path: string): JsonValue | undefined {
   return node;
 }
 
+/** A template body rendered with sample values, and what Apple's rules say of it (its designer's live preview). */
+export interface TemplateCheck {
+  pass: JsonObject;
+  placeholders: string[];
+  /** Problems with their path in the body; those where the body holds a placeholder are left for issue time. */
+  problems: Problem[];
+}
+
 /**
  * Checks a template body against Apple's rules as far as it can before values exist: it is rendered with sample
- * values, and problems where the template holds a placeholder are left for issue time.
+ * values (`values`, else "sample"), and problems where the template holds a placeholder are left for issue time.
  */
-export function checkTemplateBody(
+export function checkTemplate(
   body: JsonObject,
   ids: { passTypeIdentifier: string; teamIdentifier: string },
-): void {
+  values: Readonly<Record<string, unknown>> = {},
+): TemplateCheck {
   const template = compileTemplate(body);
-  const sample = Object.fromEntries(template.placeholders.map((p) => [p, 'sample']));
-  const rendered = {
+  const sample = Object.fromEntries(
+    template.placeholders.map((p) => [p, Object.hasOwn(values, p) ? values[p] : 'sample']),
+  );
+  const pass: JsonObject = {
     formatVersion: 1,
     ...template.render(sample),
     serialNumber: 'template-check',
     passTypeIdentifier: body.passTypeIdentifier ?? ids.passTypeIdentifier,
     teamIdentifier: body.teamIdentifier ?? ids.teamIdentifier,
   };
-  const errors = validatePassJson(rendered, { allowHttpWebService: true }).filter((p) => {
-    if (p.severity !== 'error') return false;
+  const problems = validatePassJson(pass, { allowHttpWebService: true }).filter((p) => {
     const node = at(body, p.path);
     return node === undefined ? true : !JSON.stringify(node).includes('${');
   });
   if (body.passTypeIdentifier !== undefined && body.passTypeIdentifier !== ids.passTypeIdentifier)
-    errors.push({
+    problems.push({
       path: 'passTypeIdentifier',
       message: `must be ${ids.passTypeIdentifier}, the template's pass type (or left out)`,
       severity: 'error',
     });
+  return { pass, placeholders: [...template.placeholders], problems };
+}
+
+/** Refuses a template body that would make passes Wallet rejects (checkTemplate's errors), naming each field. */
+export function checkTemplateBody(
+  body: JsonObject,
+  ids: { passTypeIdentifier: string; teamIdentifier: string },
+): void {
+  const errors = checkTemplate(body, ids).problems.filter((p) => p.severity === 'error');
   if (errors.length)
     throw invalid(
       fieldErrors(
@@ -199,6 +230,127 @@ export const createTemplate = defineAction({
       now,
     });
     return templateOut(ctx, row);
+  },
+});
+
+export const previewTemplate = defineAction({
+  name: 'preview_template',
+  title: 'Preview a template',
+  description:
+    'Renders a template body (saved or not) with sample values as the pass.json a phone would get, and checks it ' +
+    "against Apple's rules: each problem with its field, severity and message (those where the body holds a " +
+    "placeholder wait for issue time), and with templateId the template's images. Changes nothing; the designer " +
+    'calls it as you type. Example: {"passType": ' +
+    '"pass.com.example.member", "description": {...}, "values": {"name": "Ada"}}.',
+  scope: 'templates:read',
+  mutates: false,
+  input: Type.Object({
+    passType: TemplateIn.properties.passType,
+    description: TemplateIn.properties.description,
+    values: Type.Optional(
+      Type.Record(
+        Type.String(),
+        Type.Union([Type.String({ maxLength: 2000 }), Type.Number(), Type.Boolean()]),
+        {
+          description: 'sample values by placeholder name (default "sample")',
+        },
+      ),
+    ),
+    templateId: Type.Optional(
+      describedId('a saved template whose images to check too (an icon is required; @2x and @3x expected)'),
+    ),
+  }),
+  output: Type.Object({
+    pass: Type.Record(Type.String(), Type.Unknown(), { description: 'pass.json as rendered' }),
+    placeholders: Type.Array(Type.String()),
+    problems: Type.Array(
+      Type.Object({
+        field: Type.String({ description: 'where, as description.<path>' }),
+        severity: Type.Union([Type.Literal('error'), Type.Literal('warning')]),
+        message: Type.String(),
+      }),
+    ),
+  }),
+  async handler(ctx, input) {
+    const passType = await findPassType(ctx, input.passType);
+    const check = checkTemplate(input.description as JsonObject, passType, input.values);
+    // the images its passes will carry: the template's (a draft has none yet)
+    const images =
+      input.templateId === undefined
+        ? []
+        : await ctx.app.db
+            .selectFrom('images')
+            .select(['type', 'scale'])
+            .where('ownerKind', '=', 'template')
+            .where('ownerId', '=', (await findTemplate(ctx, { id: input.templateId })).id)
+            .execute();
+    const imageProblems =
+      input.templateId === undefined
+        ? []
+        : checkImageSet(images.map((i) => imageFileName(i.type as ImageKind, i.scale as Scale)));
+    return {
+      pass: check.pass,
+      placeholders: check.placeholders,
+      problems: [
+        ...imageProblems.map((p) => ({
+          field: `images.${p.path}`,
+          severity: p.severity,
+          message: p.message,
+        })),
+        ...check.problems.map((p) => ({
+          field: p.path ? `description.${p.path}` : 'description',
+          severity: p.severity,
+          message: p.message,
+        })),
+      ],
+    };
+  },
+});
+
+export const getTemplateSample = defineAction({
+  name: 'get_template_sample',
+  title: 'Download a sample pass of a template',
+  description:
+    'Builds a signed .pkpass of the template\'s current version with sample values (`values`, else "sample" for each ' +
+    'placeholder), serial number sample-<id>, to try on a phone. Nothing is issued or stored; Wallet cannot ' +
+    'register it for updates.',
+  scope: 'templates:read',
+  mutates: false,
+  answers: 'bytes',
+  input: Type.Object({
+    id: Id,
+    values: previewTemplate.input.properties.values,
+  }),
+  output: FileOut,
+  async handler(ctx, input) {
+    const template = await findTemplate(ctx, { id: input.id });
+    const passType = await passTypeById(ctx, template.passTypeId);
+    const placeholders = JSON.parse(template.placeholders) as string[];
+    const values = Object.fromEntries(
+      placeholders.map((p) => [
+        p,
+        input.values && Object.hasOwn(input.values, p) ? input.values[p] : 'sample',
+      ]),
+    );
+    const serialNumber = `sample-${template.id}`;
+    const built = await buildOr422(
+      ctx.app,
+      {
+        id: 0,
+        serialNumber,
+        authToken: token(24),
+        values: JSON.stringify(values),
+        voided: 0,
+        deletedAt: null,
+        notification: null,
+        relevance: null,
+      },
+      template,
+      passType,
+      {},
+      true,
+    );
+    return { contentType: PKPASS_MIME, filename: `${serialNumber}.pkpass`, data: built.pkpass };
   },
 });
 
@@ -397,6 +549,8 @@ export const templateActions = [
   listPassTemplates,
   getTemplate,
   createTemplate,
+  previewTemplate,
+  getTemplateSample,
   updateTemplate,
   deleteTemplate,
   getTemplateUrl,

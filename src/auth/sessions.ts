@@ -2,7 +2,8 @@
 // its SHA-256 with the user and the CSRF token its forms carry. Before sign-in, forms carry a double-submit token.
 
 import type { Db } from '../store/db.js';
-import { tokenHash } from '../store/users.js';
+import type { KeyGrant } from '../store/keys.js';
+import { membershipsOf, scopesOfRole, tokenHash } from '../store/users.js';
 import { randomToken, safeEqual } from './tokens.js';
 
 export const SESSION_COOKIE = 'passslot_session';
@@ -88,4 +89,48 @@ export function formTokenValid(expected: string | undefined, presented: unknown)
     expected !== '' &&
     safeEqual(expected, presented)
   );
+}
+
+/** The request headers that make a signed-in person's credential for /v1 (the web app's calls). */
+export interface SessionHeaders {
+  cookie?: string;
+  /** `X-CSRF-Token`: the session's token, which a page of another site cannot read nor send. */
+  csrf?: string | string[];
+  /** `X-Passslot-Account`: which of the person's accounts (default: the first by name). */
+  account?: string | string[];
+}
+
+/**
+ * The grant of a signed-in person calling /v1 from the web app: their role in the account decides the scopes (as for
+ * their OAuth grants and keys). Undefined without a valid session and its CSRF token, or outside the account.
+ */
+export async function sessionGrant(
+  db: Db,
+  headers: SessionHeaders,
+  now: Date,
+): Promise<KeyGrant | undefined> {
+  const session = await sessionOf(db, headers.cookie, now);
+  if (!session || !formTokenValid(session.csrf, headers.csrf)) return undefined;
+  const memberships = await membershipsOf(db, session.userId);
+  const wanted = typeof headers.account === 'string' ? Number(headers.account) : undefined;
+  const member = wanted === undefined ? memberships[0] : memberships.find((m) => m.accountId === wanted);
+  if (!member) return undefined;
+  const rate = await db
+    .selectFrom('accounts')
+    .select('rateLimit')
+    .where('id', '=', member.accountId)
+    .executeTakeFirst();
+  return {
+    keyId: 0,
+    accountId: member.accountId,
+    scopes: scopesOfRole(member.role),
+    templateIds: null,
+    passTypeIds: null,
+    rateLimit: rate?.rateLimit ?? null,
+    credential: `session:${session.id}`,
+    onBehalfOf: session.email,
+    userId: session.userId,
+    grantId: null,
+    audience: null,
+  };
 }

@@ -576,6 +576,45 @@ export interface CreateTemplateOutput {
   placeholder: string[];
 }
 
+/** The input of preview_template. */
+export interface PreviewTemplateInput {
+  /** one of your pass type ids */
+  passType: string;
+  /** pass.json body; ${name} placeholders in any string */
+  description: Record<string, unknown>;
+  /** sample values by placeholder name (default "sample") */
+  values?: Record<string, string | number | boolean>;
+  /** a saved template whose images to check too (an icon is required; @2x and @3x expected) */
+  templateId?: number;
+}
+
+/** The output of preview_template. */
+export interface PreviewTemplateOutput {
+  /** pass.json as rendered */
+  pass: Record<string, unknown>;
+  placeholders: string[];
+  problems: {
+    /** where, as description.<path> */
+    field: string;
+    severity: 'error' | 'warning';
+    message: string;
+  }[];
+}
+
+/** The input of get_template_sample. */
+export interface GetTemplateSampleInput {
+  id: number;
+  /** sample values by placeholder name (default "sample") */
+  values?: Record<string, string | number | boolean>;
+}
+
+/** The output of get_template_sample (the file's bytes, its content type and name). */
+export interface GetTemplateSampleOutput {
+  contentType: string;
+  filename?: string;
+  data: Uint8Array;
+}
+
 /** The input of update_template. */
 export interface UpdateTemplateInput {
   id: number;
@@ -1303,6 +1342,20 @@ export interface DeleteScannerInput {
 
 /** The output of delete_scanner. */
 export type DeleteScannerOutput = Record<string, never>;
+
+/** The input of create_scanner_key. */
+export interface CreateScannerKeyInput {
+  id: number;
+}
+
+/** The output of create_scanner_key. */
+export interface CreateScannerKeyOutput {
+  /** the secret key, shown this once */
+  key: string;
+  keyId: number;
+  /** the scanner page, signed in with this key */
+  signInUrl: string;
+}
 
 /** The input of redeem_pass. */
 export interface RedeemPassInput {
@@ -2296,6 +2349,8 @@ export interface Actions {
   list_pass_templates: { input: ListPassTemplatesInput; output: ListPassTemplatesOutput };
   get_template: { input: GetTemplateInput; output: GetTemplateOutput };
   create_template: { input: CreateTemplateInput; output: CreateTemplateOutput };
+  preview_template: { input: PreviewTemplateInput; output: PreviewTemplateOutput };
+  get_template_sample: { input: GetTemplateSampleInput; output: GetTemplateSampleOutput };
   update_template: { input: UpdateTemplateInput; output: UpdateTemplateOutput };
   delete_template: { input: DeleteTemplateInput; output: DeleteTemplateOutput };
   get_template_url: { input: GetTemplateUrlInput; output: GetTemplateUrlOutput };
@@ -2332,6 +2387,7 @@ export interface Actions {
   create_scanner: { input: CreateScannerInput; output: CreateScannerOutput };
   update_scanner: { input: UpdateScannerInput; output: UpdateScannerOutput };
   delete_scanner: { input: DeleteScannerInput; output: DeleteScannerOutput };
+  create_scanner_key: { input: CreateScannerKeyInput; output: CreateScannerKeyOutput };
   redeem_pass: { input: RedeemPassInput; output: RedeemPassOutput };
   scan_barcode: { input: ScanBarcodeInput; output: ScanBarcodeOutput };
   list_app_keys: { input: ListAppKeysInput; output: ListAppKeysOutput };
@@ -2418,6 +2474,8 @@ export const ACTIONS = {
   list_pass_templates: { mutates: false, answers: 'json' },
   get_template: { mutates: false, answers: 'json' },
   create_template: { mutates: true, answers: 'json' },
+  preview_template: { mutates: false, answers: 'json' },
+  get_template_sample: { mutates: false, answers: 'bytes' },
   update_template: { mutates: true, answers: 'json' },
   delete_template: { mutates: true, answers: 'json' },
   get_template_url: { mutates: false, answers: 'json' },
@@ -2454,6 +2512,7 @@ export const ACTIONS = {
   create_scanner: { mutates: true, answers: 'json' },
   update_scanner: { mutates: true, answers: 'json' },
   delete_scanner: { mutates: true, answers: 'json' },
+  create_scanner_key: { mutates: true, answers: 'json' },
   redeem_pass: { mutates: true, answers: 'json' },
   scan_barcode: { mutates: true, answers: 'json' },
   list_app_keys: { mutates: false, answers: 'json' },
@@ -2737,6 +2796,27 @@ export abstract class ActionMethods {
    */
   createTemplate(input: CreateTemplateInput, options?: CallOptions): Promise<CreateTemplateOutput> {
     return this.run('create_template', input, options);
+  }
+
+  /**
+   * Preview a template. Renders a template body (saved or not) with sample values as the pass.json a phone
+   * would get, and checks it against Apple's rules: each problem with its field, severity and message (those
+   * where the body holds a placeholder wait for issue time), and with templateId the template's images.
+   * Changes nothing; the designer calls it as you type. Example: {"passType": "pass.com.example.member",
+   * "description": {...}, "values": {"name": "Ada"}}. (preview_template, scope templates:read)
+   */
+  previewTemplate(input: PreviewTemplateInput, options?: CallOptions): Promise<PreviewTemplateOutput> {
+    return this.run('preview_template', input, options);
+  }
+
+  /**
+   * Download a sample pass of a template. Builds a signed .pkpass of the template's current version with
+   * sample values (`values`, else "sample" for each placeholder), serial number sample-<id>, to try on a
+   * phone. Nothing is issued or stored; Wallet cannot register it for updates. (get_template_sample, scope
+   * templates:read)
+   */
+  getTemplateSample(input: GetTemplateSampleInput, options?: CallOptions): Promise<GetTemplateSampleOutput> {
+    return this.run('get_template_sample', input, options);
   }
 
   /**
@@ -3056,6 +3136,17 @@ export abstract class ActionMethods {
   /** Delete a scanner. Deletes a scanner. (delete_scanner, scope scanners:write) */
   deleteScanner(input: DeleteScannerInput, options?: CallOptions): Promise<DeleteScannerOutput> {
     return this.run('delete_scanner', input, options);
+  }
+
+  /**
+   * Give a scanner a sign-in key. Makes a key for a scanner to sign in with (scope scans:write only): the
+   * phone or verifier opens signInUrl (the /scan page; the key travels in the fragment, never sent to a
+   * server log) or is given the key. Its scans are the scanner's and reach only the templates the scanner may
+   * redeem. Revoke it like any app key; deleting the scanner revokes its keys. The key is shown this once.
+   * (create_scanner_key, scope scanners:write)
+   */
+  createScannerKey(input: CreateScannerKeyInput, options?: CallOptions): Promise<CreateScannerKeyOutput> {
+    return this.run('create_scanner_key', input, options);
   }
 
   /**

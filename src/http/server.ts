@@ -19,6 +19,7 @@ import { oauthRoutes } from './routes/oauth.js';
 import { publicRoutes } from './routes/public.js';
 import { v1Routes } from './routes/v1/index.js';
 import { walletRoutes } from './routes/wallet.js';
+import { webRoutes } from './routes/web.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -152,5 +153,6 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   await oauthRoutes(fastify, app);
   await walletRoutes(fastify, app);
   await hookRoutes(fastify, app);
+  await webRoutes(fastify, app);
   return fastify;
 }

@@ -29,6 +29,8 @@ export interface KeyGrant {
   grantId: number | null;
   /** Where an access token may be used (its RFC 8707 resource); null for keys (anywhere). */
   audience: string | null;
+  /** The scanner a scanner's key belongs to (its scans are that scanner's). */
+  scannerId?: number;
 }
 
 /** Who is calling: an app key, an OAuth grant, or Passslot itself. */
@@ -81,6 +83,7 @@ export interface NewKeyInput {
   templateIds?: number[] | null;
   passTypeIds?: string[] | null;
   userId?: number | null;
+  scannerId?: number | null;
 }
 
 export async function createKey(db: Db, input: NewKeyInput): Promise<{ key: string; info: KeyInfo }> {
@@ -96,6 +99,7 @@ export async function createKey(db: Db, input: NewKeyInput): Promise<{ key: stri
       templateIds: input.templateIds ? JSON.stringify(input.templateIds) : null,
       passTypeIds: input.passTypeIds ? JSON.stringify(input.passTypeIds) : null,
       userId: input.userId ?? null,
+      scannerId: input.scannerId ?? null,
       createdAt: isoNow(),
     })
     .returningAll()
@@ -183,6 +187,7 @@ export async function verifyKey(db: Db, presented: string): Promise<KeyGrant | u
     userId: row.userId,
     grantId: null,
     audience: null,
+    ...(row.scannerId !== null ? { scannerId: row.scannerId } : {}),
   };
 }
 

@@ -720,4 +720,8 @@ export const migrations: Record<string, MigrationFn> = {
     // the key that signs an account's barcodes (templates with signedBarcodes), sealed like its other secrets
     await db.schema.alterTable('accounts').addColumn('barcode_key_enc', 'text').execute();
   },
+  '0018_scanner_keys': async (db) => {
+    // scanners sign in with a key of their own (scope scans:write), and their scans name them
+    await db.schema.alterTable('app_keys').addColumn('scanner_id', 'integer').execute();
+  },
 };

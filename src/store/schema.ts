@@ -33,6 +33,8 @@ export interface AppKeysTable {
   revokedAt: string | null;
   /** The user on whose behalf the key acts; null for a service key. */
   userId: number | null;
+  /** The scanner whose key it is (scope scans:write); null for other keys. */
+  scannerId: number | null;
 }
 
 export interface UsersTable {

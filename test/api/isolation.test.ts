@@ -355,6 +355,23 @@ function cases(): Case[] {
       json: { passType: alpha.passTypeIdentifier },
     },
     { method: 'DELETE', route: '/v1/templates/:id', path: `/v1/templates/${a.onlyTemplateId}` },
+    // a preview on alpha's pass type, or checking alpha's template's images
+    {
+      method: 'POST',
+      route: '/v1/templates/preview',
+      path: '/v1/templates/preview',
+      json: { passType: alpha.passTypeIdentifier, description: { description: 'x', organizationName: 'x' } },
+    },
+    {
+      method: 'POST',
+      route: '/v1/templates/preview',
+      path: '/v1/templates/preview',
+      json: {
+        passType: beta.passTypeIdentifier,
+        description: { description: 'x', organizationName: 'x' },
+        templateId: a.onlyTemplateId,
+      },
+    },
     { method: 'GET', route: '/v1/templates/:id/url', path: `${t}/url` },
     { method: 'GET', route: '/v1/templates/:id/stats', path: `${t}/stats` },
     { method: 'GET', route: '/v1/templates/:id/form', path: `${t}/form` },
@@ -434,6 +451,7 @@ function cases(): Case[] {
       json: { name: 'stolen', type: 'PassVerifier', fullAccess: true },
     },
     { method: 'DELETE', route: '/v1/scanners/:id', path: `/v1/scanners/${a.scannerId}` },
+    { method: 'POST', route: '/v1/scanners/:id/keys', path: `/v1/scanners/${a.scannerId}/keys` },
     // keys
     { method: 'POST', route: '/v1/keys/:id/rotate', path: `/v1/keys/${a.key2.id}/rotate` },
     { method: 'POST', route: '/v1/keys/:id/rotate', path: `/v1/keys/${a.initialKeyId}/rotate` },

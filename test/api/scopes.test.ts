@@ -79,6 +79,8 @@ function familyOf(url: string): string {
 
 /** The scope a route needs by its URL and method: reads need :read, anything else :write; keys need '*'. */
 function expectedScope(spec: RouteSpec): string {
+  // a preview is a read sent as a POST (the draft is its body)
+  if (spec.url === '/v1/templates/preview') return 'templates:read';
   const family = familyOf(spec.url);
   if (family === '*' || family === 'self') return family;
   if (family === 'audit' || family === 'events') return `${family}:read`;
@@ -150,6 +152,7 @@ function imageForm(): FormData {
  */
 const VALID_BODIES: Record<string, unknown> = {
   scan_barcode: { barcode: 'member-M-1', redeem: false },
+  preview_template: { passType: 'PASS_TYPE', description: { description: 'd', organizationName: 'o' } },
   create_pass: { firstName: 'A', lastName: 'B', memberSince: '2024', points: 1, memberId: 'M-1' },
   update_pass: { points: 2 },
   set_pass_status: { status: 'redeemed' },

@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import type { App } from '../../app.js';
+import { SESSION_COOKIE, sessionGrant } from '../../auth/sessions.js';
 import { AppError } from '../../errors.js';
 import type { KeyGrant } from '../../store/keys.js';
 import { type Hit, memoryCounter, rateLimitHeaders, redisCounter } from '../rate-limit.js';
@@ -45,6 +46,25 @@ export function authAndLimits(api: FastifyInstance, app: App): void {
       );
     }
   };
+  /** A signed-in person's call from the web app: the session cookie with its CSRF token in X-CSRF-Token. */
+  const webAppGrant = async (request: FastifyRequest): Promise<KeyGrant> => {
+    const grant = await sessionGrant(
+      app.db,
+      {
+        cookie: request.headers.cookie,
+        csrf: request.headers['x-csrf-token'],
+        account: request.headers['x-passslot-account'],
+      },
+      app.clock.now(),
+    );
+    if (!grant)
+      throw new AppError(
+        'unauthorized',
+        'The session expired or the request lacks its X-CSRF-Token (or names an account you are not a member of): ' +
+          'sign in again at /login',
+      );
+    return grant;
+  };
   api.addHook('onRequest', (request, reply, done) => {
     // API clients get the request id to quote (the audit log and error answers carry it too)
     reply.header('X-Request-Id', request.id);
@@ -60,8 +80,11 @@ export function authAndLimits(api: FastifyInstance, app: App): void {
       }
       return done();
     }
-    auth
-      .authenticate(request.headers.authorization, request.url)
+    const fromSession =
+      !request.headers.authorization &&
+      request.url.startsWith('/v1/') &&
+      request.headers.cookie?.includes(SESSION_COOKIE);
+    (fromSession ? webAppGrant(request) : auth.authenticate(request.headers.authorization, request.url))
       .then(async (grant) => admit(request, reply, grant, await counter.hit(grant.credential, 60_000)))
       .then(() => done(), done);
   });

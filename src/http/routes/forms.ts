@@ -10,6 +10,7 @@ import { cookie, cookiesOf, FORM_COOKIE, formTokenValid } from '../../auth/sessi
 import { randomToken } from '../../auth/tokens.js';
 import { AppError } from '../../errors.js';
 import { cssColor, escapeHtml } from '../../html.js';
+import { qrSvg } from '../../render/qr.js';
 import { page } from '../page.js';
 import { memoryCounter } from '../rate-limit.js';
 
@@ -122,6 +123,22 @@ export async function formRoutes(fastify: FastifyInstance, app: App): Promise<vo
     }
   });
 
+  // the link's QR code, for posters and the counter (the dashboard shows it with the template's link)
+  fastify.get('/t/:token/qr.svg', { schema: { hide: true } }, async (req, reply) => {
+    const { token } = req.params as { token: string };
+    try {
+      await open(req, token);
+    } catch (err) {
+      if (isMissing(err)) return notFound(reply);
+      throw err;
+    }
+    const base = app.config.publicUrl.replace(/\/+$/, '');
+    return reply
+      .type('image/svg+xml')
+      .header('Cache-Control', 'no-store')
+      .send(await qrSvg(`${base}/t/${encodeURIComponent(token)}`));
+  });
+
   fastify.post('/t/:token', { schema: { hide: true } }, async (req, reply) => {
     const { token } = req.params as { token: string };
     const entered = Object.fromEntries(
@@ -168,8 +185,16 @@ export async function formRoutes(fastify: FastifyInstance, app: App): Promise<vo
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       const errors = new Map(err.errors.map((e) => [e.field.replace(/^values\./, ''), e.reasons.join('; ')]));
+      // what concerns no field of the form (the pass Wallet would refuse, say) is said above it
+      const shown = new Set(['email', 'phone', 'password', ...form.fields.map((f) => f.name)]);
+      const elsewhere = [...errors].filter(([field]) => !shown.has(field));
+      const message = elsewhere.length
+        ? `${err.message}: ${elsewhere.map(([field, reasons]) => `${field} ${reasons}`).join('; ')}`
+        : errors.size
+          ? undefined
+          : err.message;
       const status = err.status === 422 ? 422 : err.status;
-      return formPage(reply, status, form, entered, errors, errors.size ? undefined : err.message);
+      return formPage(reply, status, form, entered, errors, message);
     }
   });
 }

@@ -33,4 +33,12 @@ export const scannerRoutes: RouteSpec[] = [
     reply: 'empty',
     input: intId,
   },
+  {
+    method: 'POST',
+    url: '/v1/scanners/:id/keys',
+    action: 'create_scanner_key',
+    tag: 'scanners',
+    reply: 'created',
+    input: intId,
+  },
 ];

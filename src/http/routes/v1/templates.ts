@@ -23,6 +23,13 @@ export const templateRoutes: RouteSpec[] = [
     reply: 'created',
     input: (req) => requireBody(req.body),
   },
+  {
+    method: 'POST',
+    url: '/v1/templates/preview',
+    action: 'preview_template',
+    tag,
+    input: (req) => requireBody(req.body),
+  },
   { method: 'GET', url: '/v1/templates/:id', action: 'get_template', tag, input: id },
   {
     method: 'PUT',
