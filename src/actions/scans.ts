@@ -11,6 +11,7 @@ import { passEvent, scanEvent } from '../events/payloads.js';
 import { queueGoogleSyncIfConnected, wakeGoogleSync } from '../google/sync-queue.js';
 import { barcodeKeyOf, isSignedCode, verifySignedCode } from '../store/barcode-keys.js';
 import { appendEvent, withEvents } from '../store/events.js';
+import { enqueueJob } from '../store/jobs.js';
 import { preparedIn } from '../store/prepared.js';
 import type { PassRow, PassTypeRow, TemplateRow } from '../store/schema.js';
 import { findPass } from './access.js';
@@ -96,6 +97,7 @@ async function redeemOnce(
     null;
   const now = ctx.app.clock.now();
   let google = false;
+  let refresh = false;
   const answer = await withEvents(ctx.app, async (trx) => {
     // one statement decides: counted only while the pass is valid and has a redemption left
     const used = await trx
@@ -141,6 +143,12 @@ async function redeemOnce(
     // Google shows a redeemed pass as completed
     if (used && after.status !== pass.status)
       google = await queueGoogleSyncIfConnected(ctx.app, trx, pass, now);
+    // the last use: the phone's pass becomes void (rendered and pushed by the job, committed with the redemption)
+    if (used && after.status === 'redeemed' && pass.status !== 'redeemed') {
+      const payload = { passId: pass.id, reason: 'redeemed' }; // jobs/pass-refresh.ts
+      await enqueueJob(trx, { accountId: pass.accountId, kind: 'pass_refresh', payload }, now);
+      refresh = true;
+    }
     if (used && after.status !== pass.status)
       await appendEvent(
         trx,
@@ -159,6 +167,7 @@ async function redeemOnce(
     };
   });
   if (google) wakeGoogleSync(ctx.app);
+  if (refresh) ctx.app.wake('pass_refresh');
   return answer;
 }
 
@@ -242,11 +251,12 @@ const NOT_YET = new Set(['unpaid', 'incomplete', 'locked']);
 /** What a pass is at the door before any redemption: usable, or why not. */
 function doorStateOf(pass: PassRow, passJson: JsonObject, now: Date): Static<typeof ScanResult> {
   if (pass.voided || pass.deletedAt) return 'revoked';
+  // used up (its pass.json is void on the phone too)
+  if (pass.status === 'redeemed') return 'already_redeemed';
   const expires =
     typeof passJson.expirationDate === 'string' ? Date.parse(passJson.expirationDate) : Number.NaN;
   if (pass.status === 'invalid' || passJson.voided === true || expires <= now.getTime()) return 'expired';
   if (NOT_YET.has(pass.status)) return 'not_yet_valid';
-  if (pass.status === 'redeemed') return 'already_redeemed';
   return 'valid';
 }
 

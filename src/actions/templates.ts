@@ -344,6 +344,7 @@ export const getTemplateSample = defineAction({
         deletedAt: null,
         notification: null,
         relevance: null,
+        status: 'valid',
       },
       template,
       passType,

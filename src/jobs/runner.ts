@@ -26,6 +26,7 @@ import { bulkJobHandler } from './bulk.js';
 import { googleJobHandler } from './google.js';
 import { importJobHandler } from './imports.js';
 import { messageJobHandler } from './messages.js';
+import { passRefreshJobHandler } from './pass-refresh.js';
 import { pushJobHandler } from './push.js';
 import { pruneOldRows, warnExpiringCertificates } from './retention.js';
 import { stripeJobHandler } from './stripe.js';
@@ -57,6 +58,7 @@ export function startWorkers(
     template_passes: bulkJobHandler(app),
     bulk_values: bulkJobHandler(app),
     import: importJobHandler(app),
+    pass_refresh: passRefreshJobHandler(app),
     ...options.handlers,
   };
   const kinds = Object.keys(handlers);

@@ -120,7 +120,15 @@ export class Renderer {
     ctx: RenderContext,
     pass: Pick<
       PassRow,
-      'id' | 'serialNumber' | 'authToken' | 'values' | 'voided' | 'deletedAt' | 'notification' | 'relevance'
+      | 'id'
+      | 'serialNumber'
+      | 'authToken'
+      | 'values'
+      | 'voided'
+      | 'deletedAt'
+      | 'notification'
+      | 'relevance'
+      | 'status'
     >,
     template: TemplateRow,
     passType: PassTypeRow,
@@ -132,7 +140,8 @@ export class Renderer {
       webServiceURL: `${ctx.publicUrl}/wallet`,
       authenticationToken: pass.authToken,
     };
-    if (pass.voided || pass.deletedAt) overrides.voided = true;
+    // revoked, deleted, or used up (Apple: "a one time use coupon that has been redeemed" is void)
+    if (pass.voided || pass.deletedAt || pass.status === 'redeemed') overrides.voided = true;
     const restrictions = JSON.parse(template.restrictions) as {
       sharingRestriction?: boolean;
       signedBarcodes?: boolean;

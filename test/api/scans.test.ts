@@ -159,4 +159,24 @@ describe(`scanning on ${TEST_DB}`, () => {
     // another account's key does not sign this account's codes
     expect((await (await scan({ barcode: code }, s.alpha.appKey)).json()).result).toBe('forged');
   });
+
+  it('voids the pass on the phone when its last use is redeemed: a new version, pushed, committed with the scan', async () => {
+    await s.api(s.alpha.appKey, `/v1/templates/${s.alpha.templateId}/restrictions`, {
+      method: 'PUT',
+      json: { redemptionRestriction: 1 },
+    });
+    const t = await ticket();
+    const before = (await (await s.api(s.alpha.appKey, `${t.path}/passjson`)).json()) as { voided?: boolean };
+    expect(before.voided).toBeUndefined();
+    const pushesBefore = await s.app.db.selectFrom('jobs').select('id').where('kind', '=', 'push').execute();
+    expect((await (await scan({ barcode: t.code })).json()).result).toBe('redeemed');
+    await s.workers.drain();
+    const after = (await (await s.api(s.alpha.appKey, `${t.path}/passjson`)).json()) as { voided?: boolean };
+    expect(after.voided).toBe(true);
+    const pushesAfter = await s.app.db.selectFrom('jobs').select('id').where('kind', '=', 'push').execute();
+    expect(pushesAfter.length - pushesBefore.length).toBe(1);
+    // scanned again it is already redeemed (not revoked, not expired), and its status stays redeemed
+    const again = await (await scan({ barcode: t.code })).json();
+    expect(again).toMatchObject({ result: 'already_redeemed', pass: { status: 'redeemed' } });
+  });
 });

@@ -244,6 +244,28 @@ describe('the dashboard', () => {
     ).toContain(EMAIL);
   });
 
+  it('shows a viewer what their role allows: templates to look at, no save, no keys', async () => {
+    await runAction(createUser, systemContext(s.app, s.alpha.accountId, 'test', 'cli'), {
+      email: 'viewer@example.com',
+      password: PASSWORD,
+      role: 'viewer',
+    });
+    const viewer = await newPage();
+    await viewer.page.goto(`${s.url}/app/templates/${templateId}`);
+    await viewer.page.waitForURL(/\/login/);
+    await viewer.page.getByLabel('Email').fill('viewer@example.com');
+    await viewer.page.getByLabel('Password').fill(PASSWORD);
+    await viewer.page.getByRole('button', { name: 'Sign in' }).click();
+    await viewer.page.getByTestId('preview-logo-text').filter({ hasText: 'Gold Club+' }).waitFor();
+    await viewer.page.getByText('Your role can look at templates, not change them.').waitFor();
+    expect(await viewer.page.getByRole('button', { name: /Save/ }).count()).toBe(0);
+    await viewer.page.goto(`${s.url}/app/integrations`);
+    await viewer.page.getByRole('link', { name: 'Webhooks' }).waitFor();
+    expect(await viewer.page.getByRole('link', { name: 'App keys' }).count()).toBe(0);
+    expect(viewer.errors).toEqual([]);
+    await viewer.page.context().close();
+  });
+
   it('has no script errors and no refused resources', () => {
     expect(errors).toEqual([]);
   });

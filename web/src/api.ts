@@ -29,6 +29,8 @@ export interface Account {
   id: number;
   name: string;
   role: 'owner' | 'admin' | 'developer' | 'viewer';
+  /** What the role allows (`*`: everything). */
+  scopes: string[];
 }
 
 export interface SessionInfo {
@@ -53,6 +55,12 @@ export async function loadSession(): Promise<SessionInfo | undefined> {
 }
 
 export const currentAccount = (): Account | undefined => session?.accounts.find((a) => a.id === accountId);
+
+/** Whether the person's role in the current account allows `scope` (the screens hide what it does not). */
+export const may = (scope: string): boolean => {
+  const scopes = currentAccount()?.scopes ?? [];
+  return scopes.includes('*') || scopes.includes(scope);
+};
 
 export function chooseAccount(id: number): void {
   accountId = id;

@@ -4,7 +4,7 @@
 // already issued.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Actions } from '../../src/client/actions.gen.js';
-import { call, callBlob, download } from './api.js';
+import { call, callBlob, download, may } from './api.js';
 import {
   contrast,
   PassPreview,
@@ -517,7 +517,7 @@ export function Designer(props: { id: number | 'new'; style?: Style; from?: numb
             </fieldset>
           )}
 
-          {props.id !== 'new' && (
+          {props.id !== 'new' && may('templates:write') && (
             <ImagesEditor
               templateId={props.id}
               style={style}
@@ -526,12 +526,16 @@ export function Designer(props: { id: number | 'new'; style?: Style; from?: numb
               onChange={() => loadImages(props.id as number)}
             />
           )}
-          {props.id !== 'new' && <Localizations templateId={props.id} />}
+          {props.id !== 'new' && may('templates:write') && <Localizations templateId={props.id} />}
 
           <div class="sticky-actions">
-            <ActionButton kind="primary" run={save} onError={setError}>
-              {props.id === 'new' ? 'Create template' : 'Save (new version)'}
-            </ActionButton>
+            {may('templates:write') ? (
+              <ActionButton kind="primary" run={save} onError={setError}>
+                {props.id === 'new' ? 'Create template' : 'Save (new version)'}
+              </ActionButton>
+            ) : (
+              <p class="hint">Your role can look at templates, not change them.</p>
+            )}
             {props.id !== 'new' && (
               <ActionButton
                 run={() =>

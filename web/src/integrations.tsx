@@ -2,18 +2,19 @@
 // certificates, scanners and their sign-in keys, app keys, OAuth grants, and the execution log and audit trail.
 import { useEffect, useState } from 'preact/hooks';
 import type { ActionName, Actions } from '../../src/client/actions.gen.js';
-import { call } from './api.js';
+import { call, may } from './api.js';
 import { navigate } from './router.js';
 import { ActionButton, ErrorBox, Page, Select, Table, TextInput, when } from './ui.js';
 
+/** The tabs, and the scope a person's role needs to see each (OAuth grants: everyone sees their own). */
 const TABS = [
-  ['webhooks', 'Webhooks'],
-  ['crm', 'CRM and messaging'],
-  ['passtypes', 'Pass types'],
-  ['scanners', 'Scanners'],
-  ['keys', 'App keys'],
-  ['grants', 'OAuth grants'],
-  ['log', 'Execution log'],
+  ['webhooks', 'Webhooks', 'webhooks:read'],
+  ['crm', 'CRM and messaging', 'integrations:read'],
+  ['passtypes', 'Pass types', 'passtypes:read'],
+  ['scanners', 'Scanners', 'scanners:read'],
+  ['keys', 'App keys', '*'],
+  ['grants', 'OAuth grants', ''],
+  ['log', 'Execution log', 'audit:read'],
 ] as const;
 type Tab = (typeof TABS)[number][0];
 
@@ -30,11 +31,12 @@ function useAction<N extends ActionName>(name: N, input: Actions[N]['input'], de
 }
 
 export function Integrations(props: { tab: string; query: URLSearchParams }) {
-  const tab = (TABS.find(([t]) => t === props.tab)?.[0] ?? 'webhooks') as Tab;
+  const tabs = TABS.filter(([, , scope]) => !scope || may(scope));
+  const tab = (tabs.find(([t]) => t === props.tab)?.[0] ?? tabs[0]?.[0] ?? 'grants') as Tab;
   return (
     <Page title="Integrations and access">
       <nav class="tabs" aria-label="Integrations">
-        {TABS.map(([t, label]) => (
+        {tabs.map(([t, label]) => (
           <a key={t} href={`/app/integrations/${t}`} aria-current={t === tab ? 'page' : undefined}>
             {label}
           </a>

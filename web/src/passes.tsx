@@ -2,7 +2,7 @@
 // devices, the timeline of its events and pushes, and what can be done to it.
 import { useEffect, useState } from 'preact/hooks';
 import type { Actions } from '../../src/client/actions.gen.js';
-import { call, download } from './api.js';
+import { call, download, may } from './api.js';
 import { navigate } from './router.js';
 import { ActionButton, ErrorBox, Page, Select, Table, TextInput, when } from './ui.js';
 
@@ -231,76 +231,80 @@ export function PassPage(props: { passTypeIdentifier: string; serialNumber: stri
               onInput={(v) => setValues({ ...values, [k]: v })}
             />
           ))}
-          <ActionButton
-            kind="primary"
-            run={async () => {
-              await call('update_pass', { ...ref, values });
-              done('Values saved; the phones are updated.')();
-            }}
-          >
-            Save values
-          </ActionButton>
+          {may('passes:write') && (
+            <ActionButton
+              kind="primary"
+              run={async () => {
+                await call('update_pass', { ...ref, values });
+                done('Values saved; the phones are updated.')();
+              }}
+            >
+              Save values
+            </ActionButton>
+          )}
         </form>
       </section>
 
-      <section aria-labelledby="do-title">
-        <h2 id="do-title">Actions</h2>
-        <TextInput
-          label="Notification text"
-          value={message}
-          onInput={setMessage}
-          hint="shown on the lock screen"
-        />
-        <div class="buttons">
-          <ActionButton
-            run={async () => {
-              await call('send_pass_notification', { ...ref, message });
-              done('Notification sent.')();
-            }}
-          >
-            Notify
-          </ActionButton>
-          <ActionButton
-            run={async () => {
-              await call('email_pass', ref);
-              done('Email queued.')();
-            }}
-          >
-            Resend by email
-          </ActionButton>
-          <ActionButton
-            run={async () => {
-              await call('sms_pass', ref);
-              done('SMS queued.')();
-            }}
-          >
-            Resend by SMS
-          </ActionButton>
-          <ActionButton run={() => download('download_pass', ref, `${pass.serialNumber}.pkpass`)}>
-            Download .pkpass
-          </ActionButton>
-          <ActionButton
-            kind="danger"
-            confirm="Revoke this pass? It becomes invalid on the phones that hold it."
-            run={async () => {
-              await call('revoke_pass', ref);
-              done('Pass revoked.')();
-            }}
-          >
-            Revoke
-          </ActionButton>
-          <ActionButton
-            kind="danger"
-            confirm="Delete this pass for good?"
-            run={async () => {
-              await call('delete_pass', ref);
-              navigate('/app/passes');
-            }}
-          >
-            Delete
-          </ActionButton>
-        </div>
-      </section>
+      {may('passes:write') && (
+        <section aria-labelledby="do-title">
+          <h2 id="do-title">Actions</h2>
+          <TextInput
+            label="Notification text"
+            value={message}
+            onInput={setMessage}
+            hint="shown on the lock screen"
+          />
+          <div class="buttons">
+            <ActionButton
+              run={async () => {
+                await call('send_pass_notification', { ...ref, message });
+                done('Notification sent.')();
+              }}
+            >
+              Notify
+            </ActionButton>
+            <ActionButton
+              run={async () => {
+                await call('email_pass', ref);
+                done('Email queued.')();
+              }}
+            >
+              Resend by email
+            </ActionButton>
+            <ActionButton
+              run={async () => {
+                await call('sms_pass', ref);
+                done('SMS queued.')();
+              }}
+            >
+              Resend by SMS
+            </ActionButton>
+            <ActionButton run={() => download('download_pass', ref, `${pass.serialNumber}.pkpass`)}>
+              Download .pkpass
+            </ActionButton>
+            <ActionButton
+              kind="danger"
+              confirm="Revoke this pass? It becomes invalid on the phones that hold it."
+              run={async () => {
+                await call('revoke_pass', ref);
+                done('Pass revoked.')();
+              }}
+            >
+              Revoke
+            </ActionButton>
+            <ActionButton
+              kind="danger"
+              confirm="Delete this pass for good?"
+              run={async () => {
+                await call('delete_pass', ref);
+                navigate('/app/passes');
+              }}
+            >
+              Delete
+            </ActionButton>
+          </div>
+        </section>
+      )}
 
       <section aria-labelledby="timeline-title">
         <h2 id="timeline-title">Timeline</h2>

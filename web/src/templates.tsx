@@ -1,7 +1,7 @@
 // Templates: the list, and new ones from one of the five styles or as a copy of another.
 import { useEffect, useState } from 'preact/hooks';
 import type { Actions } from '../../src/client/actions.gen.js';
-import { call } from './api.js';
+import { call, may } from './api.js';
 import { STYLE_NAMES, STYLES, styleOf } from './preview.js';
 import { ErrorBox, Page, Table } from './ui.js';
 
@@ -13,18 +13,20 @@ export function TemplateList() {
   }, []);
   return (
     <Page title="Templates">
-      <nav class="new-from" aria-label="New template">
-        <h2>New template</h2>
-        <ul>
-          {STYLES.map((s) => (
-            <li key={s}>
-              <a class="button" href={`/app/templates/new?style=${s}`}>
-                {STYLE_NAMES[s]}
-              </a>
-            </li>
-          ))}
-        </ul>
-      </nav>
+      {may('templates:write') && (
+        <nav class="new-from" aria-label="New template">
+          <h2>New template</h2>
+          <ul>
+            {STYLES.map((s) => (
+              <li key={s}>
+                <a class="button" href={`/app/templates/new?style=${s}`}>
+                  {STYLE_NAMES[s]}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+      )}
       <ErrorBox error={error} />
       {templates ? (
         <Table
@@ -40,7 +42,7 @@ export function TemplateList() {
               'Actions',
               (t) => (
                 <span class="links">
-                  <a href={`/app/templates/new?from=${t.id}`}>Duplicate</a>{' '}
+                  {may('templates:write') && <a href={`/app/templates/new?from=${t.id}`}>Duplicate</a>}{' '}
                   <a href={`/app/templates/${t.id}/analytics`}>Analytics</a>{' '}
                   <a href={`/app/passes?templateId=${t.id}`}>Passes</a>
                 </span>

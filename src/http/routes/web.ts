@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { App } from '../../app.js';
 import { SESSION_COOKIE, sessionOf } from '../../auth/sessions.js';
-import { membershipsOf } from '../../store/users.js';
+import { membershipsOf, scopesOfRole } from '../../store/users.js';
 
 /** dist/web of the package (this module runs as dist/src/http/routes/web.js, or from src/ under the tests). */
 function webDir(): string {
@@ -99,7 +99,13 @@ export async function webRoutes(fastify: FastifyInstance, app: App): Promise<voi
     return {
       email: session.email,
       csrf: session.csrf,
-      accounts: accounts.map((m) => ({ id: m.accountId, name: m.accountName, role: m.role })),
+      // what the role allows, so that the app shows only what the person may do (the API decides either way)
+      accounts: accounts.map((m) => ({
+        id: m.accountId,
+        name: m.accountName,
+        role: m.role,
+        scopes: scopesOfRole(m.role),
+      })),
       publicUrl: app.config.publicUrl,
     };
   });
