@@ -2,6 +2,13 @@
 // with its JSON path. Sources: Apple's Wallet documentation and the validators of apple/pass-builder.
 import { createPublicKey } from 'node:crypto';
 import { Collector, joinPath, type Problem } from './problems.js';
+import {
+  CLASSIC_BARCODES,
+  DATE_STYLES,
+  NUMBER_STYLES,
+  TEXT_ALIGNMENTS,
+  TRANSIT_TYPES,
+} from './vocabulary.js';
 
 export const PASS_STYLES = [
   'boardingPass',
@@ -23,43 +30,11 @@ const FIELD_GROUPS = [
   'footerFields',
 ] as const;
 
-const TRANSIT_TYPES = [
-  'PKTransitTypeAir',
-  'PKTransitTypeBoat',
-  'PKTransitTypeBus',
-  'PKTransitTypeGeneric',
-  'PKTransitTypeTrain',
-];
-const TEXT_ALIGNMENTS = [
-  'PKTextAlignmentLeft',
-  'PKTextAlignmentCenter',
-  'PKTextAlignmentRight',
-  'PKTextAlignmentNatural',
-];
-const DATE_STYLES = [
-  'PKDateStyleNone',
-  'PKDateStyleShort',
-  'PKDateStyleMedium',
-  'PKDateStyleLong',
-  'PKDateStyleFull',
-];
-const NUMBER_STYLES = [
-  'PKNumberStyleDecimal',
-  'PKNumberStylePercent',
-  'PKNumberStyleScientific',
-  'PKNumberStyleSpellOut',
-];
 const DATA_DETECTORS = [
   'PKDataDetectorTypePhoneNumber',
   'PKDataDetectorTypeLink',
   'PKDataDetectorTypeAddress',
   'PKDataDetectorTypeCalendarEvent',
-];
-const CLASSIC_BARCODES = [
-  'PKBarcodeFormatQR',
-  'PKBarcodeFormatPDF417',
-  'PKBarcodeFormatAztec',
-  'PKBarcodeFormatCode128',
 ];
 const IOS27_BARCODES = [
   'PKBarcodeFormatCode39',

@@ -224,15 +224,17 @@ describe('the dashboard', () => {
   });
 
   it('shows integrations, pass types with their certificate, and the execution log', async () => {
-    for (const [tab, heading] of [
-      ['webhooks', 'Webhooks'],
-      ['passtypes', 'Pass types and their certificates'],
-      ['keys', 'App keys'],
-      ['log', 'Every action run'],
+    for (const [tab, shown] of [
+      ['webhooks', /No webhooks/],
+      ['crm', /No connectors/],
+      ['passtypes', /Pass types and their certificates/],
+      ['scanners', /No scanners yet/],
+      ['keys', /App keys/],
+      ['grants', /No OAuth grants/],
+      ['log', /Every action run/],
     ] as const) {
       await page.goto(`${s.url}/app/integrations/${tab}`);
-      if (tab === 'webhooks') await page.getByText(/No webhooks/).waitFor();
-      else await page.locator('caption', { hasText: heading }).waitFor();
+      await page.getByText(shown).first().waitFor();
       await expectAccessible(page, `integrations/${tab}`);
     }
     // the log names the person who revoked the pass from the dashboard
@@ -264,6 +266,32 @@ describe('the dashboard', () => {
     expect(await viewer.page.getByRole('link', { name: 'App keys' }).count()).toBe(0);
     expect(viewer.errors).toEqual([]);
     await viewer.page.context().close();
+  });
+
+  it("fits a phone's width: no screen scrolls sideways at 390 px", async () => {
+    const phone = await newPage(browser, { width: 390, height: 844 });
+    await signIn(phone.page, '/app/templates');
+    for (const path of [
+      '/app/templates',
+      `/app/templates/${templateId}`,
+      '/app/passes?email=grace%40example.com',
+    ]) {
+      await phone.page.goto(`${s.url}${path}`);
+      await phone.page.locator('main h1').waitFor();
+      await phone.page.waitForLoadState('networkidle');
+      const overflow = await phone.page.evaluate(() => {
+        const root = (
+          globalThis as unknown as {
+            document: { documentElement: { scrollWidth: number; clientWidth: number } };
+          }
+        ).document.documentElement;
+        return root.scrollWidth - root.clientWidth;
+      });
+      expect(overflow, path).toBeLessThanOrEqual(0);
+    }
+    await screenshot(phone.page, 'passes-phone');
+    expect(phone.errors).toEqual([]);
+    await phone.page.context().close();
   });
 
   it('has no script errors and no refused resources', () => {

@@ -74,7 +74,12 @@ export function PassSearch(props: { query: URLSearchParams }) {
         <TextInput label="User id" value={form.userId} onInput={set('userId')} />
         <TextInput label="External id" value={form.externalId} onInput={set('externalId')} />
         <TextInput label="Serial number" value={form.serialNumber} onInput={set('serialNumber')} />
-        <Select label="Status" value={form.status} options={STATUSES} onChange={set('status')} />
+        <Select
+          label="Status"
+          value={form.status}
+          options={STATUSES.map((v): [string, string] => [v, v || 'any'])}
+          onChange={set('status')}
+        />
         <Select
           label="Template"
           value={form.templateId}
