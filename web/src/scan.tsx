@@ -65,17 +65,20 @@ async function detector(): Promise<{ detector: Detector; native: boolean }> {
   };
 }
 
+/** One audio context for the page's life (browsers allow only a few, and a door scanner beeps all day). */
+let audio: AudioContext | undefined;
+
 function beep(ok: boolean) {
   try {
-    const ctx = new AudioContext();
-    const osc = ctx.createOscillator();
-    const gain = ctx.createGain();
+    audio ??= new AudioContext();
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
     osc.frequency.value = ok ? 880 : 220;
     osc.type = ok ? 'sine' : 'square';
     gain.gain.value = 0.2;
-    osc.connect(gain).connect(ctx.destination);
+    osc.connect(gain).connect(audio.destination);
     osc.start();
-    osc.stop(ctx.currentTime + (ok ? 0.15 : 0.45));
+    osc.stop(audio.currentTime + (ok ? 0.15 : 0.45));
     navigator.vibrate?.(ok ? 80 : [200, 100, 200]);
   } catch {
     // no sound on this device
@@ -116,6 +119,7 @@ function Scanner() {
   const [count, setCount] = useState(() => Number(localStorage.getItem(`passslot.checkins.${today()}`) ?? 0));
   const video = useRef<HTMLVideoElement>(null);
   const paused = useRef(false);
+  const clearing = useRef<ReturnType<typeof setTimeout>>();
   const last = useRef<{ code: string; at: number }>();
 
   useEffect(() => {
@@ -145,6 +149,14 @@ function Scanner() {
       if (!res.ok) throw new Error(body.message);
       setResult(body);
       beep(TONE[body.result] === 'good');
+      // a good answer clears itself for the next person; a bad one waits for the door person's tap
+      if (TONE[body.result] === 'good') {
+        clearTimeout(clearing.current);
+        clearing.current = setTimeout(() => {
+          setResult(undefined);
+          paused.current = false;
+        }, 3000);
+      }
       const entry: Entry = {
         at: new Date().toISOString(),
         code,
@@ -167,6 +179,7 @@ function Scanner() {
 
   /** Ready for the next person: the same code may be read again. */
   const next = () => {
+    clearTimeout(clearing.current);
     setResult(undefined);
     setError(undefined);
     last.current = undefined;
