@@ -344,7 +344,7 @@ export const getTemplateSample = defineAction({
         deletedAt: null,
         notification: null,
         relevance: null,
-        status: 'valid',
+        redemptions: 0,
       },
       template,
       passType,

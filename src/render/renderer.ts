@@ -128,7 +128,7 @@ export class Renderer {
       | 'deletedAt'
       | 'notification'
       | 'relevance'
-      | 'status'
+      | 'redemptions'
     >,
     template: TemplateRow,
     passType: PassTypeRow,
@@ -140,12 +140,20 @@ export class Renderer {
       webServiceURL: `${ctx.publicUrl}/wallet`,
       authenticationToken: pass.authToken,
     };
-    // revoked, deleted, or used up (Apple: "a one time use coupon that has been redeemed" is void)
-    if (pass.voided || pass.deletedAt || pass.status === 'redeemed') overrides.voided = true;
     const restrictions = JSON.parse(template.restrictions) as {
       sharingRestriction?: boolean;
       signedBarcodes?: boolean;
+      redemptionRestriction?: number | null;
     };
+    // revoked, deleted, or used up: every redemption its template allows was made (Apple: "a one time use coupon that
+    // has been redeemed" is void). Counted, not read from the status, which PassSlot lets anyone set by hand.
+    const limit = restrictions.redemptionRestriction ?? null;
+    if (
+      pass.voided ||
+      pass.deletedAt ||
+      (limit !== null && pass.redemptions > 0 && pass.redemptions >= limit)
+    )
+      overrides.voided = true;
     // PassSlot's sharingRestriction: Wallet hides the pass's share button
     if (restrictions.sharingRestriction) overrides.sharingProhibited = true;
     // signed barcodes: every barcode of the pass carries its signed code (store/barcode-keys.ts)

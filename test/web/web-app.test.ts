@@ -237,6 +237,8 @@ describe('the dashboard', () => {
       await page.getByText(shown).first().waitFor();
       await expectAccessible(page, `integrations/${tab}`);
     }
+    await page.getByRole('button', { name: 'Verify the audit trail' }).click();
+    await page.getByText(/The audit trail is intact: \d+ records/).waitFor();
     // the log names the person who revoked the pass from the dashboard
     expect(
       await page

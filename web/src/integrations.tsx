@@ -346,6 +346,7 @@ function Log(props: { query: URLSearchParams }) {
   if (q.get('outcome')) input.outcome = q.get('outcome') as 'ok' | 'error';
   if (q.get('user')) input.user = q.get('user')!;
   const list = useAction('list_executions', input, [q.toString()]);
+  const [chain, setChain] = useState<string>();
   return (
     <>
       <form
@@ -391,6 +392,21 @@ function Log(props: { query: URLSearchParams }) {
           ['Audited', (x) => (x.seq !== null ? `#${x.seq}` : '')],
         ]}
       />
+      <div class="row">
+        <ActionButton
+          run={async () => {
+            const v = await call('verify_audit_log', {});
+            setChain(
+              v.ok
+                ? `The audit trail is intact: ${v.records} records, each hash chained to the one before.`
+                : `The audit trail is broken at record #${v.broken?.seq}: ${v.broken?.reason}`,
+            );
+          }}
+        >
+          Verify the audit trail
+        </ActionButton>
+        {chain && <p role="status">{chain}</p>}
+      </div>
     </>
   );
 }

@@ -70,7 +70,8 @@ ${curlExample(app.config.publicUrl, setup)}
 Development passes verify against ${setup.devCaPath} but do not install on an iPhone;
 add your Apple pass type certificate with POST /v1/passtypes for that. API docs: ${app.config.publicUrl}/docs
 
-People sign in (and let agents act for them over OAuth) once you add them:
+People sign in to the web app (${app.config.publicUrl}/app; the door scanner is ${app.config.publicUrl}/scan) and let
+agents act for them over OAuth once you add them:
   passslot users create you@example.com --account demo --role owner
 `;
 }
