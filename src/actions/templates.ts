@@ -83,6 +83,10 @@ function at(body: JsonValue, path: string): JsonValue | undefined {
   return node;
 }
 
+/** The values a sample of a template shows: those given, else "sample" for each placeholder. */
+const sampleValues = (placeholders: readonly string[], values: Readonly<Record<string, unknown>> = {}) =>
+  Object.fromEntries(placeholders.map((p) => [p, Object.hasOwn(values, p) ? values[p] : 'sample']));
+
 /** A template body rendered with sample values, and what Apple's rules say of it (its designer's live preview). */
 export interface TemplateCheck {
   pass: JsonObject;
@@ -101,12 +105,9 @@ export function checkTemplate(
   values: Readonly<Record<string, unknown>> = {},
 ): TemplateCheck {
   const template = compileTemplate(body);
-  const sample = Object.fromEntries(
-    template.placeholders.map((p) => [p, Object.hasOwn(values, p) ? values[p] : 'sample']),
-  );
   const pass: JsonObject = {
     formatVersion: 1,
-    ...template.render(sample),
+    ...template.render(sampleValues(template.placeholders, values)),
     serialNumber: 'template-check',
     passTypeIdentifier: body.passTypeIdentifier ?? ids.passTypeIdentifier,
     teamIdentifier: body.teamIdentifier ?? ids.teamIdentifier,
@@ -274,35 +275,27 @@ export const previewTemplate = defineAction({
   async handler(ctx, input) {
     const passType = await findPassType(ctx, input.passType);
     const check = checkTemplate(input.description as JsonObject, passType, input.values);
-    // the images its passes will carry: the template's (a draft has none yet)
-    const images =
-      input.templateId === undefined
-        ? []
-        : await ctx.app.db
-            .selectFrom('images')
-            .select(['type', 'scale'])
-            .where('ownerKind', '=', 'template')
-            .where('ownerId', '=', (await findTemplate(ctx, { id: input.templateId })).id)
-            .execute();
-    const imageProblems =
-      input.templateId === undefined
-        ? []
-        : checkImageSet(images.map((i) => imageFileName(i.type as ImageKind, i.scale as Scale)));
+    const at = (prefix: string) => (p: Problem) => ({
+      field: p.path ? `${prefix}.${p.path}` : prefix,
+      severity: p.severity,
+      message: p.message,
+    });
+    // a saved template's images are what its passes will carry (a draft has none yet)
+    let imageProblems: Problem[] = [];
+    if (input.templateId !== undefined) {
+      const template = await findTemplate(ctx, { id: input.templateId });
+      const images = await ctx.app.db
+        .selectFrom('images')
+        .select(['type', 'scale'])
+        .where('ownerKind', '=', 'template')
+        .where('ownerId', '=', template.id)
+        .execute();
+      imageProblems = checkImageSet(images.map((i) => imageFileName(i.type as ImageKind, i.scale as Scale)));
+    }
     return {
       pass: check.pass,
       placeholders: check.placeholders,
-      problems: [
-        ...imageProblems.map((p) => ({
-          field: `images.${p.path}`,
-          severity: p.severity,
-          message: p.message,
-        })),
-        ...check.problems.map((p) => ({
-          field: p.path ? `description.${p.path}` : 'description',
-          severity: p.severity,
-          message: p.message,
-        })),
-      ],
+      problems: [...imageProblems.map(at('images')), ...check.problems.map(at('description'))],
     };
   },
 });
@@ -325,13 +318,7 @@ export const getTemplateSample = defineAction({
   async handler(ctx, input) {
     const template = await findTemplate(ctx, { id: input.id });
     const passType = await passTypeById(ctx, template.passTypeId);
-    const placeholders = JSON.parse(template.placeholders) as string[];
-    const values = Object.fromEntries(
-      placeholders.map((p) => [
-        p,
-        input.values && Object.hasOwn(input.values, p) ? input.values[p] : 'sample',
-      ]),
-    );
+    const values = sampleValues(JSON.parse(template.placeholders) as string[], input.values);
     const serialNumber = `sample-${template.id}`;
     const built = await buildOr422(
       ctx.app,

@@ -115,18 +115,13 @@ export async function sessionGrant(
   const wanted = typeof headers.account === 'string' ? Number(headers.account) : undefined;
   const member = wanted === undefined ? memberships[0] : memberships.find((m) => m.accountId === wanted);
   if (!member) return undefined;
-  const rate = await db
-    .selectFrom('accounts')
-    .select('rateLimit')
-    .where('id', '=', member.accountId)
-    .executeTakeFirst();
   return {
     keyId: 0,
     accountId: member.accountId,
     scopes: scopesOfRole(member.role),
     templateIds: null,
     passTypeIds: null,
-    rateLimit: rate?.rateLimit ?? null,
+    rateLimit: member.rateLimit,
     credential: `session:${session.id}`,
     onBehalfOf: session.email,
     userId: session.userId,

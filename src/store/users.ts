@@ -10,6 +10,8 @@ export interface Membership {
   accountId: number;
   accountName: string;
   role: Role;
+  /** The account's requests a minute (null: the server default). */
+  rateLimit: number | null;
 }
 
 export const normalEmail = (email: string): string => email.trim().toLowerCase();
@@ -22,7 +24,12 @@ export async function membershipsOf(db: Db, userId: number): Promise<Membership[
   const rows = await db
     .selectFrom('memberships')
     .innerJoin('accounts', 'accounts.id', 'memberships.accountId')
-    .select(['memberships.accountId', 'accounts.name as accountName', 'memberships.role'])
+    .select([
+      'memberships.accountId',
+      'accounts.name as accountName',
+      'memberships.role',
+      'accounts.rateLimit',
+    ])
     .where('memberships.userId', '=', userId)
     .orderBy('accounts.name')
     .execute();

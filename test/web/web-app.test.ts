@@ -81,7 +81,6 @@ describe('the dashboard', () => {
 
   it('sends a signed-out visitor to sign in, and back to the screen they asked for', async () => {
     await signIn(page, '/app/templates');
-    await expect(page.getByRole('heading', { name: 'Templates' })).toBeTruthy();
     await page.getByRole('heading', { name: 'Templates', level: 1 }).waitFor();
     await page.getByRole('table').waitFor();
     expect(await page.getByRole('link', { name: 'Member Card' }).count()).toBe(1);
@@ -149,6 +148,31 @@ describe('the dashboard', () => {
     await page.getByTestId('rule-check').filter({ hasText: 'no problems' }).waitFor();
     await screenshot(page, 'designer');
     await expectAccessible(page, 'designer');
+  });
+
+  it('starts each of the five styles from a body Apple accepts, and duplicates a template', async () => {
+    for (const style of ['storeCard', 'eventTicket', 'coupon', 'boardingPass', 'generic']) {
+      await page.goto(`${s.url}/app/templates/new?style=${style}`);
+      await page.locator(`.pv-card.pv-${style}`).waitFor();
+      await page.getByTestId('rule-check').filter({ hasText: 'no problems' }).waitFor();
+    }
+    await page.goto(`${s.url}/app/templates/new?from=${templateId}`);
+    await expect
+      .poll(() => page.getByLabel('Name', { exact: true }).inputValue())
+      .toBe('Copy of Gold members');
+    await page.getByRole('button', { name: 'Create template' }).click();
+    await page.waitForURL(
+      (u) => /\/app\/templates\/\d+$/.test(u.pathname) && !u.pathname.endsWith(`/${templateId}`),
+    );
+    const copy = (await (
+      await s.api(s.alpha.appKey, `/v1/templates/${page.url().split('/').pop()}`)
+    ).json()) as {
+      name: string;
+      description: { logoText: string };
+    };
+    expect(copy).toMatchObject({ name: 'Copy of Gold members', description: { logoText: 'Gold Club' } });
+    await page.goto(`${s.url}/app/templates/${templateId}`);
+    await page.getByTestId('preview-logo-text').filter({ hasText: 'Gold Club' }).waitFor();
   });
 
   it('saves a new version and follows the job that updates the issued passes', async () => {

@@ -65,6 +65,30 @@ const deliveryColumns = (
   ['', (d) => (d.status === 'failed' ? <ActionButton run={() => retry(d)}>Retry</ActionButton> : null)],
 ];
 
+/** A webhook's or connector's state: enabled, failing since when, or disabled and why. */
+const stateOf = (t: { enabled: boolean; failingSince: string | null; disabledReason: string | null }) =>
+  t.enabled
+    ? t.failingSince
+      ? `failing since ${when(t.failingSince)}`
+      : 'enabled'
+    : `disabled: ${t.disabledReason ?? ''}`;
+
+/** Revokes a key or a grant, once confirmed, and reloads the list. */
+function Revoke(props: { what: string; run: () => Promise<unknown>; then: () => void }) {
+  return (
+    <ActionButton
+      kind="danger"
+      confirm={`Revoke ${props.what}?`}
+      run={async () => {
+        await props.run();
+        props.then();
+      }}
+    >
+      Revoke
+    </ActionButton>
+  );
+}
+
 function Webhooks(props: { query: URLSearchParams }) {
   const hooks = useAction('list_webhooks', {});
   const selected = Number(props.query.get('id') ?? hooks.out?.[0]?.id ?? 0);
@@ -78,15 +102,7 @@ function Webhooks(props: { query: URLSearchParams }) {
         columns={[
           ['URL', (h) => <a href={`/app/integrations/webhooks?id=${h.id}`}>{h.url}</a>],
           ['Events', (h) => h.events.join(', ')],
-          [
-            'State',
-            (h) =>
-              h.enabled
-                ? h.failingSince
-                  ? `failing since ${when(h.failingSince)}`
-                  : 'enabled'
-                : `disabled: ${h.disabledReason ?? ''}`,
-          ],
+          ['State', stateOf],
           ['Last success', (h) => when(h.lastSuccessAt)],
         ]}
       />
@@ -150,15 +166,7 @@ function Crm(props: { query: URLSearchParams }) {
           ['Type', (c) => <a href={`/app/integrations/crm?id=${c.id}`}>{c.type}</a>],
           ['Description', (c) => c.description],
           ['Events', (c) => c.events.join(', ')],
-          [
-            'State',
-            (c) =>
-              c.enabled
-                ? c.failingSince
-                  ? `failing since ${when(c.failingSince)}`
-                  : 'enabled'
-                : `disabled: ${c.disabledReason ?? ''}`,
-          ],
+          ['State', stateOf],
           ['Token expires', (c) => when(c.accessTokenExpiresAt)],
         ]}
       />
@@ -276,17 +284,8 @@ function Keys() {
           ['Last used', (k) => when(k.lastUsedAt)],
           [
             '',
-            (k) => (
-              <ActionButton
-                kind="danger"
-                confirm={`Revoke ${k.name}?`}
-                run={async () => {
-                  await call('revoke_app_key', { id: k.id });
-                  list.reload();
-                }}
-              >
-                Revoke
-              </ActionButton>
+            (x) => (
+              <Revoke what={x.name} run={() => call('revoke_app_key', { id: x.id })} then={list.reload} />
             ),
           ],
         ]}
@@ -311,17 +310,12 @@ function Grants() {
           ['Last used', (g) => when(g.lastUsedAt)],
           [
             '',
-            (g) => (
-              <ActionButton
-                kind="danger"
-                confirm={`Revoke ${g.clientName}?`}
-                run={async () => {
-                  await call('revoke_oauth_grant', { id: g.id });
-                  list.reload();
-                }}
-              >
-                Revoke
-              </ActionButton>
+            (x) => (
+              <Revoke
+                what={x.clientName}
+                run={() => call('revoke_oauth_grant', { id: x.id })}
+                then={list.reload}
+              />
             ),
           ],
         ]}

@@ -168,7 +168,9 @@ export function PassPage(props: { passTypeIdentifier: string; serialNumber: stri
     return (
       <Page title={`Pass ${props.serialNumber}`}>{error ? <ErrorBox error={error} /> : <p>Loading…</p>}</Page>
     );
-  const done = (text: string) => async () => {
+  /** Runs a change, says it is done, and shows the pass as it is now. */
+  const change = (work: () => Promise<unknown>, text: string) => async () => {
+    await work();
     setNotice(text);
     await load();
   };
@@ -239,10 +241,10 @@ export function PassPage(props: { passTypeIdentifier: string; serialNumber: stri
           {may('passes:write') && (
             <ActionButton
               kind="primary"
-              run={async () => {
-                await call('update_pass', { ...ref, values });
-                done('Values saved; the phones are updated.')();
-              }}
+              run={change(
+                () => call('update_pass', { ...ref, values }),
+                'Values saved; the phones are updated.',
+              )}
             >
               Save values
             </ActionButton>
@@ -261,27 +263,14 @@ export function PassPage(props: { passTypeIdentifier: string; serialNumber: stri
           />
           <div class="buttons">
             <ActionButton
-              run={async () => {
-                await call('send_pass_notification', { ...ref, message });
-                done('Notification sent.')();
-              }}
+              run={change(() => call('send_pass_notification', { ...ref, message }), 'Notification sent.')}
             >
               Notify
             </ActionButton>
-            <ActionButton
-              run={async () => {
-                await call('email_pass', ref);
-                done('Email queued.')();
-              }}
-            >
+            <ActionButton run={change(() => call('email_pass', ref), 'Email queued.')}>
               Resend by email
             </ActionButton>
-            <ActionButton
-              run={async () => {
-                await call('sms_pass', ref);
-                done('SMS queued.')();
-              }}
-            >
+            <ActionButton run={change(() => call('sms_pass', ref), 'SMS queued.')}>
               Resend by SMS
             </ActionButton>
             <ActionButton run={() => download('download_pass', ref, `${pass.serialNumber}.pkpass`)}>
@@ -290,10 +279,7 @@ export function PassPage(props: { passTypeIdentifier: string; serialNumber: stri
             <ActionButton
               kind="danger"
               confirm="Revoke this pass? It becomes invalid on the phones that hold it."
-              run={async () => {
-                await call('revoke_pass', ref);
-                done('Pass revoked.')();
-              }}
+              run={change(() => call('revoke_pass', ref), 'Pass revoked.')}
             >
               Revoke
             </ActionButton>

@@ -1,11 +1,8 @@
 // Small pieces every screen uses: a field with its label and errors, an action button that shows it is busy, an error
 // box, a table, dates.
 import type { ComponentChildren, JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useId, useState } from 'preact/hooks';
 import { ApiError } from './api.js';
-
-let ids = 0;
-export const useId = (): string => useState(() => `f${++ids}`)[0];
 
 export function Field(props: {
   label: string;

@@ -1,6 +1,6 @@
 // The web app: the dashboard at /app (every view has its own URL, all served the one page) and the scanner at /scan,
 // built by `npm install` (vite, web/) into dist/web. The page calls the actions over /v1 with the session cookie and
-// its CSRF token (plugins/auth.ts); GET /app/session tells it who is signed in, and which accounts they may act in.
+// its CSRF token (plugins/auth.ts); GET /app-session tells it who is signed in, and which accounts they may act in.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, join, normalize } from 'node:path';
